@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { PACKAGE_ROOT } from './paths.js';
+import { runDaemon } from './server/daemon.js';
+
+const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+const program = new Command()
+  .name('hasocks')
+  .description('A SOCKS proxy built for high availability on Pacemaker/Corosync clusters')
+  .version(version)
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the proxy in the foreground (SIGHUP reloads the config, SIGTERM drains and stops)')
+  .option('-c, --config <file>', 'JSON config file (default: the embedded loopback-only config)')
+  .option('--pidfile <file>', 'write the process id here once listening')
+  .action(async (options: { config?: string; pidfile?: string }) => {
+    try {
+      process.exitCode = await runDaemon({ configPath: options.config, pidFile: options.pidfile });
+    } catch (err) {
+      console.error(err instanceof ConfigError ? err.message : `hasocks: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('check-config')
+  .description('validate a config file; print every problem and exit 1 if there is any')
+  .argument('<file>', 'JSON config file')
+  .action(async (file: string) => {
+    try {
+      await loadConfigFile(file);
+      console.log(`${file}: OK`);
+    } catch (err) {
+      console.error(err instanceof ConfigError ? err.message : `${file}: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
+  });
+
+await program.parseAsync(process.argv);

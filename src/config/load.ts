@@ -1,0 +1,201 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { SCHEMA_PATH } from '../paths.js';
+import { type Rule, compileRules } from '../policy/rules.js';
+import type { MethodName } from '../protocol/constants.js';
+import { DEFAULT_SESSION_MAX, DEFAULT_TIMEOUTS } from './defaults.js';
+import type { ConfigFile } from './types.js';
+
+/** A listening endpoint from `internal`. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  /** As written in the config, for logs. */
+  readonly text: string;
+}
+
+/** The config as the server uses it: validated, defaults applied, rules compiled, times in ms. */
+export interface RuntimeConfig {
+  /** The file it came from, or "<embedded default>". */
+  readonly source: string;
+  readonly internal: readonly ListenAddress[];
+  readonly external: { readonly ipv4?: string | undefined; readonly ipv6?: string | undefined };
+  readonly methods: readonly MethodName[];
+  readonly rules: readonly Rule[];
+  readonly timeouts: {
+    readonly negotiate: number;
+    readonly connect: number;
+    readonly io: number;
+    readonly tcpFinWait: number;
+    readonly drain: number;
+  };
+  readonly sessionMax: number;
+  readonly logoutput: readonly string[];
+  readonly debug: 0 | 1 | 2;
+}
+
+/** Every problem in a config, each naming the file, the place and the fix. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file}: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+let validator: ValidateFunction<ConfigFile> | undefined;
+function schemaValidator(): ValidateFunction<ConfigFile> {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+    validator = ajv.compile<ConfigFile>(JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object);
+  }
+  return validator;
+}
+
+/** Turn ajv's errors into sentences that say what was expected. */
+function describeSchemaErrors(errors: readonly ErrorObject[]): string[] {
+  // A failed oneOf drags in one error per branch; say it once, in plain words.
+  const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  const out: string[] = [];
+  for (const error of errors) {
+    const path = error.instancePath || '/';
+    const underOneOf = [...oneOfPaths].some((p) => error.instancePath.startsWith(p) && error.keyword !== 'oneOf');
+    if (underOneOf) continue;
+    const params = error.params as Record<string, unknown>;
+    switch (error.keyword) {
+      case 'additionalProperties': {
+        const known = Object.keys((error.parentSchema as { properties?: object }).properties ?? {}).filter((k) => k !== '$schema');
+        out.push(`${path}: unknown key "${String(params.additionalProperty)}"; expected one of: ${known.join(', ')}`);
+        break;
+      }
+      case 'required':
+        out.push(`${path}: missing required key "${String(params.missingProperty)}"`);
+        break;
+      case 'enum':
+        out.push(`${path}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`);
+        break;
+      case 'pattern':
+      case 'oneOf': {
+        const description = (error.parentSchema as { description?: string }).description;
+        out.push(`${path}: ${JSON.stringify(error.data)} is not valid${description ? `; expected ${description}` : ''}`);
+        break;
+      }
+      default:
+        out.push(`${path}: ${error.message ?? 'is invalid'}`);
+    }
+  }
+  return out;
+}
+
+/** "Unexpected token } in JSON at position 41" -> line and column, so the error points at the place. */
+function describeJsonSyntaxError(text: string, err: Error): string {
+  const position = /position (\d+)/.exec(err.message);
+  if (!position) return err.message;
+  const offset = Number(position[1]);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}: ${err.message.replace(/ in JSON at position \d+.*$/, '')}; check for a missing comma, quote or brace there`;
+}
+
+/** "127.0.0.1:1080" or "[::1]:1080" -> host and port. */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!match) throw new Error(`"${text}" is not "address:port" (IPv6 in brackets: "[::1]:1080")`);
+  const host = match[1]!;
+  const port = Number(match[2]);
+  if (!isIP(host)) throw new Error(`"${host}" is not an IP address`);
+  if (isIPv6(host) !== text.startsWith('[')) throw new Error(`"${text}": write IPv6 addresses in brackets, IPv4 without`);
+  if (port < 1 || port > 65535) throw new Error(`port ${port} is outside 1-65535`);
+  return { host, port };
+}
+
+/** Checks the schema cannot express; each problem names its JSON path. */
+function toRuntime(file: ConfigFile, source: string, problems: string[]): RuntimeConfig | undefined {
+  const internal: ListenAddress[] = [];
+  file.internal.forEach((text, i) => {
+    try {
+      internal.push({ ...parseHostPort(text), text });
+    } catch (err) {
+      problems.push(`/internal/${i}: ${(err as Error).message}`);
+    }
+  });
+  const seen = new Set<string>();
+  internal.forEach((l, i) => {
+    if (seen.has(`${l.host}|${l.port}`)) problems.push(`/internal/${i}: "${l.text}" is listed twice; remove one`);
+    seen.add(`${l.host}|${l.port}`);
+  });
+
+  const external: { ipv4?: string; ipv6?: string } = {};
+  (file.external ?? []).forEach((address, i) => {
+    const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
+    if (!family) problems.push(`/external/${i}: "${address}" is not an IP address`);
+    else if (external[family]) problems.push(`/external/${i}: a second ${family} address; give at most one per family`);
+    else external[family] = address;
+  });
+
+  let rules: Rule[] = [];
+  try {
+    rules = compileRules(file.rules ?? []);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (problems.length > 0) return undefined;
+
+  const t = { ...DEFAULT_TIMEOUTS, ...file.timeout };
+  const ms = (seconds: number) => Math.round(seconds * 1000);
+  return {
+    source,
+    internal,
+    external,
+    methods: (file.socksmethod ?? ['none']) as MethodName[],
+    rules,
+    timeouts: {
+      negotiate: ms(t.negotiate),
+      connect: ms(t.connect),
+      io: ms(t.io),
+      tcpFinWait: ms(t.tcp_fin_wait),
+      drain: ms(t.drain),
+    },
+    sessionMax: file.session?.max ?? DEFAULT_SESSION_MAX,
+    logoutput: file.logoutput ?? ['stderr'],
+    debug: (file.debug ?? 0) as 0 | 1 | 2,
+  };
+}
+
+/** Validate an already-parsed config object. `source` names it in errors. */
+export function buildConfig(data: unknown, source: string): RuntimeConfig {
+  const validate = schemaValidator();
+  if (!validate(data)) throw new ConfigError(source, describeSchemaErrors(validate.errors ?? []));
+  const problems: string[] = [];
+  const config = toRuntime(data, source, problems);
+  if (!config) throw new ConfigError(source, problems);
+  return config;
+}
+
+/** Parse config text; syntax errors carry line and column. */
+export function parseConfigText(text: string, source: string): RuntimeConfig {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(source, [describeJsonSyntaxError(text, err as Error)]);
+  }
+  return buildConfig(data, source);
+}
+
+export async function loadConfigFile(path: string): Promise<RuntimeConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? 'the file does not exist; check the path' : code === 'EACCES' ? 'permission denied; check its mode and owner' : (err as Error).message;
+    throw new ConfigError(path, [`cannot read: ${hint}`]);
+  }
+  return parseConfigText(text, path);
+}

@@ -1,0 +1,39 @@
+import winston from 'winston';
+import { SyslogTransport, parseSyslogOutput } from './syslog-transport.js';
+
+export type Logger = winston.Logger;
+
+const ALL_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
+
+function transportFor(output: string): winston.transport {
+  if (output === 'stderr') return new winston.transports.Console({ stderrLevels: ALL_LEVELS });
+  if (output === 'stdout') return new winston.transports.Console({ stderrLevels: [] });
+  if (output.startsWith('syslog')) return new SyslogTransport(parseSyslogOutput(output));
+  return new winston.transports.File({ filename: output });
+}
+
+/** The logger for a set of Dante-style `logoutput` entries and a `debug` level. */
+export function createLogger(outputs: readonly string[], debug: 0 | 1 | 2): Logger {
+  return winston.createLogger({
+    level: debug >= 2 ? 'silly' : debug === 1 ? 'debug' : 'info',
+    format: winston.format.combine(
+      winston.format.timestamp(),
+      winston.format.printf((info) => `${String(info.timestamp)} ${info.level}: ${String(info.message)}`),
+    ),
+    transports: outputs.map(transportFor),
+  });
+}
+
+/**
+ * Point an existing logger at new outputs (on reload). Files are reopened,
+ * which is also what logrotate's postrotate SIGHUP relies on.
+ */
+export function reconfigureLogger(logger: Logger, outputs: readonly string[], debug: 0 | 1 | 2): void {
+  const old = [...logger.transports];
+  for (const transport of outputs.map(transportFor)) logger.add(transport);
+  for (const transport of old) {
+    logger.remove(transport);
+    transport.close?.();
+  }
+  logger.level = debug >= 2 ? 'silly' : debug === 1 ? 'debug' : 'info';
+}

@@ -1,0 +1,104 @@
+import type { LogEvent, PortSpec, RuleAction, RuleCommand, RuleFile, RuleType } from '../config/types.js';
+import { DEFAULT_RULE_LOG } from '../config/defaults.js';
+import { ANY_ADDRESS, type AddressMatcher, matchAddress, parseAddressMatch } from './address-match.js';
+
+/** A rule compiled for matching. `number` is 1-based within its type, as Dante counts. */
+export interface Rule {
+  readonly number: number;
+  readonly type: RuleType;
+  readonly action: RuleAction;
+  readonly from: AddressMatcher;
+  readonly to: AddressMatcher;
+  readonly ports: ReadonlyArray<readonly [number, number]> | undefined;
+  readonly commands: ReadonlySet<RuleCommand> | undefined;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly protocols: ReadonlySet<'tcp' | 'udp'> | undefined;
+  readonly log: ReadonlySet<LogEvent>;
+}
+
+/** What a rule is matched against. Addresses are in 16-byte form (see address-match). */
+export interface MatchInput {
+  readonly clientIp: Buffer;
+  /** client rules: the listening address; socks rules: the destination IP, once known. */
+  readonly targetIp: Buffer | undefined;
+  /** socks rules: the name the client asked for, if it sent one. */
+  readonly targetName?: string | undefined;
+  /** client rules: the listening port; socks rules: the destination port. */
+  readonly port: number;
+  readonly command?: RuleCommand;
+  readonly method?: string;
+  readonly protocol?: 'tcp' | 'udp';
+}
+
+export interface Decision {
+  readonly action: RuleAction;
+  /** undefined: nothing matched and the default deny applied. */
+  readonly rule: Rule | undefined;
+}
+
+/** The decision when no rule matches: Dante's default deny, logging errors only. */
+const DEFAULT_DENY_LOG: ReadonlySet<LogEvent> = new Set<LogEvent>(['connect', 'error']);
+
+export function parsePorts(spec: PortSpec): Array<[number, number]> {
+  const items = Array.isArray(spec) ? spec : [spec];
+  return items.map((item) => {
+    if (typeof item === 'number') return [item, item];
+    const [low, high = low] = item.split('-').map(Number) as [number, number?];
+    if (low > 65535 || high > 65535) throw new Error(`port "${item}" is above 65535`);
+    if (low > high) throw new Error(`port range "${item}" runs backwards; write "${high}-${low}"`);
+    return [low, high];
+  });
+}
+
+/** Compile the rules of a config file. Errors name the rule's JSON path. */
+export function compileRules(rules: readonly RuleFile[]): Rule[] {
+  const counters: Record<RuleType, number> = { client: 0, socks: 0 };
+  return rules.map((rule, index) => {
+    const where = `/rules/${index}`;
+    const field = <T>(key: string, parse: () => T): T => {
+      try {
+        return parse();
+      } catch (err) {
+        throw new Error(`${where}/${key}: ${(err as Error).message}`);
+      }
+    };
+    return {
+      number: ++counters[rule.type],
+      type: rule.type,
+      action: rule.action,
+      from: rule.from === undefined ? ANY_ADDRESS : field('from', () => parseAddressMatch(rule.from!)),
+      to: rule.to === undefined ? ANY_ADDRESS : field('to', () => parseAddressMatch(rule.to!)),
+      ports: rule.port === undefined ? undefined : field('port', () => parsePorts(rule.port!)),
+      commands: rule.command && new Set(rule.command),
+      methods: rule.socksmethod && new Set(rule.socksmethod),
+      protocols: rule.protocol && new Set(rule.protocol),
+      log: new Set(rule.log ?? DEFAULT_RULE_LOG),
+    };
+  });
+}
+
+function matches(rule: Rule, input: MatchInput): boolean {
+  if (!matchAddress(rule.from, input.clientIp, undefined)) return false;
+  if (!matchAddress(rule.to, input.targetIp, input.targetName)) return false;
+  if (rule.ports && !rule.ports.some(([low, high]) => input.port >= low && input.port <= high)) return false;
+  if (rule.commands && (input.command === undefined || !rule.commands.has(input.command))) return false;
+  if (rule.methods && (input.method === undefined || !rule.methods.has(input.method))) return false;
+  if (rule.protocols && (input.protocol === undefined || !rule.protocols.has(input.protocol))) return false;
+  return true;
+}
+
+/** First match wins; no match is a block (Dante's semantics). */
+export function decide(rules: readonly Rule[], type: RuleType, input: MatchInput): Decision {
+  for (const rule of rules) {
+    if (rule.type === type && matches(rule, input)) return { action: rule.action, rule };
+  }
+  return { action: 'block', rule: undefined };
+}
+
+export function decisionLogs(decision: Decision, event: LogEvent): boolean {
+  return (decision.rule?.log ?? DEFAULT_DENY_LOG).has(event);
+}
+
+export function describeDecision(decision: Decision): string {
+  return decision.rule ? `${decision.action} ${decision.rule.type}-rule #${decision.rule.number}` : 'block (no rule matched)';
+}

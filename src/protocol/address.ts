@@ -1,0 +1,106 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { AddressType } from './constants.js';
+
+/** A destination as the client named it: an IP literal or a name to resolve. */
+export interface SocksAddress {
+  readonly type: 'ipv4' | 'ipv6' | 'domain';
+  readonly host: string;
+  readonly port: number;
+}
+
+/** "::ffff:10.1.2.3" is the IPv4 address 10.1.2.3 seen through an IPv6 socket. */
+export function unmapIPv4(address: string): string {
+  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+/** "host:port" with brackets around IPv6, as logs and configs write it. */
+export function formatEndpoint(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function ipv4ToBytes(address: string): Buffer {
+  return Buffer.from(address.split('.').map((part) => Number(part)));
+}
+
+export function bytesToIPv4(bytes: Buffer): string {
+  return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+}
+
+/** Expand any IPv6 text form to its 16 bytes (handles "::" and an IPv4 tail). */
+export function ipv6ToBytes(address: string): Buffer {
+  const out = Buffer.alloc(16);
+  let text = address;
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  let tail: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.', lastColon)) {
+    const v4 = text.slice(lastColon + 1).split('.').map(Number);
+    tail = [(v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!];
+    text = text.slice(0, lastColon + 1) + '0:0';
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const headGroups = head ? head.split(':') : [];
+  const restGroups = rest !== undefined && rest !== '' ? rest.split(':') : [];
+  const groups: number[] = headGroups.map((g) => parseInt(g, 16));
+  if (rest !== undefined) {
+    for (let i = headGroups.length + restGroups.length; i < 8; i++) groups.push(0);
+  }
+  groups.push(...restGroups.map((g) => parseInt(g, 16)));
+  if (tail.length) groups.splice(6, 2, ...tail);
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
+export function bytesToIPv6(bytes: Buffer): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  // Compress the longest run of zero groups, as RFC 5952 asks.
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return groups.join(':');
+  const left = groups.slice(0, bestStart).join(':');
+  const right = groups.slice(bestStart + bestLen).join(':');
+  return `${left}::${right}`;
+}
+
+/**
+ * Encode ATYP + address + port as they appear in SOCKS5 replies and UDP
+ * headers. IP literals are sent as IPs (an IPv4-mapped IPv6 address as plain
+ * IPv4, which is what the client connected to); anything else as a name.
+ */
+export function encodeAddress(host: string, port: number): Buffer {
+  const ip = unmapIPv4(host);
+  let out: Buffer;
+  if (isIPv4(ip)) {
+    out = Buffer.allocUnsafe(7);
+    out[0] = AddressType.IPV4;
+    ipv4ToBytes(ip).copy(out, 1);
+  } else if (isIPv6(ip)) {
+    out = Buffer.allocUnsafe(19);
+    out[0] = AddressType.IPV6;
+    ipv6ToBytes(ip).copy(out, 1);
+  } else {
+    const name = Buffer.from(ip, 'utf8');
+    if (name.length > 255) throw new RangeError(`domain name longer than 255 bytes: ${ip.slice(0, 40)}...`);
+    out = Buffer.allocUnsafe(name.length + 4);
+    out[0] = AddressType.DOMAIN;
+    out[1] = name.length;
+    name.copy(out, 2);
+  }
+  out.writeUInt16BE(port, out.length - 2);
+  return out;
+}

@@ -1,0 +1,373 @@
+import { isIPv4 } from 'node:net';
+import { type SocksAddress, bytesToIPv4, bytesToIPv6 } from './address.js';
+import {
+  AddressType,
+  COMMAND_NAME,
+  Command,
+  type CommandName,
+  Reply,
+  SOCKS4,
+  SOCKS5,
+  USERPASS_VERSION,
+} from './constants.js';
+import { SocksError } from './errors.js';
+
+/** A complete request, SOCKS5 or SOCKS4/4a, with its destination still unresolved. */
+export interface SocksRequest {
+  readonly version: 4 | 5;
+  readonly command: CommandName;
+  readonly destination: SocksAddress;
+  /** SOCKS4 USERID field; informational only. */
+  readonly userId?: string;
+}
+
+/** What the parser reports. The session decides what each message means. */
+export interface ParserEvents {
+  /** SOCKS5 greeting: the methods the client offers. The session must answer and then call expect*(). */
+  greeting(methods: readonly number[]): void;
+  /** RFC 1929 username/password. The password is kept as bytes so it is never logged by accident. */
+  credentials(username: string, password: Buffer): void;
+  request(request: SocksRequest): void;
+  error(error: SocksError): void;
+}
+
+/**
+ * Named states of the server-side handshake. The parser walks them over
+ * whatever bytes have arrived so far, so a handshake split into single bytes
+ * and one that arrives in one packet together with early data take the same
+ * path.
+ */
+export const State = {
+  VERSION: 'VERSION',
+  S5_METHOD_COUNT: 'S5_METHOD_COUNT',
+  S5_METHODS: 'S5_METHODS',
+  /** Waiting for the session to answer the greeting. Bytes keep buffering. */
+  AWAIT_SESSION: 'AWAIT_SESSION',
+  AUTH_VERSION: 'AUTH_VERSION',
+  AUTH_USERNAME: 'AUTH_USERNAME',
+  AUTH_PASSWORD: 'AUTH_PASSWORD',
+  S5_REQUEST: 'S5_REQUEST',
+  S5_ADDRESS: 'S5_ADDRESS',
+  S5_PORT: 'S5_PORT',
+  S4_REQUEST: 'S4_REQUEST',
+  S4_USERID: 'S4_USERID',
+  S4_HOSTNAME: 'S4_HOSTNAME',
+  /** The request is complete; anything still buffered is early data for the relay. */
+  DONE: 'DONE',
+  FAILED: 'FAILED',
+} as const;
+export type ParserState = (typeof State)[keyof typeof State];
+
+const MAX_SOCKS4_FIELD = 255;
+
+/**
+ * Incremental SOCKS handshake parser, in the manner of ws's Receiver: chunks
+ * are queued, `consume(n)` takes exactly n bytes once they are there, and
+ * each state either advances or returns false to wait for more input.
+ */
+export class HandshakeParser {
+  private state: ParserState = State.VERSION;
+  private readonly buffers: Buffer[] = [];
+  private buffered = 0;
+  private running = false;
+
+  // Fields carried between states.
+  private methodCount = 0;
+  private usernameLength = 0;
+  private username = '';
+  private command: CommandName = 'connect';
+  private addressType = 0;
+  private addressLength = 0;
+  private host = '';
+  private socks4Port = 0;
+  private socks4Ip = '';
+  private userId = '';
+
+  version: 4 | 5 | undefined;
+
+  constructor(private readonly events: ParserEvents) {}
+
+  get currentState(): ParserState {
+    return this.state;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.state === State.FAILED) return;
+    this.buffers.push(chunk);
+    this.buffered += chunk.length;
+    this.run();
+  }
+
+  /** After a greeting answered with method 0x02: the next bytes are RFC 1929 credentials. */
+  expectCredentials(): void {
+    this.resume(State.AUTH_VERSION);
+  }
+
+  /** After a greeting answered with a method that needs no sub-negotiation: the request follows. */
+  expectRequest(): void {
+    this.resume(State.S5_REQUEST);
+  }
+
+  /** Bytes that arrived after the request (early data), handed to the relay in order. */
+  takeBuffered(): Buffer[] {
+    const rest = this.buffers.splice(0, this.buffers.length);
+    this.buffered = 0;
+    return rest;
+  }
+
+  private resume(next: ParserState): void {
+    this.state = next;
+    // Called from inside an event handler: the loop below is already running.
+    if (!this.running) this.run();
+  }
+
+  private run(): void {
+    this.running = true;
+    try {
+      while (this.step()) {
+        /* keep stepping while a state completes */
+      }
+    } catch (err) {
+      this.state = State.FAILED;
+      this.buffers.length = 0;
+      this.buffered = 0;
+      this.events.error(err instanceof SocksError ? err : new SocksError(String(err), Reply.GENERAL_FAILURE));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Run one state. Returns true when the state advanced and another step may follow. */
+  private step(): boolean {
+    switch (this.state) {
+      case State.VERSION:
+        return this.readVersion();
+      case State.S5_METHOD_COUNT:
+        return this.readMethodCount();
+      case State.S5_METHODS:
+        return this.readMethods();
+      case State.AUTH_VERSION:
+        return this.readAuthVersion();
+      case State.AUTH_USERNAME:
+        return this.readUsername();
+      case State.AUTH_PASSWORD:
+        return this.readPassword();
+      case State.S5_REQUEST:
+        return this.readSocks5Request();
+      case State.S5_ADDRESS:
+        return this.readSocks5Address();
+      case State.S5_PORT:
+        return this.readSocks5Port();
+      case State.S4_REQUEST:
+        return this.readSocks4Request();
+      case State.S4_USERID:
+        return this.readSocks4UserId();
+      case State.S4_HOSTNAME:
+        return this.readSocks4Hostname();
+      case State.AWAIT_SESSION:
+      case State.DONE:
+      case State.FAILED:
+        return false;
+    }
+  }
+
+  private readVersion(): boolean {
+    if (this.buffered < 1) return false;
+    const version = this.consume(1)[0];
+    if (version === SOCKS5) {
+      this.version = 5;
+      this.state = State.S5_METHOD_COUNT;
+    } else if (version === SOCKS4) {
+      this.version = 4;
+      this.state = State.S4_REQUEST;
+    } else {
+      // Not SOCKS at all: there is no reply format the peer would understand.
+      throw new SocksError(`unsupported SOCKS version ${version}`, undefined, 'EBADVERSION');
+    }
+    return true;
+  }
+
+  private readMethodCount(): boolean {
+    if (this.buffered < 1) return false;
+    this.methodCount = this.consume(1)[0]!;
+    this.state = State.S5_METHODS;
+    return true;
+  }
+
+  private readMethods(): boolean {
+    if (this.buffered < this.methodCount) return false;
+    const methods = [...this.consume(this.methodCount)];
+    this.state = State.AWAIT_SESSION;
+    this.events.greeting(methods);
+    return true;
+  }
+
+  private readAuthVersion(): boolean {
+    if (this.buffered < 2) return false;
+    const header = this.consume(2);
+    if (header[0] !== USERPASS_VERSION) {
+      throw new SocksError(`unsupported username/password version ${header[0]}`, undefined, 'EBADAUTH');
+    }
+    this.usernameLength = header[1]!;
+    this.state = State.AUTH_USERNAME;
+    return true;
+  }
+
+  private readUsername(): boolean {
+    // The username and the password length arrive together.
+    if (this.buffered < this.usernameLength + 1) return false;
+    const field = this.consume(this.usernameLength + 1);
+    this.username = field.toString('utf8', 0, this.usernameLength);
+    this.addressLength = field[this.usernameLength]!;
+    this.state = State.AUTH_PASSWORD;
+    return true;
+  }
+
+  private readPassword(): boolean {
+    if (this.buffered < this.addressLength) return false;
+    const password = Buffer.from(this.consume(this.addressLength));
+    this.state = State.AWAIT_SESSION;
+    this.events.credentials(this.username, password);
+    return true;
+  }
+
+  private readSocks5Request(): boolean {
+    if (this.buffered < 4) return false;
+    const header = this.consume(4);
+    if (header[0] !== SOCKS5) {
+      throw new SocksError(`request version ${header[0]} is not 5`, Reply.GENERAL_FAILURE, 'EBADVERSION');
+    }
+    const command = COMMAND_NAME[header[1]!];
+    if (command === undefined) {
+      throw new SocksError(`unknown command 0x${header[1]!.toString(16)}`, Reply.COMMAND_NOT_SUPPORTED, 'EBADCOMMAND');
+    }
+    this.command = command;
+    this.addressType = header[3]!;
+    switch (this.addressType) {
+      case AddressType.IPV4:
+        this.addressLength = 4;
+        break;
+      case AddressType.IPV6:
+        this.addressLength = 16;
+        break;
+      case AddressType.DOMAIN:
+        this.addressLength = -1; // the length byte comes first
+        break;
+      default:
+        throw new SocksError(
+          `unknown address type 0x${this.addressType.toString(16)}`,
+          Reply.ADDRESS_TYPE_NOT_SUPPORTED,
+          'EBADATYP',
+        );
+    }
+    this.state = State.S5_ADDRESS;
+    return true;
+  }
+
+  private readSocks5Address(): boolean {
+    if (this.addressLength < 0) {
+      if (this.buffered < 1) return false;
+      this.addressLength = this.consume(1)[0]!;
+      if (this.addressLength === 0) {
+        throw new SocksError('empty domain name', Reply.HOST_UNREACHABLE, 'EBADADDR');
+      }
+    }
+    if (this.buffered < this.addressLength) return false;
+    const raw = this.consume(this.addressLength);
+    if (this.addressType === AddressType.IPV4) this.host = bytesToIPv4(raw);
+    else if (this.addressType === AddressType.IPV6) this.host = bytesToIPv6(raw);
+    else this.host = raw.toString('utf8');
+    this.state = State.S5_PORT;
+    return true;
+  }
+
+  private readSocks5Port(): boolean {
+    if (this.buffered < 2) return false;
+    const port = this.consume(2).readUInt16BE(0);
+    const type = this.addressType === AddressType.IPV4 ? 'ipv4' : this.addressType === AddressType.IPV6 ? 'ipv6' : 'domain';
+    this.state = State.DONE;
+    this.events.request({ version: 5, command: this.command, destination: { type, host: this.host, port } });
+    return true;
+  }
+
+  private readSocks4Request(): boolean {
+    if (this.buffered < 7) return false;
+    const header = this.consume(7);
+    const code = header[0]!;
+    if (code !== Command.CONNECT && code !== Command.BIND) {
+      throw new SocksError(`unknown SOCKS4 command 0x${code.toString(16)}`, Reply.COMMAND_NOT_SUPPORTED, 'EBADCOMMAND');
+    }
+    this.command = COMMAND_NAME[code]!;
+    this.socks4Port = header.readUInt16BE(1);
+    this.socks4Ip = bytesToIPv4(header.subarray(3, 7));
+    this.state = State.S4_USERID;
+    return true;
+  }
+
+  private readSocks4UserId(): boolean {
+    const field = this.readNulTerminated('USERID');
+    if (field === undefined) return false;
+    this.userId = field;
+    // SOCKS4a: 0.0.0.x with x != 0 means "a host name follows the USERID".
+    const isSocks4a = this.socks4Ip.startsWith('0.0.0.') && this.socks4Ip !== '0.0.0.0';
+    if (isSocks4a) {
+      this.state = State.S4_HOSTNAME;
+    } else {
+      this.finishSocks4({ type: 'ipv4', host: this.socks4Ip, port: this.socks4Port });
+    }
+    return true;
+  }
+
+  private readSocks4Hostname(): boolean {
+    const host = this.readNulTerminated('hostname');
+    if (host === undefined) return false;
+    if (host === '') throw new SocksError('empty SOCKS4a hostname', Reply.HOST_UNREACHABLE, 'EBADADDR');
+    this.finishSocks4({ type: isIPv4(host) ? 'ipv4' : 'domain', host, port: this.socks4Port });
+    return true;
+  }
+
+  private finishSocks4(destination: SocksAddress): void {
+    this.state = State.DONE;
+    this.events.request({ version: 4, command: this.command, destination, userId: this.userId });
+  }
+
+  /** A NUL-terminated SOCKS4 field, or undefined until its NUL has arrived. */
+  private readNulTerminated(what: string): string | undefined {
+    let offset = 0;
+    for (const buffer of this.buffers) {
+      const nul = buffer.indexOf(0);
+      if (nul >= 0) {
+        const text = this.consume(offset + nul + 1).toString('latin1', 0, offset + nul);
+        return text;
+      }
+      offset += buffer.length;
+      if (offset > MAX_SOCKS4_FIELD) break;
+    }
+    if (offset > MAX_SOCKS4_FIELD) {
+      throw new SocksError(`SOCKS4 ${what} longer than ${MAX_SOCKS4_FIELD} bytes`, Reply.GENERAL_FAILURE, 'EBADFIELD');
+    }
+    return undefined;
+  }
+
+  /** Take exactly n bytes off the front of the queue; the caller has checked they are there. */
+  private consume(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.buffers[0]!;
+    if (n === first.length) return this.buffers.shift()!;
+    if (n < first.length) {
+      this.buffers[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.buffers[0]!;
+      const take = Math.min(head.length, n - filled);
+      head.copy(out, filled, 0, take);
+      filled += take;
+      if (take === head.length) this.buffers.shift();
+      else this.buffers[0] = head.subarray(take);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,207 @@
+import type { Socket } from 'node:net';
+import type { RuntimeConfig } from '../config/load.js';
+import type { Logger } from '../log/logger.js';
+import { ipToBytes16 } from '../policy/address-match.js';
+import { type Decision, decide, decisionLogs, describeDecision } from '../policy/rules.js';
+import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
+import { SocksError } from '../protocol/errors.js';
+import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
+import { methodSelection, replyFor } from '../protocol/replies.js';
+import type { RelayHandle, RelayResult } from '../relay/relay.js';
+import { handleConnect } from './connect.js';
+
+/** How long a refused client gets to read its reply and close before we drop it. */
+const LINGER_MS = 2000;
+
+let nextSessionId = 1;
+
+/** Errors after the handshake are seen by whoever owns the socket then; this only keeps Node from throwing. */
+function ignoreError(): void {}
+
+/**
+ * One client connection, from accept to close: client rules, the SOCKS
+ * handshake (driven by the parser's events), the command, then the relay.
+ * The config is the one in force when the client arrived; a reload does not
+ * change a session already running.
+ */
+export class Session {
+  readonly id = nextSessionId++;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly clientIp: Buffer;
+  readonly startedAt = Date.now();
+  method: MethodName | undefined;
+  username: string | undefined;
+  /** The decision of the rule that passed the request; it says what to log. */
+  decision: Decision | undefined;
+  /** The destination as "host:port" once the request is known, for log lines. */
+  destinationText = '-';
+
+  private readonly parser: HandshakeParser;
+  private negotiateTimer: NodeJS.Timeout | undefined;
+  private relayHandle: RelayHandle | undefined;
+  private closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly config: RuntimeConfig,
+    readonly logger: Logger,
+    private readonly onClosed: (session: Session) => void,
+  ) {
+    this.clientAddress = unmapIPv4(socket.remoteAddress ?? '0.0.0.0');
+    this.clientPort = socket.remotePort ?? 0;
+    this.localAddress = unmapIPv4(socket.localAddress ?? '0.0.0.0');
+    this.localPort = socket.localPort ?? 0;
+    this.clientIp = ipToBytes16(this.clientAddress);
+    this.parser = new HandshakeParser({
+      greeting: (methods) => this.onGreeting(methods),
+      credentials: () => this.fail(new SocksError('username/password was not offered', undefined)),
+      request: (request) => this.onRequest(request),
+      error: (error) => this.fail(error),
+    });
+  }
+
+  get label(): string {
+    return `session ${this.id} ${formatEndpoint(this.clientAddress, this.clientPort)}`;
+  }
+
+  /** Apply the client rules and start the handshake. Returns false if the client was refused. */
+  start(): boolean {
+    const decision = decide(this.config.rules, 'client', {
+      clientIp: this.clientIp,
+      targetIp: ipToBytes16(this.localAddress),
+      port: this.localPort,
+    });
+    const line = `${describeDecision(decision)}: client ${formatEndpoint(this.clientAddress, this.clientPort)} -> ${formatEndpoint(this.localAddress, this.localPort)}`;
+    if (decision.action === 'block') {
+      if (decisionLogs(decision, 'connect') || decisionLogs(decision, 'error')) this.logger.info(`${this.label}: ${line}`);
+      this.close(undefined);
+      return false;
+    }
+    if (decisionLogs(decision, 'connect')) this.logger.info(`${this.label}: ${line}`);
+
+    this.socket.on('data', this.onData);
+    this.socket.on('error', this.onNegotiationError);
+    this.socket.on('end', this.onNegotiationEnd);
+    if (this.config.timeouts.negotiate > 0) {
+      this.negotiateTimer = setTimeout(() => this.abort('negotiate timeout'), this.config.timeouts.negotiate);
+      this.negotiateTimer.unref();
+    }
+    return true;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.logger.isDebugEnabled()) {
+      this.logger.debug(`${this.label}: ${chunk.length} bytes in state ${this.parser.currentState}`);
+    }
+    this.parser.push(chunk);
+  };
+
+  private readonly onNegotiationError = (err: Error): void => this.abort(`client error: ${err.message}`);
+  private readonly onNegotiationEnd = (): void => this.abort('client closed during negotiation');
+
+  private onGreeting(offered: readonly number[]): void {
+    const chosen = this.config.methods.find((name) => offered.includes(METHOD_BY_NAME[name]));
+    this.logger.debug(`${this.label}: offers methods [${offered.join(',')}], chose ${chosen ?? 'none acceptable'}`);
+    if (chosen === undefined) {
+      this.logger.info(`${this.label}: no acceptable authentication method among [${offered.join(',')}]`);
+      this.close(methodSelection(Method.NO_ACCEPTABLE));
+      return;
+    }
+    this.method = chosen;
+    this.socket.write(methodSelection(METHOD_BY_NAME[chosen]));
+    this.parser.expectRequest();
+  }
+
+  private onRequest(request: SocksRequest): void {
+    clearTimeout(this.negotiateTimer);
+    // Hold further client bytes (early data) in the kernel until the relay starts.
+    this.socket.pause();
+    this.socket.off('data', this.onData);
+    // From here the command handler and then the relay watch the socket; a
+    // client that goes away shows up as 'close'.
+    this.socket.off('end', this.onNegotiationEnd);
+    this.socket.off('error', this.onNegotiationError);
+    this.socket.on('error', ignoreError);
+    this.destinationText = formatEndpoint(request.destination.host, request.destination.port);
+    this.logger.debug(`${this.label}: SOCKS${request.version} ${request.command} ${this.destinationText}`);
+    if (request.command === 'connect') {
+      void handleConnect(this, request);
+    } else {
+      this.reject(request.version, Reply.COMMAND_NOT_SUPPORTED, `${request.command} is not supported`);
+    }
+  }
+
+  /** Bytes the client sent after its request, in order, for the relay to forward first. */
+  takeEarlyData(): Buffer[] {
+    return this.parser.takeBuffered();
+  }
+
+  /** Send a failure reply for the request and close. */
+  reject(version: 4 | 5, code: ReplyCode, why: string): void {
+    const logs = this.decision ? decisionLogs(this.decision, 'error') : true;
+    if (logs) this.logger.info(`${this.label}: ${this.destinationText}: ${REPLY_TEXT[code]} (${why})`);
+    this.close(replyFor(version, code));
+  }
+
+  /** The relay took over; remember it so shutdown can end it. */
+  attachRelay(handle: RelayHandle): void {
+    this.relayHandle = handle;
+  }
+
+  relayEnded(result: RelayResult): void {
+    if (this.decision && decisionLogs(this.decision, 'disconnect')) {
+      const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
+      this.logger.info(
+        `${this.label}: disconnect ${this.destinationText}: up ${result.bytesUp} bytes, down ${result.bytesDown} bytes, ${seconds}s, ${result.reason}${result.error ? ` (${result.error.message})` : ''}`,
+      );
+    }
+    this.finished();
+  }
+
+  /** Stop the session now (drain timeout or shutdown). */
+  terminate(reason: string): void {
+    if (this.relayHandle) this.relayHandle.close(reason);
+    else this.abort(reason);
+  }
+
+  private fail(error: SocksError): void {
+    this.logger.info(`${this.label}: protocol error: ${error.message}`);
+    const version = this.parser.version;
+    // A reply exists only where the client is already at the request stage.
+    const reply = error.reply !== undefined && version !== undefined && (version === 4 || this.method !== undefined);
+    this.close(reply ? replyFor(version, error.reply!) : undefined);
+  }
+
+  private abort(reason: string): void {
+    if (this.closed) return;
+    this.logger.info(`${this.label}: ${reason}`);
+    this.socket.destroy();
+    this.finished();
+  }
+
+  /** Send `last` (if any), finish our side cleanly, and drop the peer if it lingers. */
+  close(last: Buffer | undefined): void {
+    if (this.closed) return;
+    clearTimeout(this.negotiateTimer);
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onNegotiationEnd);
+    this.socket.off('error', this.onNegotiationError);
+    this.socket.on('error', ignoreError);
+    if (last) this.socket.end(last);
+    else this.socket.end();
+    this.socket.resume(); // discard what else the client sends, so its FIN is seen
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+    this.finished();
+  }
+
+  private finished(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.negotiateTimer);
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,139 @@
+import { createServer, type AddressInfo, type Server, type Socket, connect } from 'node:net';
+import { once } from 'node:events';
+
+/** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  server.listen(0, host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface TestServer {
+  readonly port: number;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** Track sockets so close() does not wait for clients that never hang up. */
+export async function listen(server: Server, host = '127.0.0.1'): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** TCP echo server: writes back what it reads and half-closes when the client does. */
+export function startEchoServer(host = '127.0.0.1'): Promise<TestServer> {
+  return listen(
+    createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => undefined);
+      socket.pipe(socket);
+    }),
+    host,
+  );
+}
+
+/**
+ * A raw TCP client for speaking SOCKS byte by byte: reads exactly n bytes,
+ * and tells when the server has closed.
+ */
+export class RawClient {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private waiter: (() => void) | undefined;
+  ended = false;
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      this.waiter?.();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.waiter?.();
+    });
+    socket.on('error', () => {
+      this.ended = true;
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+  }
+
+  static async connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    const socket = connect({ port, host, allowHalfOpen: true });
+    await once(socket, 'connect');
+    return new RawClient(socket);
+  }
+
+  send(bytes: Buffer | number[]): void {
+    this.socket.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
+  }
+
+  /** Exactly n bytes, or an error if the server closes or nothing comes within the time limit. */
+  async read(n: number, timeoutMs = 5000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.buffered < n) {
+      if (this.ended) throw new Error(`server closed after ${this.buffered} of ${n} bytes: ${Buffer.concat(this.chunks).toString('hex')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out with ${this.buffered} of ${n} bytes`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const all = Buffer.concat(this.chunks);
+    this.chunks.length = 0;
+    if (all.length > n) this.chunks.push(all.subarray(n));
+    this.buffered = all.length - n;
+    return all.subarray(0, n);
+  }
+
+  /** Resolves true once the server has closed its side (FIN or reset) within the time limit. */
+  async waitForEnd(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.ended;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** SOCKS5 request bytes for CONNECT/BIND/UDP to an IPv4, IPv6 or domain destination. */
+export function socks5Request(command: number, host: string, port: number): Buffer {
+  let address: Buffer;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) address = Buffer.from([0x01, ...host.split('.').map(Number)]);
+  else if (host.includes(':')) {
+    const groups = host.split('::');
+    const head = groups[0] ? groups[0].split(':') : [];
+    const tail = groups[1] ? groups[1].split(':') : [];
+    const all = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
+    const bytes = Buffer.alloc(16);
+    all.forEach((g, i) => bytes.writeUInt16BE(parseInt(g, 16), i * 2));
+    address = Buffer.concat([Buffer.from([0x04]), bytes]);
+  } else address = Buffer.concat([Buffer.from([0x03, Buffer.byteLength(host)]), Buffer.from(host)]);
+  const portBytes = Buffer.alloc(2);
+  portBytes.writeUInt16BE(port);
+  return Buffer.concat([Buffer.from([0x05, command, 0x00]), address, portBytes]);
+}

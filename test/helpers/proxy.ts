@@ -1,0 +1,135 @@
+import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConfigFile } from '../../src/config/types.js';
+import { freePort } from './net.js';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(REPO, 'dist', 'src', 'cli.js');
+
+/** Rules that let loopback clients do everything; tests that test rules bring their own. */
+export const OPEN_RULES: ConfigFile['rules'] = [
+  { type: 'client', action: 'pass', from: '0/0' },
+  { type: 'socks', action: 'pass', from: '0/0', to: '0/0' },
+];
+
+export interface RunningProxy {
+  readonly port: number;
+  readonly pid: number;
+  readonly configPath: string;
+  readonly dir: string;
+  logs(): string;
+  /** Wait until a log line matches (checks lines already logged too). */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Rewrite the config file (for reload tests). */
+  writeConfig(config: ConfigFile): void;
+  signal(name: NodeJS.Signals): void;
+  /** SIGTERM and wait; returns the exit code. Safe to call twice. */
+  stop(): Promise<number | undefined>;
+}
+
+export interface StartOptions {
+  /** Run inside this network namespace (the test created it). */
+  netns?: string;
+  /** Extra arguments after `serve`. */
+  args?: string[];
+  /** Listen address; default 127.0.0.1 with a free port. */
+  host?: string;
+}
+
+/**
+ * Start `hasocks serve` from the built CLI with `config` (internal defaults
+ * to a free loopback port) and wait for its ready line. Every proxy started
+ * here is stopped by stopAllProxies() in afterEach/afterAll.
+ */
+const running = new Set<RunningProxy>();
+
+export async function startProxy(partial: Partial<ConfigFile> = {}, options: StartOptions = {}): Promise<RunningProxy> {
+  const host = options.host ?? '127.0.0.1';
+  const port = partial.internal ? 0 : await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'hasocks-test-'));
+  const configPath = join(dir, 'hasocks.json');
+  const config: ConfigFile = {
+    internal: [host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`],
+    rules: OPEN_RULES,
+    logoutput: ['stderr'],
+    ...partial,
+  };
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const argv = [CLI, 'serve', '--config', configPath, ...(options.args ?? [])];
+  const child: ResultPromise = options.netns
+    ? execa('ip', ['netns', 'exec', options.netns, process.execPath, ...argv], { reject: false, all: true, stdin: 'ignore' })
+    : execa(process.execPath, argv, { reject: false, all: true, stdin: 'ignore' });
+  let output = '';
+  const listeners = new Set<() => void>();
+  child.all!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const l of listeners) l();
+  });
+  let exited = false;
+  const exit = child.then((result) => {
+    exited = true;
+    for (const l of listeners) l();
+    return result.exitCode;
+  });
+
+  const waitForLog = (pattern: RegExp, timeoutMs = 10000): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const line = output.split('\n').find((l) => pattern.test(l));
+        if (line !== undefined) {
+          cleanup();
+          resolve(line);
+          return true;
+        }
+        if (exited) {
+          cleanup();
+          reject(new Error(`proxy exited before logging ${pattern}:\n${output}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${output}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        listeners.delete(listener);
+      };
+      const listener = (): void => void check();
+      listeners.add(listener);
+      check();
+    });
+
+  const proxy: RunningProxy = {
+    port,
+    pid: child.pid!,
+    configPath,
+    dir,
+    logs: () => output,
+    waitForLog,
+    writeConfig: (next) => writeFileSync(configPath, JSON.stringify(next, null, 2)),
+    signal: (name) => {
+      if (!exited) child.kill(name);
+    },
+    stop: async () => {
+      if (!exited) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      const code = await exit;
+      clearTimeout(timer);
+      running.delete(proxy);
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+  running.add(proxy);
+  await waitForLog(/ready with config/);
+  return proxy;
+}
+
+export async function stopAllProxies(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
