@@ -96,3 +96,8 @@ describe('HandshakeParser', () => {
     expect((events[0]!.value as SocksError).reply).toBe(Reply.GENERAL_FAILURE);
   });
 });
+
+test('a greeting offering zero methods is reported, not an error', () => {
+  const { events } = drive([Buffer.from([0x05, 0x00])]);
+  expect(events).toEqual([{ kind: 'greeting', value: [] }]);
+});

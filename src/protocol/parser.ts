@@ -351,6 +351,7 @@ export class HandshakeParser {
 
   /** Take exactly n bytes off the front of the queue; the caller has checked they are there. */
   private consume(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     this.buffered -= n;
     const first = this.buffers[0]!;
     if (n === first.length) return this.buffers.shift()!;

@@ -69,6 +69,7 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
     for (const l of listeners) l();
   });
   let exited = false;
+  let terminated = false;
   const exit = child.then((result) => {
     exited = true;
     for (const l of listeners) l();
@@ -113,10 +114,14 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
     waitForLog,
     writeConfig: (next) => writeFileSync(configPath, JSON.stringify(next, null, 2)),
     signal: (name) => {
+      if (name === 'SIGTERM') terminated = true;
       if (!exited) child.kill(name);
     },
     stop: async () => {
-      if (!exited) child.kill('SIGTERM');
+      // A second SIGTERM could land while Node tears down its signal
+      // handlers and turn a clean exit into a death by signal.
+      if (!exited && !terminated) child.kill('SIGTERM');
+      terminated = true;
       const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
       const code = await exit;
       clearTimeout(timer);

@@ -1,0 +1,151 @@
+// Timeouts, limits, reload and shutdown of the real proxy process.
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
+import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+
+let echo: TestServer;
+
+beforeAll(async () => {
+  echo = await startEchoServer();
+});
+afterEach(stopAllProxies);
+afterAll(() => echo.close());
+
+/** A CONNECT session through `proxy` to the echo server, checked with one round trip. */
+async function openSession(proxy: RunningProxy): Promise<RawClient> {
+  const client = await RawClient.connect(proxy.port);
+  client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+  expect([...(await client.read(2))]).toEqual([5, 0]);
+  const reply = await client.read(10);
+  expect(reply[1]).toBe(0);
+  await expectEcho(client, 'hello');
+  return client;
+}
+
+async function expectEcho(client: RawClient, text: string): Promise<void> {
+  client.send(Buffer.from(text));
+  expect((await client.read(text.length)).toString()).toBe(text);
+}
+
+/** The reply code of a fresh CONNECT to the echo server. */
+async function connectCode(proxy: RunningProxy): Promise<number> {
+  const client = await RawClient.connect(proxy.port);
+  client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+  await client.read(2);
+  const code = (await client.read(4))[1]!;
+  client.destroy();
+  return code;
+}
+
+test('negotiate timeout drops a client that stalls mid-handshake', async () => {
+  const proxy = await startProxy({ timeout: { negotiate: 1 } });
+  const client = await RawClient.connect(proxy.port);
+  const started = Date.now();
+  client.send([0x05, 0x01]); // greeting cut short: the method byte never comes
+  expect(await client.waitForEnd(4000)).toBe(true);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  await proxy.waitForLog(/negotiate timeout/);
+  client.destroy();
+});
+
+test('io timeout closes a session idle both ways', async () => {
+  const proxy = await startProxy({ timeout: { io: 1 } });
+  const client = await openSession(proxy);
+  const started = Date.now();
+  expect(await client.waitForEnd(4000)).toBe(true);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  await proxy.waitForLog(/disconnect .* io timeout/);
+});
+
+test('session.max: a client over the limit is closed, open sessions carry on', async () => {
+  const proxy = await startProxy({ session: { max: 2 } });
+  const first = await openSession(proxy);
+  const second = await openSession(proxy);
+  const third = await RawClient.connect(proxy.port);
+  third.send([5, 1, 0]);
+  expect(await third.waitForEnd()).toBe(true);
+  await expect(third.read(1, 200)).rejects.toThrow(/closed after 0/);
+  await expectEcho(first, 'still here');
+  await expectEcho(second, 'me too');
+  await proxy.waitForLog(/session limit 2 reached/);
+  // A slot freed is a slot usable again.
+  first.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  const fourth = await openSession(proxy);
+  fourth.destroy();
+  second.destroy();
+});
+
+test('SIGHUP with a good file: new rules for new sessions, open sessions survive', async () => {
+  const proxy = await startProxy();
+  const open = await openSession(proxy);
+  proxy.writeConfig({
+    internal: [`127.0.0.1:${proxy.port}`],
+    rules: [
+      { type: 'client', action: 'pass', from: '0/0' },
+      { type: 'socks', action: 'block', to: '127.0.0.0/8' },
+    ],
+  });
+  proxy.signal('SIGHUP');
+  await proxy.waitForLog(/reloaded config .* 1 open session\(s\) kept/);
+  expect(await connectCode(proxy)).toBe(0x02);
+  await expectEcho(open, 'survived the reload');
+  open.destroy();
+});
+
+test('SIGHUP with a broken file: rejected with a log line, the old config keeps running', async () => {
+  const proxy = await startProxy();
+  const open = await openSession(proxy);
+  proxy.writeConfig({ internal: [`127.0.0.1:${proxy.port}`], rules: [{ type: 'client', action: 'maybe' }] } as never);
+  proxy.signal('SIGHUP');
+  const line = await proxy.waitForLog(/reload rejected/);
+  expect(line).toContain(proxy.configPath);
+  expect(proxy.logs()).toMatch(/\/rules\/0\/action: must be one of "pass", "block"/);
+  expect(await connectCode(proxy)).toBe(0x00);
+  await expectEcho(open, 'old config still on');
+  open.destroy();
+});
+
+test('SIGTERM drains: no new clients, open sessions finish, then exit 0', async () => {
+  const proxy = await startProxy({ timeout: { drain: 10 } });
+  const open = await openSession(proxy);
+  proxy.signal('SIGTERM');
+  await proxy.waitForLog(/draining 1 session/);
+  const refused = connect({ host: '127.0.0.1', port: proxy.port });
+  const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+  expect(err.code).toBe('ECONNREFUSED');
+  await expectEcho(open, 'draining but alive');
+  const started = Date.now();
+  open.socket.end();
+  expect(await proxy.stop()).toBe(0);
+  expect(Date.now() - started).toBeLessThan(3000);
+});
+
+test('SIGTERM drain time over: remaining sessions are closed, exit 0', async () => {
+  const proxy = await startProxy({ timeout: { drain: 1 } });
+  const open = await openSession(proxy);
+  const started = Date.now();
+  proxy.signal('SIGTERM');
+  expect(await open.waitForEnd(5000)).toBe(true);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  const code = await proxy.stop();
+  expect(proxy.logs()).toMatch(/shutdown: drain time over/);
+  expect(code).toBe(0);
+});
+
+test('reload that adds a listener opens it; the old one keeps its sessions', async () => {
+  const proxy = await startProxy();
+  const open = await openSession(proxy);
+  const { freePort } = await import('./helpers/net.js');
+  const extra = await freePort();
+  proxy.writeConfig({ internal: [`127.0.0.1:${proxy.port}`, `127.0.0.1:${extra}`], rules: OPEN_RULES });
+  proxy.signal('SIGHUP');
+  await proxy.waitForLog(new RegExp(`listening on 127.0.0.1:${extra}`));
+  const viaExtra = await RawClient.connect(extra);
+  viaExtra.send([5, 1, 0]);
+  expect([...(await viaExtra.read(2))]).toEqual([5, 0]);
+  viaExtra.destroy();
+  await expectEcho(open, 'unchanged');
+  open.destroy();
+});
