@@ -50,7 +50,7 @@ export class ConfigError extends Error {
 let validator: ValidateFunction<ConfigFile> | undefined;
 function schemaValidator(): ValidateFunction<ConfigFile> {
   if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
     validator = ajv.compile<ConfigFile>(JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object);
   }
   return validator;

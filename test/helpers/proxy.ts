@@ -1,5 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,8 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
     ...partial,
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const argv = [CLI, 'serve', '--config', configPath, ...(options.args ?? [])];
+  const pidFile = join(dir, 'hasocks.pid');
+  const argv = [CLI, 'serve', '--config', configPath, '--pidfile', pidFile, ...(options.args ?? [])];
   const child: ResultPromise = options.netns
     ? execa('ip', ['netns', 'exec', options.netns, process.execPath, ...argv], { reject: false, all: true, stdin: 'ignore' })
     : execa(process.execPath, argv, { reject: false, all: true, stdin: 'ignore' });
@@ -131,7 +132,15 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
     },
   };
   running.add(proxy);
-  await waitForLog(/ready with config/);
+  // The pid file appears once every listener is open, whatever logoutput says.
+  const deadline = Date.now() + 10000;
+  while (!existsSync(pidFile)) {
+    if (exited || Date.now() > deadline) {
+      await proxy.stop();
+      throw new Error(`proxy did not come up:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return proxy;
 }
 
