@@ -1,0 +1,41 @@
+// The README's first command: `npm start` serves the embedded default config
+// on 127.0.0.1:1080 and [::1]:1080. Uses the fixed port 1080, as a user would.
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestServer, listen } from './helpers/net.js';
+import { REPO } from './helpers/proxy.js';
+
+let web: TestServer;
+let dir: string;
+beforeAll(async () => {
+  web = await listen(createServer((_req, res) => res.end('served by npm start\n')));
+  dir = mkdtempSync(join(tmpdir(), 'hasocks-start-'));
+});
+afterAll(async () => {
+  await web.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('npm start serves curl --socks5-hostname on 127.0.0.1:1080 and [::1]:1080', async () => {
+  const pidFile = join(dir, 'pid');
+  const npm = execa('npm', ['start', '--', '--pidfile', pidFile], { cwd: REPO, reject: false, all: true });
+  let pid: number | undefined;
+  try {
+    const deadline = Date.now() + 20000;
+    while (!existsSync(pidFile) && Date.now() < deadline && npm.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    pid = Number(readFileSync(pidFile, 'utf8'));
+    for (const proxy of ['127.0.0.1:1080', '[::1]:1080']) {
+      const result = await execa('curl', ['-sS', '--fail', '--socks5-hostname', proxy, `http://localhost:${web.port}/`]);
+      expect(result.stdout).toBe('served by npm start');
+    }
+  } finally {
+    // Stop the proxy itself, by the pid it wrote; npm then exits too.
+    if (pid) process.kill(pid, 'SIGTERM');
+    else npm.kill('SIGTERM');
+    const result = await npm;
+    if (pid) expect(result.all).toMatch(/hasocks \d+ ready with config <embedded default>/);
+  }
+});

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite: `npm test`. Installs the Debian packages the tests
+# need (when run as root), builds, lints, then runs jest and prints a closing
+# "N passed, N failed" line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use, with what for.
+packages=(
+  curl            # curl --socks5 / --socks5-hostname
+  netcat-openbsd  # nc -X 5 -x
+  python3         # stand-ins where Node cannot do it: a Unix datagram syslogd, a full accept queue
+  iproute2        # ip netns for tests that need their own network
+  bsdutils        # logger(1), the route to /dev/log
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test/run.sh: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "test/run.sh: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "test/run.sh: installed: ${missing[*]}"
+else
+  echo "test/run.sh: Debian packages present: ${packages[*]}"
+fi
+
+echo "test/run.sh: build"
+npm run --silent build
+echo "test/run.sh: lint (eslint, tsc --noEmit on tests too)"
+npx eslint .
+npx tsc -p tsconfig.test.json --noEmit
+
+echo "test/run.sh: jest"
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+status=0
+node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js \
+  --json --outputFile="$report" "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$report" || true
+exit $status
