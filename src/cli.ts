@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { runDaemon } from './server/daemon.js';
+import { setPassword } from './auth/users.js';
+import { readPassword } from './read-password.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -38,6 +40,22 @@ program
       console.log(`${file}: OK`);
     } catch (err) {
       console.error(err instanceof ConfigError ? err.message : `${file}: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('passwd')
+  .description('add or change a user in a users file (username/password authentication); the password is read from the terminal without echo, or from stdin')
+  .argument('<file>', 'users file; created with mode 0600 if missing')
+  .argument('<user>', 'username')
+  .action(async (file: string, user: string) => {
+    try {
+      const password = await readPassword(`password for ${user}: `);
+      const outcome = await setPassword(file, user, password);
+      console.error(`${file}: ${outcome} user "${user}"`);
+    } catch (err) {
+      console.error(`hasocks passwd: ${(err as Error).message}`);
       process.exitCode = 1;
     }
   });

@@ -53,7 +53,7 @@ describe('schema', () => {
       ['::1', 1080],
     ]);
     expect(config.external.ipv4).toBe('127.0.0.1');
-    expect(config.timeouts).toMatchObject({ negotiate: 30000, connect: 30000, io: 0 });
+    expect(config.timeouts).toMatchObject({ negotiate: 30000, connect: 30000, ioTcp: 0, ioUdp: 0 });
     expect(config.rules.map((r) => `${r.type}:${r.action}`)).toEqual(['client:pass', 'socks:pass']);
   });
 
@@ -63,10 +63,10 @@ describe('schema', () => {
 
   test('the TypeScript types and the schema name the same keys', () => {
     const topKeys: Record<keyof ConfigFile, true> = {
-      $schema: true, internal: true, external: true, socksmethod: true, rules: true, timeout: true, session: true, logoutput: true, debug: true,
+      $schema: true, internal: true, external: true, socksmethod: true, users: true, rules: true, timeout: true, session: true, udp: true, logoutput: true, debug: true,
     };
     const ruleKeys: Record<keyof RuleFile, true> = {
-      type: true, action: true, from: true, to: true, port: true, command: true, socksmethod: true, protocol: true, log: true, comment: true,
+      type: true, action: true, from: true, to: true, port: true, command: true, user: true, socksmethod: true, protocol: true, log: true, session: true, comment: true,
     };
     expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(topKeys).sort());
     expect(Object.keys(schema.definitions.rule.properties).sort()).toEqual(Object.keys(ruleKeys).sort());
@@ -74,7 +74,8 @@ describe('schema', () => {
 
   test.each([
     ['an unknown key', { ...REQUIRED_SHAPE, listen: ['x'] }, /^\/: unknown key "listen"; expected one of: internal,/],
-    ['a wrong type', { ...REQUIRED_SHAPE, timeout: { io: 'never' } }, /^\/timeout\/io: must be number$/],
+    ['a wrong type', { ...REQUIRED_SHAPE, timeout: { negotiate: 'never' } }, /^\/timeout\/negotiate: must be number$/],
+    ['a wrong type inside oneOf', { ...REQUIRED_SHAPE, timeout: { io: 'never' } }, /^\/timeout\/io: "never" is not valid; expected Idle time/],
     ['a bad listen address', { ...REQUIRED_SHAPE, internal: ['300.1.1.1:1080'] }, /^\/internal\/0: "300.1.1.1" is not an IP address$/],
     ['a port out of range', { ...REQUIRED_SHAPE, internal: ['127.0.0.1:70000'] }, /^\/internal\/0: port 70000 is outside 1-65535$/],
     ['IPv6 without brackets', { ...REQUIRED_SHAPE, internal: ['::1:1080'] }, /^\/internal\/0: .* is not valid; expected "address:port" with IPv6 in brackets/],

@@ -14,13 +14,13 @@ export const DEFAULT_CONFIG: ConfigFile = {
     { type: 'socks', action: 'pass', from: '127.0.0.0/8', to: '0/0', command: ['connect'] },
     { type: 'socks', action: 'pass', from: '::1/128', to: '0/0', command: ['connect'] },
   ],
-  timeout: { negotiate: 30, connect: 30, io: 0, tcp_fin_wait: 0, drain: 30 },
+  timeout: { negotiate: 30, connect: 30, io: 0, tcp_fin_wait: 0, drain: 30, bind: 120 },
   session: { max: 10000 },
   logoutput: ['stderr'],
   debug: 0,
 };
 
 /** Values for keys a config file leaves out. */
-export const DEFAULT_TIMEOUTS = { negotiate: 30, connect: 30, io: 0, tcp_fin_wait: 0, drain: 30 } as const;
+export const DEFAULT_TIMEOUTS = { negotiate: 30, connect: 30, io: 0, tcp_fin_wait: 0, drain: 30, bind: 120 } as const;
 export const DEFAULT_SESSION_MAX = 10000;
 export const DEFAULT_RULE_LOG = ['connect', 'disconnect', 'error'] as const;

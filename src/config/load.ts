@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { SCHEMA_PATH } from '../paths.js';
+import { type UserTable, loadUsers } from '../auth/users.js';
 import { type Rule, compileRules } from '../policy/rules.js';
 import type { MethodName } from '../protocol/constants.js';
 import { DEFAULT_SESSION_MAX, DEFAULT_TIMEOUTS } from './defaults.js';
@@ -24,13 +25,19 @@ export interface RuntimeConfig {
   readonly external: { readonly ipv4?: string | undefined; readonly ipv6?: string | undefined };
   readonly methods: readonly MethodName[];
   readonly rules: readonly Rule[];
+  /** RFC 1929 users (name -> scrypt hash), when socksmethod includes "username". */
+  readonly users: UserTable | undefined;
   readonly timeouts: {
     readonly negotiate: number;
     readonly connect: number;
-    readonly io: number;
+    readonly ioTcp: number;
+    readonly ioUdp: number;
     readonly tcpFinWait: number;
     readonly drain: number;
+    readonly bind: number;
   };
+  /** Ports for UDP relay sockets facing the client; undefined: any. */
+  readonly udpPortRange: readonly [number, number] | undefined;
   readonly sessionMax: number;
   readonly logoutput: readonly string[];
   readonly debug: 0 | 1 | 2;
@@ -138,6 +145,17 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
     else external[family] = address;
   });
 
+  const methods = (file.socksmethod ?? ['none']) as MethodName[];
+  if (methods.includes('username') && file.users === undefined) {
+    problems.push('/socksmethod: "username" needs a users file; add "users": "/etc/hasocks/users" and fill it with "hasocks passwd"');
+  }
+  let udpPortRange: [number, number] | undefined;
+  if (file.udp?.portrange !== undefined) {
+    const [low, high] = file.udp.portrange.split('-').map(Number) as [number, number];
+    if (low < 1 || high > 65535 || low > high) problems.push(`/udp/portrange: "${file.udp.portrange}" must be "low-high" within 1-65535, low first`);
+    else udpPortRange = [low, high];
+  }
+
   let rules: Rule[] = [];
   try {
     rules = compileRules(file.rules ?? []);
@@ -148,19 +166,24 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
 
   const t = { ...DEFAULT_TIMEOUTS, ...file.timeout };
   const ms = (seconds: number) => Math.round(seconds * 1000);
+  const io = typeof t.io === 'number' ? { tcp: t.io, udp: t.io } : { tcp: 0, udp: 0, ...t.io };
   return {
     source,
     internal,
     external,
-    methods: (file.socksmethod ?? ['none']) as MethodName[],
+    methods,
+    users: undefined,
     rules,
     timeouts: {
       negotiate: ms(t.negotiate),
       connect: ms(t.connect),
-      io: ms(t.io),
+      ioTcp: ms(io.tcp),
+      ioUdp: ms(io.udp),
       tcpFinWait: ms(t.tcp_fin_wait),
       drain: ms(t.drain),
+      bind: ms(t.bind),
     },
+    udpPortRange,
     sessionMax: file.session?.max ?? DEFAULT_SESSION_MAX,
     logoutput: file.logoutput ?? ['stderr'],
     debug: (file.debug ?? 0) as 0 | 1 | 2,
@@ -197,5 +220,12 @@ export async function loadConfigFile(path: string): Promise<RuntimeConfig> {
     const hint = code === 'ENOENT' ? 'the file does not exist; check the path' : code === 'EACCES' ? 'permission denied; check its mode and owner' : (err as Error).message;
     throw new ConfigError(path, [`cannot read: ${hint}`]);
   }
-  return parseConfigText(text, path);
+  const config = parseConfigText(text, path);
+  const usersFile = (JSON.parse(text) as ConfigFile).users;
+  if (!config.methods.includes('username') || usersFile === undefined) return config;
+  try {
+    return { ...config, users: await loadUsers(usersFile) };
+  } catch (err) {
+    throw new ConfigError(path, [`/users: ${(err as Error).message}`]);
+  }
 }

@@ -14,10 +14,19 @@ export interface RuleFile {
   to?: string;
   port?: PortSpec;
   command?: RuleCommand[];
+  user?: string[];
   socksmethod?: string[];
   protocol?: Array<'tcp' | 'udp'>;
   log?: LogEvent[];
+  session?: RuleSessionLimits;
   comment?: string;
+}
+
+/** Dante's per-rule session.max, session.throttle and session.state.max (key from). */
+export interface RuleSessionLimits {
+  max?: number;
+  throttle?: string;
+  state?: { key: 'from'; max: number };
 }
 
 export interface ConfigFile {
@@ -25,15 +34,18 @@ export interface ConfigFile {
   internal: string[];
   external?: string[];
   socksmethod?: string[];
+  users?: string;
   rules?: RuleFile[];
   timeout?: {
     negotiate?: number;
     connect?: number;
-    io?: number;
+    io?: number | { tcp?: number; udp?: number };
     tcp_fin_wait?: number;
     drain?: number;
+    bind?: number;
   };
   session?: { max?: number };
+  udp?: { portrange?: string };
   logoutput?: string[];
   debug?: number;
 }

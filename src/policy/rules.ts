@@ -1,5 +1,6 @@
 import type { LogEvent, PortSpec, RuleAction, RuleCommand, RuleFile, RuleType } from '../config/types.js';
 import { DEFAULT_RULE_LOG } from '../config/defaults.js';
+import { SessionLimits } from './limits.js';
 import { ANY_ADDRESS, type AddressMatcher, matchAddress, parseAddressMatch } from './address-match.js';
 
 /** A rule compiled for matching. `number` is 1-based within its type, as Dante counts. */
@@ -11,9 +12,11 @@ export interface Rule {
   readonly to: AddressMatcher;
   readonly ports: ReadonlyArray<readonly [number, number]> | undefined;
   readonly commands: ReadonlySet<RuleCommand> | undefined;
+  readonly users: ReadonlySet<string> | undefined;
   readonly methods: ReadonlySet<string> | undefined;
   readonly protocols: ReadonlySet<'tcp' | 'udp'> | undefined;
   readonly log: ReadonlySet<LogEvent>;
+  readonly limits: SessionLimits | undefined;
 }
 
 /** What a rule is matched against. Addresses are in 16-byte form (see address-match). */
@@ -27,7 +30,16 @@ export interface MatchInput {
   readonly port: number;
   readonly command?: RuleCommand;
   readonly method?: string;
+  readonly user?: string | undefined;
   readonly protocol?: 'tcp' | 'udp';
+  /**
+   * The destination is not known yet (a UDP ASSOCIATE request: each datagram
+   * names its own). Then a pass rule that limits `to` or `port` may still
+   * apply, and a block rule that limits them blocks only some datagrams, so
+   * the first counts as a match and the second does not. Datagrams are
+   * checked one by one later.
+   */
+  readonly anyTarget?: boolean;
 }
 
 export interface Decision {
@@ -70,18 +82,26 @@ export function compileRules(rules: readonly RuleFile[]): Rule[] {
       to: rule.to === undefined ? ANY_ADDRESS : field('to', () => parseAddressMatch(rule.to!)),
       ports: rule.port === undefined ? undefined : field('port', () => parsePorts(rule.port!)),
       commands: rule.command && new Set(rule.command),
+      users: rule.user && new Set(rule.user),
       methods: rule.socksmethod && new Set(rule.socksmethod),
       protocols: rule.protocol && new Set(rule.protocol),
       log: new Set(rule.log ?? DEFAULT_RULE_LOG),
+      limits: rule.session && new SessionLimits(rule.session),
     };
   });
 }
 
 function matches(rule: Rule, input: MatchInput): boolean {
   if (!matchAddress(rule.from, input.clientIp, undefined)) return false;
-  if (!matchAddress(rule.to, input.targetIp, input.targetName)) return false;
-  if (rule.ports && !rule.ports.some(([low, high]) => input.port >= low && input.port <= high)) return false;
+  if (input.anyTarget) {
+    const limitsTarget = rule.to.kind !== 'any' || rule.ports !== undefined;
+    if (limitsTarget && rule.action === 'block') return false;
+  } else {
+    if (!matchAddress(rule.to, input.targetIp, input.targetName)) return false;
+    if (rule.ports && !rule.ports.some(([low, high]) => input.port >= low && input.port <= high)) return false;
+  }
   if (rule.commands && (input.command === undefined || !rule.commands.has(input.command))) return false;
+  if (rule.users && (input.user === undefined || !rule.users.has(input.user))) return false;
   if (rule.methods && (input.method === undefined || !rule.methods.has(input.method))) return false;
   if (rule.protocols && (input.protocol === undefined || !rule.protocols.has(input.protocol))) return false;
   return true;

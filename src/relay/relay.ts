@@ -5,6 +5,8 @@ export interface RelayOptions {
   readonly idleTimeout: number;
   /** After one side finishes sending, close when the other has not within this long (ms); 0 waits forever. Dante: timeout.tcp_fin_wait. */
   readonly finWait: number;
+  /** Called with every chunk when a rule asks to log data; undefined keeps the hot path lean. */
+  readonly onData?: ((direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
 }
 
 export interface RelayResult {
@@ -55,9 +57,11 @@ export function relay(
     onEnd({ bytesUp, bytesDown, reason, error });
   };
 
-  const pump = (from: Socket, to: Socket, count: (n: number) => void): void => {
+  const pump = (from: Socket, to: Socket, direction: 'up' | 'down', count: (n: number) => void): void => {
+    const onData = options.onData;
     from.on('data', (chunk: Buffer) => {
       count(chunk.length);
+      onData?.(direction, chunk);
       lastActivity = Date.now();
       if (!to.write(chunk)) from.pause();
     });
@@ -76,8 +80,8 @@ export function relay(
     bytesUp += chunk.length;
     target.write(chunk);
   }
-  pump(client, target, (n) => (bytesUp += n));
-  pump(target, client, (n) => (bytesDown += n));
+  pump(client, target, 'up', (n) => (bytesUp += n));
+  pump(target, client, 'down', (n) => (bytesDown += n));
 
   client.on('error', (err) => finish('client error', err));
   target.on('error', (err) => finish('target error', err));

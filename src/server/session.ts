@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { ipToBytes16 } from '../policy/address-match.js';
@@ -7,9 +8,12 @@ import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
 import { SocksError } from '../protocol/errors.js';
 import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
-import { methodSelection, replyFor } from '../protocol/replies.js';
-import type { RelayHandle, RelayResult } from '../relay/relay.js';
+import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
+import { type RelayHandle, relay } from '../relay/relay.js';
+import { firstPassing, resolveDestination } from './authorize.js';
+import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
+import { handleUdpAssociate } from './udp-associate.js';
 
 /** How long a refused client gets to read its reply and close before we drop it. */
 const LINGER_MS = 2000;
@@ -18,6 +22,11 @@ let nextSessionId = 1;
 
 /** Errors after the handshake are seen by whoever owns the socket then; this only keeps Node from throwing. */
 function ignoreError(): void {}
+
+/** Something that must end with the session: a relay, a BIND listener, a UDP association. */
+export interface SessionResource {
+  close(reason: string): void;
+}
 
 /**
  * One client connection, from accept to close: client rules, the SOCKS
@@ -29,6 +38,7 @@ export class Session {
   readonly id = nextSessionId++;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /** The exact address the client connected to: in a cluster, the VIP. */
   readonly localAddress: string;
   readonly localPort: number;
   readonly clientIp: Buffer;
@@ -42,7 +52,8 @@ export class Session {
 
   private readonly parser: HandshakeParser;
   private negotiateTimer: NodeJS.Timeout | undefined;
-  private relayHandle: RelayHandle | undefined;
+  private resource: SessionResource | undefined;
+  private readonly releases: Array<() => void> = [];
   private closed = false;
 
   constructor(
@@ -58,7 +69,7 @@ export class Session {
     this.clientIp = ipToBytes16(this.clientAddress);
     this.parser = new HandshakeParser({
       greeting: (methods) => this.onGreeting(methods),
-      credentials: () => this.fail(new SocksError('username/password was not offered', undefined)),
+      credentials: (username, password) => void this.onCredentials(username, password),
       request: (request) => this.onRequest(request),
       error: (error) => this.fail(error),
     });
@@ -76,8 +87,9 @@ export class Session {
       port: this.localPort,
     });
     const line = `${describeDecision(decision)}: client ${formatEndpoint(this.clientAddress, this.clientPort)} -> ${formatEndpoint(this.localAddress, this.localPort)}`;
-    if (decision.action === 'block') {
-      if (decisionLogs(decision, 'connect') || decisionLogs(decision, 'error')) this.logger.info(`${this.label}: ${line}`);
+    const refusal = decision.action === 'pass' ? this.takeLimit(decision) : undefined;
+    if (decision.action === 'block' || refusal) {
+      if (decisionLogs(decision, 'connect') || decisionLogs(decision, 'error')) this.logger.info(`${this.label}: ${line}${refusal ? `, refused: ${refusal}` : ''}`);
       this.close(undefined);
       return false;
     }
@@ -91,6 +103,16 @@ export class Session {
       this.negotiateTimer.unref();
     }
     return true;
+  }
+
+  /** Apply a passing rule's session limits; undefined when admitted, else why not. */
+  private takeLimit(decision: Decision): string | undefined {
+    const limits = decision.rule?.limits;
+    if (!limits) return undefined;
+    const slot = limits.acquire(this.clientAddress);
+    if ('refused' in slot) return slot.refused;
+    this.releases.push(slot.release);
+    return undefined;
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -113,6 +135,22 @@ export class Session {
     }
     this.method = chosen;
     this.socket.write(methodSelection(METHOD_BY_NAME[chosen]));
+    if (chosen === 'username') this.parser.expectCredentials();
+    else this.parser.expectRequest();
+  }
+
+  private async onCredentials(username: string, password: Buffer): Promise<void> {
+    const ok = await verifyPassword(this.config.users ?? new Map(), username, password);
+    password.fill(0);
+    if (this.closed) return;
+    if (!ok) {
+      this.logger.info(`${this.label}: authentication failed for user "${username}"`);
+      this.close(authStatus(false));
+      return;
+    }
+    this.username = username;
+    this.logger.debug(`${this.label}: authenticated as "${username}"`);
+    this.socket.write(authStatus(true));
     this.parser.expectRequest();
   }
 
@@ -128,16 +166,95 @@ export class Session {
     this.socket.on('error', ignoreError);
     this.destinationText = formatEndpoint(request.destination.host, request.destination.port);
     this.logger.debug(`${this.label}: SOCKS${request.version} ${request.command} ${this.destinationText}`);
-    if (request.command === 'connect') {
-      void handleConnect(this, request);
-    } else {
-      this.reject(request.version, Reply.COMMAND_NOT_SUPPORTED, `${request.command} is not supported`);
+    if (request.version === 4) {
+      // SOCKS4 carries no authentication, so it is only for configs that allow none.
+      if (!this.config.methods.includes('none')) {
+        this.reject(4, Reply.NOT_ALLOWED, 'SOCKS4 cannot authenticate and socksmethod does not include "none"');
+        return;
+      }
+      this.method = 'none';
     }
+    switch (request.command) {
+      case 'connect':
+        void handleConnect(this, request);
+        break;
+      case 'bind':
+        void handleBind(this, request);
+        break;
+      case 'udpassociate':
+        void handleUdpAssociate(this, request);
+        break;
+      default:
+        this.reject(request.version, Reply.COMMAND_NOT_SUPPORTED, `${request.command} is not supported`);
+    }
+  }
+
+  /**
+   * Resolve a CONNECT or BIND destination and apply the socks rules and
+   * their limits. Replies and closes on failure; returns the address to use
+   * on success.
+   */
+  async authorizeRequest(request: SocksRequest): Promise<{ address: string; decision: Decision } | undefined> {
+    const { destination, version } = request;
+    let addresses: string[];
+    try {
+      addresses = await resolveDestination(destination.host);
+    } catch (err) {
+      this.reject(version, Reply.HOST_UNREACHABLE, `cannot resolve ${destination.host}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      return undefined;
+    }
+    if (addresses.length === 0) {
+      this.reject(version, Reply.HOST_UNREACHABLE, `${destination.host} has no address`);
+      return undefined;
+    }
+    const name = destination.type === 'domain' ? destination.host : undefined;
+    const chosen = firstPassing(this, request.command, name, addresses, destination.port);
+    this.decision = chosen.decision;
+    if (chosen.address === undefined) {
+      this.reject(version, Reply.NOT_ALLOWED, describeDecision(chosen.decision));
+      return undefined;
+    }
+    const refusal = this.takeLimit(chosen.decision);
+    if (refusal) {
+      this.reject(version, Reply.NOT_ALLOWED, `${describeDecision(chosen.decision)}: ${refusal}`);
+      return undefined;
+    }
+    return { address: chosen.address, decision: chosen.decision };
   }
 
   /** Bytes the client sent after its request, in order, for the relay to forward first. */
   takeEarlyData(): Buffer[] {
     return this.parser.takeBuffered();
+  }
+
+  /** Relay between the client and `peer` until either ends; logs the disconnect. */
+  startRelay(peer: Socket): void {
+    const logData = this.decision !== undefined && decisionLogs(this.decision, 'data');
+    const handle: RelayHandle = relay(
+      this.socket,
+      peer,
+      this.takeEarlyData(),
+      {
+        idleTimeout: this.config.timeouts.ioTcp,
+        finWait: this.config.timeouts.tcpFinWait,
+        onData: logData ? (direction, chunk) => this.logger.info(`${this.label}: data ${direction} ${chunk.length} bytes: ${chunk.subarray(0, 32).toString('hex')}`) : undefined,
+      },
+      (result) => {
+        if (this.decision && decisionLogs(this.decision, 'disconnect')) {
+          const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
+          this.logger.info(
+            `${this.label}: disconnect ${this.destinationText}: up ${result.bytesUp} bytes, down ${result.bytesDown} bytes, ${seconds}s, ${result.reason}${result.error ? ` (${result.error.message})` : ''}`,
+          );
+        }
+        this.finished();
+      },
+    );
+    this.resource = handle;
+  }
+
+  /** A BIND listener or UDP association that must close with the session. */
+  hold(resource: SessionResource): void {
+    this.resource = resource;
   }
 
   /** Send a failure reply for the request and close. */
@@ -147,25 +264,10 @@ export class Session {
     this.close(replyFor(version, code));
   }
 
-  /** The relay took over; remember it so shutdown can end it. */
-  attachRelay(handle: RelayHandle): void {
-    this.relayHandle = handle;
-  }
-
-  relayEnded(result: RelayResult): void {
-    if (this.decision && decisionLogs(this.decision, 'disconnect')) {
-      const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
-      this.logger.info(
-        `${this.label}: disconnect ${this.destinationText}: up ${result.bytesUp} bytes, down ${result.bytesDown} bytes, ${seconds}s, ${result.reason}${result.error ? ` (${result.error.message})` : ''}`,
-      );
-    }
-    this.finished();
-  }
-
-  /** Stop the session now (drain timeout or shutdown). */
+  /** Stop the session now (drain timeout, shutdown, the client went away). */
   terminate(reason: string): void {
-    if (this.relayHandle) this.relayHandle.close(reason);
-    else this.abort(reason);
+    if (this.resource) this.resource.close(reason);
+    this.abort(reason);
   }
 
   private fail(error: SocksError): void {
@@ -198,10 +300,12 @@ export class Session {
     this.finished();
   }
 
-  private finished(): void {
+  /** The session is over: release its limits and leave the server's registry. */
+  finished(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.negotiateTimer);
+    for (const release of this.releases) release();
     this.onClosed(this);
   }
 }

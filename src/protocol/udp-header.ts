@@ -1,0 +1,58 @@
+import { bytesToIPv4, bytesToIPv6, encodeAddress } from './address.js';
+import { AddressType } from './constants.js';
+
+/** A datagram from the client: where it goes and where its payload starts. */
+export interface UdpRequestHeader {
+  readonly fragment: number;
+  readonly type: 'ipv4' | 'ipv6' | 'domain';
+  readonly host: string;
+  readonly port: number;
+  readonly dataOffset: number;
+}
+
+/**
+ * Parse the SOCKS5 UDP request header (RFC 1928 §7):
+ * RSV(2) FRAG(1) ATYP(1) DST.ADDR DST.PORT(2) DATA. Undefined when the
+ * datagram is too short or names an unknown address type: such datagrams
+ * are dropped, as UDP has no error channel.
+ */
+export function parseUdpHeader(datagram: Buffer): UdpRequestHeader | undefined {
+  if (datagram.length < 4) return undefined;
+  const fragment = datagram[2]!;
+  const atyp = datagram[3]!;
+  let offset = 4;
+  let host: string;
+  let type: UdpRequestHeader['type'];
+  if (atyp === AddressType.IPV4) {
+    if (datagram.length < offset + 6) return undefined;
+    host = bytesToIPv4(datagram.subarray(offset, offset + 4));
+    type = 'ipv4';
+    offset += 4;
+  } else if (atyp === AddressType.IPV6) {
+    if (datagram.length < offset + 18) return undefined;
+    host = bytesToIPv6(datagram.subarray(offset, offset + 16));
+    type = 'ipv6';
+    offset += 16;
+  } else if (atyp === AddressType.DOMAIN) {
+    const length = datagram[offset] ?? 0;
+    if (length === 0 || datagram.length < offset + 1 + length + 2) return undefined;
+    host = datagram.toString('utf8', offset + 1, offset + 1 + length);
+    type = 'domain';
+    offset += 1 + length;
+  } else {
+    return undefined;
+  }
+  const port = datagram.readUInt16BE(offset);
+  return { fragment, type, host, port, dataOffset: offset + 2 };
+}
+
+/** The header the client gets in front of each reply: the real sender's address and port. */
+export function udpReplyHeader(host: string, port: number): Buffer {
+  const address = encodeAddress(host, port);
+  const out = Buffer.allocUnsafe(3 + address.length);
+  out[0] = 0;
+  out[1] = 0;
+  out[2] = 0;
+  address.copy(out, 3);
+  return out;
+}

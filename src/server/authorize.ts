@@ -1,0 +1,73 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { RuleCommand } from '../config/types.js';
+import { ipToBytes16 } from '../policy/address-match.js';
+import { type Decision, decide } from '../policy/rules.js';
+import { unmapIPv4 } from '../protocol/address.js';
+import type { Session } from './session.js';
+
+/** The addresses a destination stands for: itself if it is an IP, else what the resolver says. */
+export async function resolveDestination(host: string): Promise<string[]> {
+  if (isIP(host)) return [unmapIPv4(host)];
+  const answers = await lookup(host, { all: true, verbatim: true });
+  return answers.map((a) => a.address);
+}
+
+export interface Target {
+  /** The IP actually used. */
+  readonly address: string;
+  /** The name the client asked for, if it gave one. */
+  readonly name?: string | undefined;
+  readonly port: number;
+}
+
+/** The socks-rule decision for one request or datagram of this session. */
+export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
+  return decide(session.config.rules, 'socks', {
+    clientIp: session.clientIp,
+    targetIp: ipToBytes16(target.address),
+    targetName: target.name,
+    port: target.port,
+    command,
+    method: session.method ?? 'none',
+    user: session.username,
+    protocol,
+  });
+}
+
+/**
+ * Replies from the far side (bindreply, udpreply) are matched as Dante does:
+ * `from` is the remote peer and `to` is the client.
+ */
+export function decideReply(session: Session, command: 'bindreply' | 'udpreply', peer: string, peerPort: number, protocol: 'tcp' | 'udp'): Decision {
+  return decide(session.config.rules, 'socks', {
+    clientIp: ipToBytes16(unmapIPv4(peer)),
+    targetIp: session.clientIp,
+    port: peerPort,
+    command,
+    method: session.method ?? 'none',
+    user: session.username,
+    protocol,
+  });
+}
+
+/**
+ * Check the socks rules for every address a name resolves to and keep the
+ * first one that passes. Rules see the resolved IP, so a name that points
+ * into a blocked network is blocked like the network itself.
+ */
+export function firstPassing(
+  session: Session,
+  command: RuleCommand,
+  name: string | undefined,
+  addresses: readonly string[],
+  port: number,
+): { address: string; decision: Decision } | { address: undefined; decision: Decision } {
+  let firstBlock: Decision | undefined;
+  for (const address of addresses) {
+    const decision = decideSocks(session, command, { address, name, port }, 'tcp');
+    if (decision.action === 'pass') return { address, decision };
+    firstBlock ??= decision;
+  }
+  return { address: undefined, decision: firstBlock ?? { action: 'block', rule: undefined } };
+}

@@ -1,0 +1,106 @@
+import { type Server, type Socket, createServer, isIP, isIPv6 } from 'node:net';
+import { decisionLogs, describeDecision } from '../policy/rules.js';
+import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { Reply } from '../protocol/constants.js';
+import { replyForSystemError } from '../protocol/errors.js';
+import type { SocksRequest } from '../protocol/parser.js';
+import { replyFor } from '../protocol/replies.js';
+import { decideReply } from './authorize.js';
+import type { Session } from './session.js';
+
+const isUnspecified = (host: string): boolean => host === '0.0.0.0' || host === '::';
+
+/**
+ * Where a BIND listens: the `external` address of the family wanted, since
+ * that is the address the far side must reach (in a cluster, the external
+ * VIP, which stays the same after failover). Without one, the address the
+ * client connected to, when the family matches.
+ */
+function bindAddress(session: Session, family: number): string | undefined {
+  const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
+  if (external) return external;
+  return isIP(session.localAddress) === family ? session.localAddress : undefined;
+}
+
+/**
+ * SOCKS BIND (SOCKS5 and SOCKS4): listen, first reply with the listening
+ * address, wait for the expected peer, second reply with the peer's address,
+ * then relay. Only the peer named in the request may connect, unless the
+ * request names all zeros.
+ */
+export async function handleBind(session: Session, request: SocksRequest): Promise<void> {
+  const { version } = request;
+  const allowed = await session.authorizeRequest(request);
+  if (!allowed) return;
+  const expected = isUnspecified(allowed.address) ? undefined : allowed.address;
+  const family = expected ? isIP(expected) : isIP(session.localAddress);
+  const host = bindAddress(session, family);
+  if (!host) {
+    session.reject(version, Reply.ADDRESS_TYPE_NOT_SUPPORTED, `no external IPv${family} address to bind`);
+    return;
+  }
+
+  const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+  let timer: NodeJS.Timeout | undefined;
+  const stopListening = (): void => {
+    clearTimeout(timer);
+    server.close();
+    session.socket.off('close', onClientGone);
+  };
+  const onClientGone = (): void => {
+    stopListening();
+    session.terminate('client closed while waiting for the BIND peer');
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: 0, ipv6Only: isIPv6(host) }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    session.reject(version, replyForSystemError(err), `cannot listen on ${host}: ${(err as Error).message}`);
+    return;
+  }
+  const port = (server.address() as { port: number }).port;
+  session.hold({ close: stopListening });
+  session.socket.once('close', onClientGone);
+  session.logger.info(`${session.label}: ${describeDecision(allowed.decision)}: bind ${formatEndpoint(host, port)} for ${expected ?? 'any peer'}`);
+  session.socket.write(replyFor(version, Reply.SUCCEEDED, host, port));
+
+  const bindTimeout = session.config.timeouts.bind;
+  if (bindTimeout > 0) {
+    timer = setTimeout(() => {
+      stopListening();
+      session.reject(version, Reply.TTL_EXPIRED, `no peer connected within ${bindTimeout / 1000}s`);
+    }, bindTimeout);
+  }
+
+  server.on('connection', (peer: Socket) => {
+    peer.on('error', () => undefined);
+    const peerAddress = unmapIPv4(peer.remoteAddress ?? '');
+    const peerPort = peer.remotePort ?? 0;
+    if (expected !== undefined && peerAddress !== expected) {
+      session.logger.info(`${session.label}: bind: refused ${formatEndpoint(peerAddress, peerPort)}, expected ${expected}`);
+      peer.destroy();
+      return;
+    }
+    const reply = decideReply(session, 'bindreply', peerAddress, peerPort, 'tcp');
+    if (reply.action === 'block') {
+      if (decisionLogs(reply, 'error') || decisionLogs(reply, 'connect')) {
+        session.logger.info(`${session.label}: ${describeDecision(reply)}: bindreply from ${formatEndpoint(peerAddress, peerPort)}`);
+      }
+      peer.destroy();
+      return;
+    }
+    stopListening();
+    if (decisionLogs(reply, 'connect')) {
+      session.logger.info(`${session.label}: ${describeDecision(reply)}: bindreply from ${formatEndpoint(peerAddress, peerPort)}`);
+    }
+    session.socket.write(replyFor(version, Reply.SUCCEEDED, peerAddress, peerPort));
+    session.startRelay(peer);
+    peer.resume();
+  });
+}

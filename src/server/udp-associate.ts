@@ -1,0 +1,212 @@
+import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
+import { isIP, isIPv6 } from 'node:net';
+import { decide, decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
+import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { Reply } from '../protocol/constants.js';
+import { replyForSystemError } from '../protocol/errors.js';
+import type { SocksRequest } from '../protocol/parser.js';
+import { replyFor } from '../protocol/replies.js';
+import { parseUdpHeader, udpReplyHeader } from '../protocol/udp-header.js';
+import { decideReply, decideSocks, resolveDestination } from './authorize.js';
+import type { Session } from './session.js';
+
+/** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
+const CACHE_MAX = 1024;
+
+function udpType(address: string): 'udp4' | 'udp6' {
+  return isIPv6(address) ? 'udp6' : 'udp4';
+}
+
+/** Bind a UDP socket to host, on a port from `range` if given (tried from a random start), else any. */
+export async function bindUdp(host: string, range: readonly [number, number] | undefined): Promise<UdpSocket> {
+  const ports = range ? range[1] - range[0] + 1 : 1;
+  const start = range ? Math.floor(Math.random() * ports) : 0;
+  let lastError: unknown;
+  for (let i = 0; i < ports; i++) {
+    const port = range ? range[0] + ((start + i) % ports) : 0;
+    const socket = createSocket({ type: udpType(host), ipv6Only: isIPv6(host) });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ address: host, port, exclusive: true }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      return socket;
+    } catch (err) {
+      socket.close();
+      lastError = err;
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
+    }
+  }
+  throw lastError;
+}
+
+/** A small insertion-ordered cache that forgets its oldest entry when full. */
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as K);
+  cache.set(key, value);
+  return value;
+}
+
+/**
+ * SOCKS5 UDP ASSOCIATE, built for a shared address (Dante's redundancy guide):
+ * the client-side socket is bound to the exact address the TCP control
+ * connection arrived on (the VIP), the reply names that address, and
+ * datagrams to the client leave from it. Outgoing datagrams use one socket
+ * per family, bound to the `external` address. Everything ends with the
+ * control connection or after the UDP idle timeout.
+ */
+export async function handleUdpAssociate(session: Session, request: SocksRequest): Promise<void> {
+  const { destination, version } = request;
+  const admission = decide(session.config.rules, 'socks', {
+    clientIp: session.clientIp,
+    targetIp: undefined,
+    port: 0,
+    command: 'udpassociate',
+    method: session.method ?? 'none',
+    user: session.username,
+    protocol: 'udp',
+    anyTarget: true,
+  });
+  session.decision = admission;
+  if (admission.action === 'block') {
+    session.reject(version, Reply.NOT_ALLOWED, describeDecision(admission));
+    return;
+  }
+
+  // Whom to accept datagrams from: the client's IP, narrowed by a non-zero DST.ADDR/DST.PORT.
+  const requested = unmapIPv4(destination.host);
+  const allowedAddress = destination.type !== 'domain' && requested !== '0.0.0.0' && requested !== '::' ? requested : session.clientAddress;
+  const allowedPort = destination.port !== 0 ? destination.port : undefined;
+
+  let clientSide: UdpSocket;
+  try {
+    clientSide = await bindUdp(session.localAddress, session.config.udpPortRange);
+  } catch (err) {
+    session.reject(version, replyForSystemError(err), `cannot bind the UDP relay on ${session.localAddress}: ${(err as Error).message}`);
+    return;
+  }
+  const relayPort = clientSide.address().port;
+
+  const outgoing = new Map<4 | 6, UdpSocket>();
+  const resolved = new Map<string, string>();
+  const decisions = new Map<string, Decision>();
+  let clientPort = allowedPort;
+  let lastActivity = Date.now();
+  let datagramsUp = 0;
+  let datagramsDown = 0;
+  let bytesUp = 0;
+  let bytesDown = 0;
+  let closed = false;
+  let idleTimer: NodeJS.Timeout | undefined;
+
+  const close = (reason: string): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(idleTimer);
+    clientSide.close();
+    for (const socket of outgoing.values()) socket.close();
+    if (decisionLogs(admission, 'disconnect')) {
+      const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
+      session.logger.info(
+        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${datagramsUp} datagrams/${bytesUp} bytes, down ${datagramsDown} datagrams/${bytesDown} bytes, ${seconds}s, ${reason}`,
+      );
+    }
+  };
+  session.hold({ close });
+
+  const outgoingFor = (family: 4 | 6): UdpSocket => {
+    let socket = outgoing.get(family);
+    if (socket) return socket;
+    socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
+    socket.bind({ address: external ?? (family === 6 ? '::' : '0.0.0.0'), port: 0, exclusive: true });
+    socket.on('message', fromRemote);
+    socket.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
+    outgoing.set(family, socket);
+    return socket;
+  };
+
+  const fromRemote = (message: Buffer, remote: RemoteInfo): void => {
+    if (clientPort === undefined) return; // the client has not said where it listens yet
+    const sender = unmapIPv4(remote.address);
+    const key = `${sender}|${remote.port}`;
+    const decision = decisions.get(`reply|${key}`) ?? remember(decisions, `reply|${key}`, decideReply(session, 'udpreply', sender, remote.port, 'udp'));
+    if (decision.action === 'block') return;
+    lastActivity = Date.now();
+    datagramsDown++;
+    bytesDown += message.length;
+    clientSide.send([udpReplyHeader(sender, remote.port), message], clientPort, allowedAddress);
+  };
+
+  const fromClient = (datagram: Buffer, remote: RemoteInfo): void => {
+    if (unmapIPv4(remote.address) !== allowedAddress) return;
+    if (allowedPort !== undefined && remote.port !== allowedPort) return;
+    const header = parseUdpHeader(datagram);
+    // Fragmentation is optional in RFC 1928 and we do not reassemble: drop.
+    if (!header || header.fragment !== 0) return;
+    clientPort = remote.port;
+    lastActivity = Date.now();
+    const payload = datagram.subarray(header.dataOffset);
+    const address = header.type === 'domain' ? resolved.get(header.host) : header.host;
+    if (address === undefined) {
+      resolveDestination(header.host).then(
+        (addresses) => {
+          if (closed || addresses.length === 0) return;
+          remember(resolved, header.host, addresses[0]!);
+          forward(addresses[0]!, header.type === 'domain' ? header.host : undefined, header.port, payload);
+        },
+        () => undefined, // an unresolvable name drops the datagram, as the network would
+      );
+      return;
+    }
+    forward(address, header.type === 'domain' ? header.host : undefined, header.port, payload);
+  };
+
+  const forward = (address: string, name: string | undefined, port: number, payload: Buffer): void => {
+    const key = `${name ?? ''}|${address}|${port}`;
+    let decision = decisions.get(key);
+    if (!decision) {
+      decision = remember(decisions, key, decideSocks(session, 'udpassociate', { address, name, port }, 'udp'));
+      if (decision.action === 'block' && decisionLogs(decision, 'error')) {
+        session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name ?? address, port)} dropped`);
+      }
+    }
+    if (decision.action === 'block') return;
+    datagramsUp++;
+    bytesUp += payload.length;
+    outgoingFor(isIP(address) === 6 ? 6 : 4).send(payload, port, address);
+  };
+
+  clientSide.on('message', fromClient);
+  clientSide.on('error', (err) => session.logger.info(`${session.label}: udp relay: ${err.message}`));
+
+  // The association lives as long as its TCP control connection.
+  session.socket.on('close', () => {
+    close('control connection closed');
+    session.terminate('udpassociate ended');
+  });
+  session.socket.on('end', () => session.socket.end());
+  session.socket.resume();
+
+  const idleTimeout = session.config.timeouts.ioUdp;
+  if (idleTimeout > 0) {
+    const checkIdle = (): void => {
+      const idle = Date.now() - lastActivity;
+      if (idle >= idleTimeout) {
+        close('io timeout');
+        session.terminate('udpassociate idle');
+      } else idleTimer = setTimeout(checkIdle, idleTimeout - idle).unref();
+    };
+    idleTimer = setTimeout(checkIdle, idleTimeout).unref();
+  }
+
+  if (decisionLogs(admission, 'connect')) {
+    session.logger.info(
+      `${session.label}: ${describeDecision(admission)}: udpassociate relay ${formatEndpoint(session.localAddress, relayPort)} for ${formatEndpoint(allowedAddress, allowedPort ?? 0)}`,
+    );
+  }
+  session.socket.write(replyFor(version, Reply.SUCCEEDED, session.localAddress, relayPort));
+}
