@@ -12,6 +12,9 @@ packages=(
   python3         # stand-ins where Node cannot do it: a Unix datagram syslogd, a full accept queue
   iproute2        # ip netns for tests that need their own network
   bsdutils        # logger(1), the route to /dev/log
+  dante-client    # socksify: Dante's own client runs unmodified programs through hasocks
+  gcc             # builds test/helpers/accept-once.c (socksify BIND) and native code
+  libc6-dev
 )
 
 missing=()

@@ -218,7 +218,7 @@ describe('CONNECT failure replies', () => {
 describe('reply codes that need a routing failure (inside a test network namespace)', () => {
   let ns: Netns;
   let nsProxy: RunningProxy;
-  const probe = join(REPO, 'test', 'helpers', 'socks-probe.mjs');
+  const client = join(REPO, 'test', 'helpers', 'socks-client.mjs');
 
   beforeAll(async () => {
     ns = await createNetns();
@@ -235,7 +235,7 @@ describe('reply codes that need a routing failure (inside a test network namespa
   });
 
   const probeCode = async (host: string): Promise<string> =>
-    (await ns.exec(process.execPath, [probe, '1080', host, '80'])).stdout.trim();
+    (JSON.parse((await ns.exec(process.execPath, [client, 'probe', '127.0.0.1', '1080', host, '80'])).stdout) as { code: string }).code;
 
   test('0x03 network unreachable', async () => {
     expect(await probeCode('203.0.113.7')).toBe('03');

@@ -52,13 +52,22 @@ export async function handleBind(session: Session, request: SocksRequest): Promi
     session.terminate('client closed while waiting for the BIND peer');
   };
 
-  try {
-    await new Promise<void>((resolve, reject) => {
+  // With no peer named, Dante reads DST.PORT as the port the client wants
+  // bound (socksify'd programs that bind a fixed port rely on it); when that
+  // port is taken, any port will do.
+  const wantedPort = expected === undefined ? request.destination.port : 0;
+  const listen = (port: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port: 0, ipv6Only: isIPv6(host) }, () => {
+      server.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
         server.off('error', reject);
         resolve();
       });
+    });
+  try {
+    await listen(wantedPort).catch((err: NodeJS.ErrnoException) => {
+      if (wantedPort === 0 || (err.code !== 'EADDRINUSE' && err.code !== 'EACCES')) throw err;
+      return listen(0);
     });
   } catch (err) {
     session.reject(version, replyForSystemError(err), `cannot listen on ${host}: ${(err as Error).message}`);

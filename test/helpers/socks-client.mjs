@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// A small raw SOCKS5 client for tests that run inside network namespaces,
+// where the jest process itself cannot open sockets. Prints one JSON line.
+//   probe   PROXY PORT HOST DPORT       -> {"code":"03"} (the CONNECT reply code)
+//   connect PROXY PORT HOST DPORT       -> {"code","bound","answer"}: sends "who am i", prints the answer
+//   udp     PROXY PORT HOST DPORT       -> {"relay","from","sender","answer"}: one datagram through UDP ASSOCIATE
+//   bind    PROXY PORT                  -> {"bound"}: the first BIND reply
+import { connect } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+
+const [command, proxyHost, proxyPort, host, port] = process.argv.slice(2);
+setTimeout(() => {
+  console.log(JSON.stringify({ error: 'timeout' }));
+  process.exit(1);
+}, 15000).unref();
+
+function encodeAddress(h, p) {
+  let a;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(h)) a = Buffer.from([1, ...h.split('.').map(Number)]);
+  else if (isIPv6(h)) {
+    const [head, tail = ''] = h.split('::');
+    const hs = head ? head.split(':') : [];
+    const ts = tail ? tail.split(':') : [];
+    const groups = h.includes('::') ? [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts] : hs;
+    const b = Buffer.alloc(16);
+    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+    a = Buffer.concat([Buffer.from([4]), b]);
+  } else a = Buffer.concat([Buffer.from([3, h.length]), Buffer.from(h)]);
+  const pb = Buffer.alloc(2);
+  pb.writeUInt16BE(Number(p));
+  return Buffer.concat([a, pb]);
+}
+
+function decodeAddress(buf, offset) {
+  const atyp = buf[offset];
+  if (atyp === 1) return { host: [...buf.subarray(offset + 1, offset + 5)].join('.'), port: buf.readUInt16BE(offset + 5), end: offset + 7 };
+  if (atyp === 4) {
+    const groups = [];
+    for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(offset + 1 + i).toString(16));
+    return { host: groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'), port: buf.readUInt16BE(offset + 17), end: offset + 19 };
+  }
+  const len = buf[offset + 1];
+  return { host: buf.toString('utf8', offset + 2, offset + 2 + len), port: buf.readUInt16BE(offset + 2 + len), end: offset + 4 + len };
+}
+
+/** Open a control connection, do the greeting and one request; resolves with the socket and the parsed reply. */
+function request(cmd, h, p) {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: proxyHost, port: Number(proxyPort) });
+    socket.on('error', reject);
+    let buf = Buffer.alloc(0);
+    socket.write(Buffer.concat([Buffer.from([5, 1, 0, 5, cmd, 0]), encodeAddress(h, p)]));
+    const onData = (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length < 2 + 5) return;
+      const reply = buf.subarray(2);
+      const needed = reply[3] === 1 ? 10 : reply[3] === 4 ? 22 : 7 + reply[4];
+      if (reply.length < needed) return;
+      socket.off('data', onData);
+      const bound = decodeAddress(reply, 3);
+      resolve({ socket, code: reply[1].toString(16).padStart(2, '0'), bound: { host: bound.host, port: bound.port }, rest: reply.subarray(bound.end) });
+    };
+    socket.on('data', onData);
+    socket.on('close', () => resolve({ socket, code: 'closed' }));
+  });
+}
+
+if (command === 'probe') {
+  const r = await request(1, host, port);
+  console.log(JSON.stringify({ code: r.code }));
+  r.socket.destroy();
+} else if (command === 'connect') {
+  const r = await request(1, host, port);
+  if (r.code !== '00') {
+    console.log(JSON.stringify({ code: r.code }));
+    process.exit(0);
+  }
+  r.socket.write('who am i');
+  const answer = await new Promise((resolve) => r.socket.once('data', (d) => resolve(d.toString())));
+  console.log(JSON.stringify({ code: r.code, bound: r.bound, answer }));
+  r.socket.destroy();
+} else if (command === 'bind') {
+  const r = await request(2, '0.0.0.0', 0);
+  console.log(JSON.stringify({ code: r.code, bound: r.bound }));
+  r.socket.destroy();
+} else if (command === 'udp') {
+  const r = await request(3, '0.0.0.0', 0);
+  if (r.code !== '00') {
+    console.log(JSON.stringify({ code: r.code }));
+    process.exit(0);
+  }
+  const udp = createSocket(isIPv6(r.bound.host) ? 'udp6' : 'udp4');
+  udp.on('message', (msg, rinfo) => {
+    const sender = decodeAddress(msg, 3);
+    console.log(JSON.stringify({ code: r.code, relay: r.bound, from: { host: rinfo.address, port: rinfo.port }, sender: { host: sender.host, port: sender.port }, answer: msg.subarray(sender.end).toString() }));
+    udp.close();
+    r.socket.destroy();
+  });
+  udp.send(Buffer.concat([Buffer.from([0, 0, 0]), encodeAddress(host, port), Buffer.from('who am i')]), r.bound.port, r.bound.host);
+} else {
+  console.error('usage: socks-client.mjs probe|connect|udp|bind PROXY PORT [HOST PORT]');
+  process.exit(2);
+}
