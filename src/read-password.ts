@@ -9,8 +9,9 @@ export async function readPassword(prompt: string): Promise<string> {
     for await (const chunk of stdin) text += String(chunk);
     return text.split(/\r?\n/)[0] ?? '';
   }
-  process.stderr.write(prompt);
+  // Echo goes off before the prompt shows, so a fast typist's first keys are not echoed.
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   stdin.resume();
   stdin.setEncoding('utf8');
   return new Promise<string>((resolve, reject) => {
