@@ -78,6 +78,7 @@ export function relay(
 
   for (const chunk of earlyData) {
     bytesUp += chunk.length;
+    options.onData?.('up', chunk);
     target.write(chunk);
   }
   pump(client, target, 'up', (n) => (bytesUp += n));

@@ -7,6 +7,17 @@ import { Session } from './session.js';
 
 const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 
+/**
+ * "[::]:1080" alone is dual-stack, so IPv4 clients arrive as ::ffff:a.b.c.d
+ * (and match their IPv4 rules). Listed next to an IPv4 listener on the same
+ * port, it is IPv6-only so both can bind.
+ */
+function ipv6OnlyFor(listen: ListenAddress, config: RuntimeConfig): boolean {
+  if (!isIPv6(listen.host)) return false;
+  if (listen.host !== '::') return true;
+  return config.internal.some((other) => !isIPv6(other.host) && other.port === listen.port);
+}
+
 /** A listener that could not be opened, with the operator's likely fix. */
 export class ListenError extends Error {
   constructor(
@@ -58,14 +69,14 @@ export class SocksServer {
   }
 
   async start(): Promise<void> {
-    for (const listen of this.config.internal) await this.openListener(listen);
+    for (const listen of this.config.internal) await this.openListener(listen, this.config);
   }
 
-  private async openListener(listen: ListenAddress): Promise<void> {
+  private async openListener(listen: ListenAddress, config: RuntimeConfig): Promise<void> {
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(listen, err)));
-      server.listen({ host: listen.host, port: listen.port, ipv6Only: isIPv6(listen.host), backlog: 1024 }, () => {
+      server.listen({ host: listen.host, port: listen.port, ipv6Only: ipv6OnlyFor(listen, config), backlog: 1024 }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.logger.error(`listener ${listen.text}: ${err.message}`));
         resolve();
@@ -104,7 +115,7 @@ export class SocksServer {
     try {
       for (const [key, listen] of wanted) {
         if (!this.listeners.has(key)) {
-          await this.openListener(listen);
+          await this.openListener(listen, next);
           opened.push(key);
         }
       }

@@ -76,6 +76,11 @@ export class RawClient {
     this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
   }
 
+  /** Wrap a socket the caller connected itself (for a chosen source address). */
+  static wrap(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   static async connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
     const socket = connect({ port, host, allowHalfOpen: true });
     await once(socket, 'connect');
