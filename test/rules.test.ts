@@ -121,15 +121,29 @@ test('a name that resolves into a blocked network is blocked', async () => {
 describe('names from a hosts file (inside a test namespace)', () => {
   let ns: Netns;
   let nsProxy: RunningProxy;
-  const probe = async (host: string): Promise<string> =>
-    (JSON.parse((await ns.exec(process.execPath, [join(REPO, 'test', 'helpers', 'socks-client.mjs'), 'probe', '127.0.0.1', '1080', host, '7000'])).stdout) as { code: string }).code;
+  const probe = async (host: string, source = '127.0.0.1'): Promise<string> =>
+    (JSON.parse((await ns.exec(process.execPath, [join(REPO, 'test', 'helpers', 'socks-client.mjs'), 'probe', '127.0.0.1', '1080', host, '7000', source])).stdout) as { code: string }).code;
 
   beforeAll(async () => {
-    ns = await createNetns({ 'www.example.test': '127.0.0.1', 'example.test': '127.0.0.1', 'elsewhere.test': '127.0.0.1' });
+    ns = await createNetns({ 'www.example.test': '127.0.0.1', 'example.test': '127.0.0.1', 'elsewhere.test': '127.0.0.1', 'client2.clients.test': '127.0.0.2' });
+  });
+  afterEach(async () => {
+    await nsProxy?.stop();
   });
   afterAll(async () => {
-    await nsProxy?.stop();
     await ns?.remove();
+  });
+
+  test('`from` a host name matches the addresses it resolves to', async () => {
+    nsProxy = await startProxy({ internal: ['127.0.0.1:1080'], rules: [{ type: 'client', action: 'pass', from: 'client2.clients.test' }, { type: 'socks', action: 'pass' }] }, { netns: ns.name });
+    expect(await probe('127.0.0.1', '127.0.0.2')).toBe('05');
+    expect(await probe('127.0.0.1', '127.0.0.1')).toBe('closed');
+  });
+
+  test('`from` a .domain matches clients whose reverse lookup falls in it', async () => {
+    nsProxy = await startProxy({ internal: ['127.0.0.1:1080'], rules: [{ type: 'client', action: 'pass', from: '.clients.test' }, { type: 'socks', action: 'pass' }] }, { netns: ns.name });
+    expect(await probe('127.0.0.1', '127.0.0.2')).toBe('05');
+    expect(await probe('127.0.0.1', '127.0.0.1')).toBe('closed');
   });
 
   test('`.domain` matches the domain and its subdomains, nothing else', async () => {

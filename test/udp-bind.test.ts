@@ -186,10 +186,9 @@ describe('BIND', () => {
       command: 'bind',
       destination: { host: '127.0.0.1', port: 0 },
     });
-    const bound = new Promise<{ host: string; port: number }>((resolve) => client.once('bound', (info: { remoteHost: { host: string; port: number } }) => resolve(info.remoteHost)));
-    const established = new Promise<{ socket: Socket; remoteHost: { host: string; port: number } }>((resolve) =>
-      client.once('established', (info: { socket: Socket; remoteHost: { host: string; port: number } }) => resolve(info)),
-    );
+    type Event = { socket: Socket; remoteHost: { host: string; port: number } };
+    const bound = (once(client, 'bound') as Promise<[Event]>).then(([info]) => info.remoteHost);
+    const established = (once(client, 'established') as Promise<[Event]>).then(([info]) => info);
     client.connect();
     const listening = await bound;
     expect(listening.host).toBe('127.0.0.1');

@@ -4,7 +4,8 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { SCHEMA_PATH } from '../paths.js';
 import { type UserTable, loadUsers } from '../auth/users.js';
-import { type Rule, compileRules } from '../policy/rules.js';
+import { type Rule, compileRules, resolveRuleHosts } from '../policy/rules.js';
+import { lookup } from 'node:dns/promises';
 import type { MethodName } from '../protocol/constants.js';
 import { DEFAULT_SESSION_MAX, DEFAULT_TIMEOUTS } from './defaults.js';
 import type { ConfigFile } from './types.js';
@@ -221,6 +222,7 @@ export async function loadConfigFile(path: string): Promise<RuntimeConfig> {
     throw new ConfigError(path, [`cannot read: ${hint}`]);
   }
   const config = parseConfigText(text, path);
+  await resolveRuleHosts(config.rules, async (name) => (await lookup(name, { all: true })).map((a) => a.address));
   const usersFile = (JSON.parse(text) as ConfigFile).users;
   if (!config.methods.includes('username') || usersFile === undefined) return config;
   try {

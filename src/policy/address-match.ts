@@ -11,7 +11,7 @@ import { ipv4ToBytes, ipv6ToBytes } from '../protocol/address.js';
 export type AddressMatcher =
   | { readonly kind: 'any' }
   | { readonly kind: 'cidr'; readonly network: Buffer; readonly prefix: number; readonly text: string }
-  | { readonly kind: 'host'; readonly name: string }
+  | { readonly kind: 'host'; readonly name: string; addresses?: readonly Buffer[] }
   | { readonly kind: 'domain'; readonly suffix: string };
 
 export const ANY_ADDRESS: AddressMatcher = { kind: 'any' };
@@ -87,6 +87,7 @@ export function matchAddress(matcher: AddressMatcher, ip: Buffer | undefined, na
     case 'cidr':
       return ip !== undefined && inCidr(ip, matcher.network, matcher.prefix);
     case 'host':
+      if (ip !== undefined && matcher.addresses?.some((a) => a.equals(ip))) return true;
       return name !== undefined && name.toLowerCase().replace(/\.$/, '') === matcher.name;
     case 'domain': {
       if (name === undefined) return false;

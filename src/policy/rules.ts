@@ -1,7 +1,7 @@
 import type { LogEvent, PortSpec, RuleAction, RuleCommand, RuleFile, RuleType } from '../config/types.js';
 import { DEFAULT_RULE_LOG } from '../config/defaults.js';
 import { SessionLimits } from './limits.js';
-import { ANY_ADDRESS, type AddressMatcher, matchAddress, parseAddressMatch } from './address-match.js';
+import { ANY_ADDRESS, type AddressMatcher, ipToBytes16, matchAddress, parseAddressMatch } from './address-match.js';
 
 /** A rule compiled for matching. `number` is 1-based within its type, as Dante counts. */
 export interface Rule {
@@ -22,6 +22,8 @@ export interface Rule {
 /** What a rule is matched against. Addresses are in 16-byte form (see address-match). */
 export interface MatchInput {
   readonly clientIp: Buffer;
+  /** The client's name from a reverse lookup, when a rule's `from` is a name or a .domain. */
+  readonly clientName?: string | undefined;
   /** client rules: the listening address; socks rules: the destination IP, once known. */
   readonly targetIp: Buffer | undefined;
   /** socks rules: the name the client asked for, if it sent one. */
@@ -92,7 +94,7 @@ export function compileRules(rules: readonly RuleFile[]): Rule[] {
 }
 
 function matches(rule: Rule, input: MatchInput): boolean {
-  if (!matchAddress(rule.from, input.clientIp, undefined)) return false;
+  if (!matchAddress(rule.from, input.clientIp, input.clientName)) return false;
   if (input.anyTarget) {
     const limitsTarget = rule.to.kind !== 'any' || rule.ports !== undefined;
     if (limitsTarget && rule.action === 'block') return false;
@@ -121,4 +123,26 @@ export function decisionLogs(decision: Decision, event: LogEvent): boolean {
 
 export function describeDecision(decision: Decision): string {
   return decision.rule ? `${decision.action} ${decision.rule.type}-rule #${decision.rule.number}` : 'block (no rule matched)';
+}
+
+/** True when some rule names clients by name, so each client needs a reverse lookup first. */
+export function rulesNeedClientName(rules: readonly Rule[]): boolean {
+  return rules.some((rule) => rule.from.kind === 'host' || rule.from.kind === 'domain');
+}
+
+/**
+ * A host name in `from` also matches the addresses it resolves to. They are
+ * looked up when the config loads (and again on every reload), not per
+ * client; a name that does not resolve then matches only by reverse lookup.
+ */
+export async function resolveRuleHosts(rules: readonly Rule[], resolve: (name: string) => Promise<string[]>): Promise<void> {
+  for (const rule of rules) {
+    if (rule.from.kind !== 'host') continue;
+    const matcher = rule.from;
+    try {
+      matcher.addresses = (await resolve(matcher.name)).map(ipToBytes16);
+    } catch {
+      matcher.addresses = [];
+    }
+  }
 }

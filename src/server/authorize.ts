@@ -25,6 +25,7 @@ export interface Target {
 export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
   return decide(session.config.rules, 'socks', {
     clientIp: session.clientIp,
+    clientName: session.clientName,
     targetIp: ipToBytes16(target.address),
     targetName: target.name,
     port: target.port,

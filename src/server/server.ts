@@ -101,7 +101,7 @@ export class SocksServer {
     }
     const session = new Session(socket, config, this.logger, (s) => this.sessions.delete(s));
     this.sessions.add(session);
-    session.start();
+    session.begin();
   }
 
   /**

@@ -3,7 +3,8 @@ import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { ipToBytes16 } from '../policy/address-match.js';
-import { type Decision, decide, decisionLogs, describeDecision } from '../policy/rules.js';
+import { type Decision, decide, decisionLogs, describeDecision, rulesNeedClientName } from '../policy/rules.js';
+import { lookupService } from 'node:dns/promises';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
 import { SocksError } from '../protocol/errors.js';
@@ -14,6 +15,9 @@ import { firstPassing, resolveDestination } from './authorize.js';
 import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
 import { handleUdpAssociate } from './udp-associate.js';
+
+/** How long a reverse lookup of a client may take before rules see it as nameless. */
+const NAME_LOOKUP_MS = 2000;
 
 /** How long a refused client gets to read its reply and close before we drop it. */
 const LINGER_MS = 2000;
@@ -79,10 +83,30 @@ export class Session {
     return `session ${this.id} ${formatEndpoint(this.clientAddress, this.clientPort)}`;
   }
 
+  /** The client's name, looked up only when a rule names clients by name or domain. */
+  clientName: string | undefined;
+
+  /** Look up the client's name if rules need it, then apply the client rules and start the handshake. */
+  begin(): void {
+    if (!rulesNeedClientName(this.config.rules)) {
+      this.start();
+      return;
+    }
+    this.socket.pause();
+    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), NAME_LOOKUP_MS).unref());
+    void Promise.race([lookupService(this.clientAddress, 0).then((r) => r.hostname, () => undefined), timeout]).then((name) => {
+      // getnameinfo answers with the address itself when there is no name.
+      this.clientName = name === this.clientAddress ? undefined : name;
+      this.socket.resume();
+      this.start();
+    });
+  }
+
   /** Apply the client rules and start the handshake. Returns false if the client was refused. */
-  start(): boolean {
+  private start(): boolean {
     const decision = decide(this.config.rules, 'client', {
       clientIp: this.clientIp,
+      clientName: this.clientName,
       targetIp: ipToBytes16(this.localAddress),
       port: this.localPort,
     });

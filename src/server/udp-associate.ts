@@ -62,6 +62,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   const { destination, version } = request;
   const admission = decide(session.config.rules, 'socks', {
     clientIp: session.clientIp,
+    clientName: session.clientName,
     targetIp: undefined,
     port: 0,
     command: 'udpassociate',

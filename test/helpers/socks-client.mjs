@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A small raw SOCKS5 client for tests that run inside network namespaces,
 // where the jest process itself cannot open sockets. Prints one JSON line.
-//   probe   PROXY PORT HOST DPORT       -> {"code":"03"} (the CONNECT reply code)
+//   probe   PROXY PORT HOST DPORT [SRC] -> {"code":"03"} (the CONNECT reply code, or "closed"), from SRC if given
 //   connect PROXY PORT HOST DPORT       -> {"code","bound","answer"}: sends "who am i", prints the answer
 //   udp     PROXY PORT HOST DPORT       -> {"relay","from","sender","answer"}: one datagram through UDP ASSOCIATE
 //   bind    PROXY PORT                  -> {"bound"}: the first BIND reply
@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
-const [command, proxyHost, proxyPort, host, port] = process.argv.slice(2);
+const [command, proxyHost, proxyPort, host, port, source] = process.argv.slice(2);
 setTimeout(() => {
   console.log(JSON.stringify({ error: 'timeout' }));
   process.exit(1);
@@ -47,7 +47,7 @@ function decodeAddress(buf, offset) {
 /** Open a control connection, do the greeting and one request; resolves with the socket and the parsed reply. */
 function request(cmd, h, p) {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: proxyHost, port: Number(proxyPort) });
+    const socket = connect({ host: proxyHost, port: Number(proxyPort), ...(source ? { localAddress: source } : {}) });
     socket.on('error', reject);
     let buf = Buffer.alloc(0);
     socket.write(Buffer.concat([Buffer.from([5, 1, 0, 5, cmd, 0]), encodeAddress(h, p)]));
