@@ -63,7 +63,7 @@ describe('schema', () => {
 
   test('the TypeScript types and the schema name the same keys', () => {
     const topKeys: Record<keyof ConfigFile, true> = {
-      $schema: true, internal: true, external: true, socksmethod: true, users: true, rules: true, timeout: true, session: true, udp: true, logoutput: true, debug: true,
+      $schema: true, internal: true, external: true, freebind: true, workers: true, user: true, socksmethod: true, users: true, rules: true, timeout: true, session: true, udp: true, logoutput: true, debug: true,
     };
     const ruleKeys: Record<keyof RuleFile, true> = {
       type: true, action: true, from: true, to: true, port: true, command: true, user: true, socksmethod: true, protocol: true, log: true, session: true, comment: true,

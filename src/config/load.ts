@@ -24,6 +24,10 @@ export interface RuntimeConfig {
   readonly source: string;
   readonly internal: readonly ListenAddress[];
   readonly external: { readonly ipv4?: string | undefined; readonly ipv6?: string | undefined };
+  readonly freebind: boolean;
+  readonly workers: number;
+  /** Unprivileged user to switch to after binding. */
+  readonly user: string | undefined;
   readonly methods: readonly MethodName[];
   readonly rules: readonly Rule[];
   /** RFC 1929 users (name -> scrypt hash), when socksmethod includes "username". */
@@ -172,6 +176,9 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
     source,
     internal,
     external,
+    freebind: file.freebind ?? false,
+    workers: file.workers ?? 1,
+    user: file.user,
     methods,
     users: undefined,
     rules,

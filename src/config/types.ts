@@ -33,6 +33,9 @@ export interface ConfigFile {
   $schema?: string;
   internal: string[];
   external?: string[];
+  freebind?: boolean;
+  workers?: number;
+  user?: string;
   socksmethod?: string[];
   users?: string;
   rules?: RuleFile[];

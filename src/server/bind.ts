@@ -56,14 +56,7 @@ export async function handleBind(session: Session, request: SocksRequest): Promi
   // bound (socksify'd programs that bind a fixed port rely on it); when that
   // port is taken, any port will do.
   const wantedPort = expected === undefined ? request.destination.port : 0;
-  const listen = (port: number): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+  const listen = (port: number): Promise<void> => session.sockets.listen(server, host, port, { ipv6Only: isIPv6(host), backlog: 8 });
   try {
     await listen(wantedPort).catch((err: NodeJS.ErrnoException) => {
       if (wantedPort === 0 || (err.code !== 'EADDRINUSE' && err.code !== 'EACCES')) throw err;

@@ -1,4 +1,4 @@
-import { type Socket, connect as netConnect, isIP } from 'node:net';
+import { type Socket, isIP } from 'node:net';
 import { decisionLogs, describeDecision } from '../policy/rules.js';
 import { formatEndpoint } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
@@ -18,15 +18,7 @@ export async function handleConnect(session: Session, request: SocksRequest): Pr
   const localAddress = family === 4 ? session.config.external.ipv4 : session.config.external.ipv6;
   let target: Socket;
   try {
-    target = netConnect({
-      host: address,
-      port: destination.port,
-      family,
-      localAddress,
-      allowHalfOpen: true,
-      noDelay: true,
-      autoSelectFamily: false,
-    });
+    target = session.sockets.dial(address, destination.port, localAddress);
   } catch (err) {
     session.reject(version, replyForSystemError(err), (err as Error).message);
     return;

@@ -4,8 +4,18 @@ import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, reconfigureLogger } from '../log/logger.js';
 import { formatEndpoint } from '../protocol/address.js';
 import { Session } from './session.js';
+import { type SocketFactory, isLocalAddress, socketsFor } from './sockets.js';
 
-const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
+export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
+
+const LISTEN_BACKLOG = 1024;
+const ADDRESS_POLL_MS = 500;
+
+/** What decides where sockets come from: freebind, workers, and the addresses to bind. */
+function factoryInput(config: RuntimeConfig): { freebind: boolean; workers: number; addresses: string[] } {
+  const addresses = [...config.internal.map((l) => l.host), ...[config.external.ipv4, config.external.ipv6].filter((a): a is string => a !== undefined)];
+  return { freebind: config.freebind, workers: config.workers, addresses };
+}
 
 /**
  * "[::]:1080" alone is dual-stack, so IPv4 clients arrive as ::ffff:a.b.c.d
@@ -47,10 +57,17 @@ export class SocksServer {
   private readonly sessions = new Set<Session>();
   private accepting = true;
 
+  private sockets: SocketFactory;
+  private readonly addressWatch = new Map<string, NodeJS.Timeout>();
+
   constructor(
     private config: RuntimeConfig,
     readonly logger: Logger,
-  ) {}
+    /** Set in worker processes: listeners come from the supervisor as inherited fds. */
+    private readonly inheritedListeners?: ReadonlyMap<string, number>,
+  ) {
+    this.sockets = socketsFor(factoryInput(config));
+  }
 
   get currentConfig(): RuntimeConfig {
     return this.config;
@@ -72,18 +89,45 @@ export class SocksServer {
     for (const listen of this.config.internal) await this.openListener(listen, this.config);
   }
 
-  private async openListener(listen: ListenAddress, config: RuntimeConfig): Promise<void> {
+  private async openListener(listen: ListenAddress, config: RuntimeConfig, sockets = this.sockets): Promise<void> {
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(listen, err)));
-      server.listen({ host: listen.host, port: listen.port, ipv6Only: ipv6OnlyFor(listen, config), backlog: 1024 }, () => {
-        server.removeAllListeners('error');
-        server.on('error', (err) => this.logger.error(`listener ${listen.text}: ${err.message}`));
-        resolve();
-      });
-    });
+    const inherited = this.inheritedListeners?.get(listenKey(listen));
+    try {
+      if (inherited !== undefined) {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ fd: inherited }, LISTEN_BACKLOG, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } else {
+        await sockets.listen(server, listen.host, listen.port, { ipv6Only: ipv6OnlyFor(listen, config), backlog: LISTEN_BACKLOG });
+      }
+    } catch (err) {
+      throw new ListenError(listen, err as NodeJS.ErrnoException);
+    }
+    server.on('error', (err) => this.logger.error(`listener ${listen.text}: ${err.message}`));
     this.listeners.set(listenKey(listen), server);
     this.logger.info(`listening on ${formatEndpoint(listen.host, (server.address() as { port: number }).port)}`);
+    if (!isLocalAddress(listen.host)) this.watchForAddress(listen.host);
+  }
+
+  /**
+   * A freebind listener on an address this node does not have yet (a warm
+   * standby's VIP) is already bound; say so, and say when the address arrives.
+   */
+  private watchForAddress(host: string): void {
+    if (this.addressWatch.has(host)) return;
+    this.logger.info(`waiting for address ${host} to arrive on this node; the listener is bound and will serve as soon as it does`);
+    const timer = setInterval(() => {
+      if (!isLocalAddress(host)) return;
+      clearInterval(timer);
+      this.addressWatch.delete(host);
+      this.logger.info(`address ${host} is now present; serving on it`);
+    }, ADDRESS_POLL_MS);
+    timer.unref();
+    this.addressWatch.set(host, timer);
   }
 
   private accept(socket: Socket): void {
@@ -99,7 +143,7 @@ export class SocksServer {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new Session(socket, config, this.logger, (s) => this.sessions.delete(s));
+    const session = new Session(socket, config, this.logger, this.sockets, (s) => this.sessions.delete(s));
     this.sessions.add(session);
     session.begin();
   }
@@ -110,12 +154,13 @@ export class SocksServer {
    * If a new listener cannot be opened, the reload fails and nothing changes.
    */
   async reload(next: RuntimeConfig): Promise<void> {
+    const sockets = socketsFor(factoryInput(next));
     const wanted = new Map(next.internal.map((l) => [listenKey(l), l]));
     const opened: string[] = [];
     try {
       for (const [key, listen] of wanted) {
         if (!this.listeners.has(key)) {
-          await this.openListener(listen, next);
+          await this.openListener(listen, next, sockets);
           opened.push(key);
         }
       }
@@ -126,6 +171,7 @@ export class SocksServer {
     for (const key of [...this.listeners.keys()]) if (!wanted.has(key)) this.closeListener(key);
     reconfigureLogger(this.logger, next.logoutput, next.debug);
     this.config = next;
+    this.sockets = sockets;
   }
 
   private closeListener(key: string): void {
@@ -142,6 +188,7 @@ export class SocksServer {
    */
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
+    for (const timer of this.addressWatch.values()) clearInterval(timer);
     for (const key of [...this.listeners.keys()]) this.closeListener(key);
     if (this.sessions.size > 0) {
       this.logger.info(`draining ${this.sessions.size} session(s) for up to ${drainMs / 1000}s`);

@@ -15,6 +15,7 @@ import { firstPassing, resolveDestination } from './authorize.js';
 import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
 import { handleUdpAssociate } from './udp-associate.js';
+import type { SocketFactory } from './sockets.js';
 
 /** How long a reverse lookup of a client may take before rules see it as nameless. */
 const NAME_LOOKUP_MS = 2000;
@@ -64,6 +65,8 @@ export class Session {
     readonly socket: Socket,
     readonly config: RuntimeConfig,
     readonly logger: Logger,
+    /** Where this session's outgoing and relay sockets come from (native with freebind). */
+    readonly sockets: SocketFactory,
     private readonly onClosed: (session: Session) => void,
   ) {
     this.clientAddress = unmapIPv4(socket.remoteAddress ?? '0.0.0.0');

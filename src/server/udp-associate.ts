@@ -1,5 +1,5 @@
-import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
-import { isIP, isIPv6 } from 'node:net';
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
+import { isIP } from 'node:net';
 import { decide, decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
@@ -9,33 +9,21 @@ import { replyFor } from '../protocol/replies.js';
 import { parseUdpHeader, udpReplyHeader } from '../protocol/udp-header.js';
 import { decideReply, decideSocks, resolveDestination } from './authorize.js';
 import type { Session } from './session.js';
+import type { SocketFactory } from './sockets.js';
 
 /** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
 const CACHE_MAX = 1024;
 
-function udpType(address: string): 'udp4' | 'udp6' {
-  return isIPv6(address) ? 'udp6' : 'udp4';
-}
-
 /** Bind a UDP socket to host, on a port from `range` if given (tried from a random start), else any. */
-export async function bindUdp(host: string, range: readonly [number, number] | undefined): Promise<UdpSocket> {
-  const ports = range ? range[1] - range[0] + 1 : 1;
-  const start = range ? Math.floor(Math.random() * ports) : 0;
+export async function bindUdpInRange(sockets: SocketFactory, host: string, range: readonly [number, number] | undefined): Promise<UdpSocket> {
+  if (!range) return sockets.bindUdp(host, 0);
+  const count = range[1] - range[0] + 1;
+  const start = Math.floor(Math.random() * count);
   let lastError: unknown;
-  for (let i = 0; i < ports; i++) {
-    const port = range ? range[0] + ((start + i) % ports) : 0;
-    const socket = createSocket({ type: udpType(host), ipv6Only: isIPv6(host) });
+  for (let i = 0; i < count; i++) {
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind({ address: host, port, exclusive: true }, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-      return socket;
+      return await sockets.bindUdp(host, range[0] + ((start + i) % count));
     } catch (err) {
-      socket.close();
       lastError = err;
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
     }
@@ -84,14 +72,14 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
 
   let clientSide: UdpSocket;
   try {
-    clientSide = await bindUdp(session.localAddress, session.config.udpPortRange);
+    clientSide = await bindUdpInRange(session.sockets, session.localAddress, session.config.udpPortRange);
   } catch (err) {
     session.reject(version, replyForSystemError(err), `cannot bind the UDP relay on ${session.localAddress}: ${(err as Error).message}`);
     return;
   }
   const relayPort = clientSide.address().port;
 
-  const outgoing = new Map<4 | 6, UdpSocket>();
+  const outgoing = new Map<4 | 6, Promise<UdpSocket>>();
   const resolved = new Map<string, string>();
   const decisions = new Map<string, Decision>();
   let clientPort = allowedPort;
@@ -108,7 +96,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     closed = true;
     clearTimeout(idleTimer);
     clientSide.close();
-    for (const socket of outgoing.values()) socket.close();
+    for (const socket of outgoing.values()) void socket.then((s) => s.close(), () => undefined);
     if (decisionLogs(admission, 'disconnect')) {
       const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
       session.logger.info(
@@ -118,15 +106,19 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   };
   session.hold({ close });
 
-  const outgoingFor = (family: 4 | 6): UdpSocket => {
+  /** One outgoing socket per family, bound to the external address, made on first use. */
+  const outgoingFor = (family: 4 | 6): Promise<UdpSocket> => {
     let socket = outgoing.get(family);
-    if (socket) return socket;
-    socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
-    const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
-    socket.bind({ address: external ?? (family === 6 ? '::' : '0.0.0.0'), port: 0, exclusive: true });
-    socket.on('message', fromRemote);
-    socket.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
-    outgoing.set(family, socket);
+    if (!socket) {
+      const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
+      socket = session.sockets.bindUdp(external ?? (family === 6 ? '::' : '0.0.0.0'), 0).then((s) => {
+        if (closed) s.close();
+        s.on('message', fromRemote);
+        s.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
+        return s;
+      });
+      outgoing.set(family, socket);
+    }
     return socket;
   };
 
@@ -178,7 +170,12 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     if (decision.action === 'block') return;
     datagramsUp++;
     bytesUp += payload.length;
-    outgoingFor(isIP(address) === 6 ? 6 : 4).send(payload, port, address);
+    outgoingFor(isIP(address) === 6 ? 6 : 4).then(
+      (socket) => {
+        if (!closed) socket.send(payload, port, address);
+      },
+      (err: Error) => session.logger.info(`${session.label}: udp: cannot bind the outgoing socket: ${err.message}`),
+    );
   };
 
   clientSide.on('message', fromClient);

@@ -12,6 +12,9 @@ import { REPO } from './proxy.js';
 export interface TwoHostLab {
   readonly server: Netns;
   readonly client: Netns;
+  /** The veth interface names on each side. */
+  readonly serverIf: string;
+  readonly clientIf: string;
   /** Start a background process inside a host; stopped by remove(). */
   spawn(host: Netns, command: string, args: string[]): ResultPromise;
   /** Run test/helpers/socks-client.mjs inside the client host and parse its JSON line. */
@@ -27,6 +30,7 @@ export async function createTwoHostLab(options: { server: string[]; client: stri
   const server = await createNetns();
   const children: ResultPromise[] = [];
   let client: Netns | undefined;
+  const link = `hl${process.pid % 10000}x${++counter}`;
   const remove = async (): Promise<void> => {
     for (const child of children) child.kill('SIGKILL');
     await Promise.all(children.map((c) => c.catch(() => undefined)));
@@ -35,7 +39,6 @@ export async function createTwoHostLab(options: { server: string[]; client: stri
   };
   try {
     client = await createNetns();
-    const link = `hl${process.pid % 10000}x${++counter}`;
     await execa('ip', ['link', 'add', `${link}s`, 'netns', server.name, 'type', 'veth', 'peer', 'name', `${link}c`, 'netns', client.name]);
     for (const [host, ifname, addresses] of [
       [server, `${link}s`, options.server],
@@ -58,6 +61,8 @@ export async function createTwoHostLab(options: { server: string[]; client: stri
   return {
     server,
     client: clientNs,
+    serverIf: `${link}s`,
+    clientIf: `${link}c`,
     spawn,
     socksClient: async (args) => {
       const result = await clientNs.exec(process.execPath, [join(REPO, 'test', 'helpers', 'socks-client.mjs'), ...args]);

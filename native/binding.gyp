@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "hasocks_native",
+      "sources": ["src/hasocks_native.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,314 @@
+/*
+ * hasocks_native: create sockets Node cannot, and hand them over as file
+ * descriptors.
+ *
+ * - freebind: bind an address that is not (yet) on this host, so a warm
+ *   standby holds its VIP sockets before Pacemaker moves the VIP here, and
+ *   outgoing traffic can leave from an external VIP.
+ *   Linux: IP_FREEBIND / IPV6_FREEBIND. FreeBSD: IP_BINDANY / IPV6_BINDANY.
+ *   OpenBSD: SO_BINDANY. (The BSD branches compile but are not tested here.)
+ * - reuseport: SO_REUSEPORT, one listener per worker process.
+ *
+ * Every function closes its socket on every error path and throws a
+ * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,
+ * errno, syscall, address and port properties.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#if defined(__linux__) && !defined(IPV6_FREEBIND)
+#define IPV6_FREEBIND 78 /* linux/in6.h; older glibc headers lack it */
+#endif
+
+typedef struct {
+  int freebind;
+  int reuseport;
+  int reuseaddr;
+  int ipv6only;
+  int backlog;
+} socket_options;
+
+typedef struct {
+  struct sockaddr_storage storage;
+  socklen_t length;
+  int family;
+} parsed_address;
+
+#define NAPI_CALL(env, call)                                  \
+  do {                                                        \
+    if ((call) != napi_ok) {                                  \
+      napi_throw_error((env), NULL, "N-API call failed: " #call); \
+      return NULL;                                            \
+    }                                                         \
+  } while (0)
+
+static const char *errno_code(int err) {
+  switch (err) {
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EINVAL: return "EINVAL";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    default: return "EUNKNOWN";
+  }
+}
+
+/* Throw an Error shaped like Node's own system errors. */
+static void throw_system_error(napi_env env, int err, const char *syscall, const char *address, int port) {
+  char message[256];
+  snprintf(message, sizeof message, "%s %s %s:%d (%s)", syscall, errno_code(err), address, port, strerror(err));
+  napi_value msg, error, value;
+  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok) return;
+  if (napi_create_error(env, NULL, msg, &error) != napi_ok) return;
+  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "code", value);
+  napi_create_int32(env, -err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "syscall", value);
+  napi_create_string_utf8(env, address, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "address", value);
+  napi_create_int32(env, port, &value);
+  napi_set_named_property(env, error, "port", value);
+  napi_throw(env, error);
+}
+
+static int get_bool(napi_env env, napi_value object, const char *name, int fallback) {
+  bool has = false, result = false;
+  napi_value value;
+  if (napi_has_named_property(env, object, name, &has) != napi_ok || !has) return fallback;
+  if (napi_get_named_property(env, object, name, &value) != napi_ok) return fallback;
+  if (napi_get_value_bool(env, value, &result) != napi_ok) return fallback;
+  return result ? 1 : 0;
+}
+
+static int get_int(napi_env env, napi_value object, const char *name, int fallback) {
+  bool has = false;
+  int32_t result = fallback;
+  napi_value value;
+  if (napi_has_named_property(env, object, name, &has) != napi_ok || !has) return fallback;
+  if (napi_get_named_property(env, object, name, &value) != napi_ok) return fallback;
+  if (napi_get_value_int32(env, value, &result) != napi_ok) return fallback;
+  return result;
+}
+
+static int parse_address(const char *host, int port, parsed_address *out) {
+  memset(out, 0, sizeof *out);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&out->storage;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->storage;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    out->length = sizeof *v4;
+    out->family = AF_INET;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    out->length = sizeof *v6;
+    out->family = AF_INET6;
+    return 0;
+  }
+  return -1;
+}
+
+static int set_int_option(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof value);
+}
+
+/* Apply the options that must precede bind(). Returns 0, or -1 with errno and *what set. */
+static int apply_options(int fd, int family, const socket_options *options, const char **what) {
+  if (options->reuseaddr && set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0) {
+    *what = "setsockopt(SO_REUSEADDR)";
+    return -1;
+  }
+#ifdef SO_REUSEPORT
+  if (options->reuseport && set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) {
+    *what = "setsockopt(SO_REUSEPORT)";
+    return -1;
+  }
+#else
+  if (options->reuseport) {
+    errno = ENOPROTOOPT;
+    *what = "setsockopt(SO_REUSEPORT)";
+    return -1;
+  }
+#endif
+  if (family == AF_INET6 && set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, options->ipv6only ? 1 : 0) != 0) {
+    *what = "setsockopt(IPV6_V6ONLY)";
+    return -1;
+  }
+  if (options->freebind) {
+    int rc;
+#if defined(__linux__)
+    rc = family == AF_INET6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1) : set_int_option(fd, IPPROTO_IP, IP_FREEBIND, 1);
+    *what = family == AF_INET6 ? "setsockopt(IPV6_FREEBIND)" : "setsockopt(IP_FREEBIND)";
+#elif defined(__FreeBSD__)
+    rc = family == AF_INET6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_BINDANY, 1) : set_int_option(fd, IPPROTO_IP, IP_BINDANY, 1);
+    *what = family == AF_INET6 ? "setsockopt(IPV6_BINDANY)" : "setsockopt(IP_BINDANY)";
+#elif defined(__OpenBSD__)
+    rc = set_int_option(fd, SOL_SOCKET, SO_BINDANY, 1);
+    *what = "setsockopt(SO_BINDANY)";
+#else
+    errno = ENOPROTOOPT;
+    rc = -1;
+    *what = "freebind";
+#endif
+    if (rc != 0) return -1;
+  }
+  return 0;
+}
+
+static int open_socket(int family, int type) {
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+  return socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+  int fd = socket(family, type, 0);
+  if (fd >= 0) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  return fd;
+#endif
+}
+
+/*
+ * Shared body of the three exported functions: (host, port, options) ->
+ * fd of a bound socket of `type`, listening when `listen_after` is set.
+ */
+static napi_value make_socket(napi_env env, napi_callback_info info, int type, int listen_after) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "expected (host, port, options)");
+    return NULL;
+  }
+  char host[64];
+  size_t host_length = 0;
+  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "host must be a string");
+    return NULL;
+  }
+  int32_t port = 0;
+  if (napi_get_value_int32(env, argv[1], &port) != napi_ok || port < 0 || port > 65535) {
+    napi_throw_range_error(env, NULL, "port must be an integer from 0 to 65535");
+    return NULL;
+  }
+  socket_options options = {0, 0, 0, 0, 511};
+  napi_valuetype kind = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &kind);
+  if (kind == napi_object) {
+    options.freebind = get_bool(env, argv[2], "freebind", 0);
+    options.reuseport = get_bool(env, argv[2], "reuseport", 0);
+    options.reuseaddr = get_bool(env, argv[2], "reuseaddr", listen_after);
+    options.ipv6only = get_bool(env, argv[2], "ipv6only", 1);
+    options.backlog = get_int(env, argv[2], "backlog", 511);
+  }
+  parsed_address address;
+  if (parse_address(host, port, &address) != 0) {
+    throw_system_error(env, EINVAL, "inet_pton", host, port);
+    return NULL;
+  }
+  int fd = open_socket(address.family, type);
+  if (fd < 0) {
+    throw_system_error(env, errno, "socket", host, port);
+    return NULL;
+  }
+  const char *what = "bind";
+  if (apply_options(fd, address.family, &options, &what) != 0 ||
+      (what = "bind", bind(fd, (struct sockaddr *)&address.storage, address.length) != 0) ||
+      (listen_after && (what = "listen", listen(fd, options.backlog) != 0))) {
+    int err = errno;
+    close(fd);
+    throw_system_error(env, err, what, host, port);
+    return NULL;
+  }
+  napi_value result;
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, NULL, "cannot return the file descriptor");
+    return NULL;
+  }
+  return result;
+}
+
+static napi_value tcp_listener(napi_env env, napi_callback_info info) { return make_socket(env, info, SOCK_STREAM, 1); }
+static napi_value udp_socket(napi_env env, napi_callback_info info) { return make_socket(env, info, SOCK_DGRAM, 0); }
+static napi_value tcp_socket(napi_env env, napi_callback_info info) { return make_socket(env, info, SOCK_STREAM, 0); }
+
+/* The local address a socket is bound to, as "host|port" (for tests and logs). */
+static napi_value local_address(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd)");
+    return NULL;
+  }
+  struct sockaddr_storage storage;
+  socklen_t length = sizeof storage;
+  if (getsockname(fd, (struct sockaddr *)&storage, &length) != 0) {
+    throw_system_error(env, errno, "getsockname", "", 0);
+    return NULL;
+  }
+  char text[INET6_ADDRSTRLEN + 8];
+  int port = 0;
+  if (storage.ss_family == AF_INET) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&storage;
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    port = ntohs(v4->sin_port);
+  } else {
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&storage;
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    port = ntohs(v6->sin6_port);
+  }
+  size_t used = strlen(text);
+  snprintf(text + used, sizeof text - used, "|%d", port);
+  napi_value result;
+  NAPI_CALL(env, napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd)");
+    return NULL;
+  }
+  close(fd);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"tcpListener", NULL, tcp_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"udpSocket", NULL, udp_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpSocket", NULL, tcp_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"localAddress", NULL, local_address, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

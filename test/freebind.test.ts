@@ -1,0 +1,143 @@
+// The native addon at work: listeners, UDP relays and outgoing sockets on
+// addresses that arrive (and leave, and come back) after the proxy started,
+// as a warm standby's VIP does. All inside two namespaces this test creates.
+import { type TwoHostLab, createTwoHostLab } from './helpers/lab.js';
+import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { loadAddon } from '../src/native/addon.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+let lab: TwoHostLab;
+
+beforeAll(async () => {
+  lab = await createTwoHostLab({ server: ['10.202.1.1/24', 'fd00:202::1/64'], client: ['10.202.1.2/24', 'fd00:202::2/64'] });
+  await lab.whoami(lab.client, '10.202.1.2', 7000);
+  await lab.whoami(lab.client, 'fd00:202::2', 7000);
+});
+afterEach(stopAllProxies);
+afterAll(() => lab?.remove());
+
+const addAddress = (address: string, nodad = true) =>
+  lab.server.exec('ip', ['addr', 'add', address, 'dev', lab.serverIf, ...(nodad && address.includes(':') ? ['nodad'] : [])]);
+const delAddress = (address: string) => lab.server.exec('ip', ['addr', 'del', address, 'dev', lab.serverIf]);
+
+/** Retry a client command until it answers (a fresh IPv6 address is unusable until DAD ends). */
+async function eventually(args: string[], want: (r: Record<string, unknown>) => boolean, timeoutMs = 8000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Record<string, unknown> = {};
+  while (Date.now() < deadline) {
+    try {
+      last = await lab.socksClient(args);
+      if (want(last)) return last;
+    } catch (err) {
+      last = { error: String(err) };
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return last;
+}
+
+test('the addon loads (it is built by npm ci)', () => {
+  const { addon, error } = loadAddon();
+  expect(error).toBeUndefined();
+  expect(typeof addon?.tcpListener).toBe('function');
+});
+
+test('the addon throws Node-style errors and binds absent addresses with freebind', () => {
+  const { addon } = loadAddon();
+  let thrown: NodeJS.ErrnoException & { address?: string; port?: number } = new Error('none');
+  try {
+    addon!.tcpListener('192.0.2.77', 1080, {});
+  } catch (err) {
+    thrown = err as typeof thrown;
+  }
+  expect(thrown).toMatchObject({ code: 'EADDRNOTAVAIL', syscall: 'bind', address: '192.0.2.77', port: 1080 });
+  const fd = addon!.tcpListener('192.0.2.77', 0, { freebind: true });
+  expect(addon!.localAddress(fd)).toMatch(/^192\.0\.2\.77\|\d+$/);
+  addon!.close(fd);
+});
+
+describe.each([
+  ['IPv4', '10.202.1.100', '10.202.1.101', '10.202.1.2', '/24', true],
+  ['IPv6 with nodad', 'fd00:202::100', 'fd00:202::101', 'fd00:202::2', '/64', true],
+  ['IPv6 with DAD', 'fd00:202::200', 'fd00:202::201', 'fd00:202::2', '/64', false],
+])('%s', (_name, vip, externalVip, target, prefix, nodad) => {
+  const bracket = (a: string) => (a.includes(':') ? `[${a}]` : a);
+
+  test('plain Node cannot listen on the absent VIP: EADDRNOTAVAIL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-fb-'));
+    try {
+      writeFileSync(join(dir, 'c.json'), JSON.stringify({ internal: [`${bracket(vip)}:1080`], rules: OPEN_RULES }));
+      const result = await lab.server.exec(process.execPath, [CLI, 'serve', '--config', join(dir, 'c.json')], { reject: false });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`cannot listen on ${bracket(vip)}:1080: EADDRNOTAVAIL`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('freebind: listen before the VIP exists, serve when it arrives, again after it leaves and returns', async () => {
+    await addAddress(`${externalVip}${prefix}`, nodad);
+    const proxy = await startProxy({ internal: [`${bracket(vip)}:1080`], external: [externalVip], freebind: true, rules: OPEN_RULES }, { netns: lab.server.name });
+    try {
+      await proxy.waitForLog(new RegExp(`waiting for address ${vip.replace(/\./g, '\\.')} to arrive`));
+      await addAddress(`${vip}${prefix}`, nodad);
+      await proxy.waitForLog(new RegExp(`address ${vip.replace(/\./g, '\\.')} is now present`));
+
+      // CONNECT through the VIP; the target sees the external VIP as the source.
+      const first = await eventually(['connect', vip, '1080', target, '7000'], (r) => r.code === '00');
+      expect(first.answer).toMatch(new RegExp(`^you are (::ffff:)?${externalVip.replace(/\./g, '\\.')}:\\d+$`));
+      expect(first.bound).toMatchObject({ port: expect.any(Number) });
+
+      // UDP ASSOCIATE: the reply names the VIP and datagrams come back from it.
+      const udp = await eventually(['udp', vip, '1080', target, '7000'], (r) => r.code === '00');
+      expect((udp.relay as { host: string }).host).toBe(vip);
+      expect((udp.from as { host: string }).host).toBe(vip);
+      expect(udp.answer).toMatch(new RegExp(`^you are (::ffff:)?${externalVip.replace(/\./g, '\\.')}:\\d+$`));
+
+      // The address leaves and comes back: the same listener serves again.
+      await delAddress(`${vip}${prefix}`);
+      await addAddress(`${vip}${prefix}`, nodad);
+      const again = await eventually(['connect', vip, '1080', target, '7000'], (r) => r.code === '00');
+      expect(again.code).toBe('00');
+      expect(proxy.logs().match(/listening on/g)).toHaveLength(1);
+    } finally {
+      await delAddress(`${vip}${prefix}`).catch(() => undefined);
+      await delAddress(`${externalVip}${prefix}`).catch(() => undefined);
+    }
+  });
+});
+
+describe('freebind without the addon', () => {
+  // A failed addon build is simulated by pointing HASOCKS_NATIVE_ADDON at a missing file.
+  const serve = async (env: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-fb-'));
+    try {
+      writeFileSync(join(dir, 'c.json'), JSON.stringify({ internal: ['10.202.1.150:1080'], freebind: true, rules: OPEN_RULES }));
+      return await lab.server.exec('env', ['HASOCKS_NATIVE_ADDON=/nonexistent/hasocks_native.node', ...env, process.execPath, CLI, 'serve', '--config', join(dir, 'c.json'), '--pidfile', join(dir, 'pid')], { reject: false, timeout: 3000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test('and without ip_nonlocal_bind: start fails naming both fixes', async () => {
+    await lab.server.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=0']);
+    const result = await serve([]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('"freebind": true needs the native addon or the kernel\'s non-local bind');
+    expect(result.stderr).toContain('npm run build:native');
+    expect(result.stderr).toContain('sysctl -w net.ipv4.ip_nonlocal_bind=1');
+  });
+
+  test('but with ip_nonlocal_bind=1 (in this namespace only): plain sockets bind the absent address', async () => {
+    await lab.server.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=1']);
+    try {
+      const result = await serve([]);
+      // It started and listened; the 3 s timeout ended it.
+      expect(result.stderr + result.stdout).toMatch(/waiting for address 10\.202\.1\.150 to arrive/);
+    } finally {
+      await lab.server.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=0']);
+    }
+  });
+});
