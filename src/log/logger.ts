@@ -13,12 +13,13 @@ function transportFor(output: string): winston.transport {
 }
 
 /** The logger for a set of Dante-style `logoutput` entries and a `debug` level. */
-export function createLogger(outputs: readonly string[], debug: 0 | 1 | 2): Logger {
+export function createLogger(outputs: readonly string[], debug: 0 | 1 | 2, label?: string): Logger {
+  const prefix = label ? `[${label}] ` : '';
   return winston.createLogger({
     level: debug >= 2 ? 'silly' : debug === 1 ? 'debug' : 'info',
     format: winston.format.combine(
       winston.format.timestamp(),
-      winston.format.printf((info) => `${String(info.timestamp)} ${info.level}: ${String(info.message)}`),
+      winston.format.printf((info) => `${String(info.timestamp)} ${info.level}: ${prefix}${String(info.message)}`),
     ),
     transports: outputs.map(transportFor),
   });

@@ -1,8 +1,10 @@
-import { writeFileSync, rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
-import { createLogger } from '../log/logger.js';
+import { type Logger, createLogger } from '../log/logger.js';
+import { dropPrivileges } from './privileges.js';
 import { SocksServer } from './server.js';
+import { WORKER_ENV, inheritedListeners, runSupervisor } from './supervisor.js';
 
 export interface DaemonOptions {
   /** Config file; undefined runs the embedded default. */
@@ -11,28 +13,52 @@ export interface DaemonOptions {
   readonly pidFile?: string | undefined;
 }
 
-async function loadConfig(path: string | undefined): Promise<RuntimeConfig> {
+export async function loadConfig(path: string | undefined): Promise<RuntimeConfig> {
   return path === undefined ? buildConfig(DEFAULT_CONFIG, '<embedded default>') : loadConfigFile(path);
 }
 
+/** Remove a pid file; after a privilege drop it may not be ours to remove, which is fine. */
+export function removePidFile(path: string | undefined): void {
+  if (!path) return;
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    /* the agent treats a stale pid file by checking the process */
+  }
+}
+
 /**
- * Run the proxy in this process until SIGTERM/SIGINT. SIGHUP re-reads the
- * config file: a valid one takes over for new sessions, an invalid one is
- * logged and ignored. Returns the process exit code.
+ * Run hasocks until SIGTERM/SIGINT: one serving process, or with
+ * `"workers": N` a supervisor and N workers (see supervisor.ts). Returns the
+ * process exit code.
  */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
   const config = await loadConfig(options.configPath);
-  const logger = createLogger(config.logoutput, config.debug);
-  const server = new SocksServer(config, logger);
+  const worker = process.env[WORKER_ENV];
+  if (worker === undefined && config.workers > 1) return runSupervisor(config, options);
+  const logger = createLogger(config.logoutput, config.debug, worker === undefined ? undefined : `worker ${worker} ${process.pid}`);
+  return serve(config, logger, options, worker !== undefined);
+}
+
+/**
+ * One serving process. SIGHUP re-reads the config file: a valid one takes
+ * over for new sessions, an invalid one is logged and ignored. SIGTERM
+ * drains. A worker also stops when its supervisor goes away.
+ */
+async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptions, isWorker: boolean): Promise<number> {
+  const server = new SocksServer(config, logger, isWorker ? inheritedListeners() : undefined);
   try {
     await server.start();
+    if (!isWorker && options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
+    if (config.user) dropPrivileges(config.user);
   } catch (err) {
     logger.error((err as Error).message);
     await server.shutdown(0);
+    await flush(logger);
     return 1;
   }
-  if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
-  logger.info(`hasocks ${process.pid} ready with config ${config.source}`);
+  logger.info(`hasocks ${process.pid} ready with config ${config.source}${config.user ? ` as user ${config.user}` : ''}`);
+  process.send?.({ ready: process.pid });
 
   let reloading = Promise.resolve();
   const reload = (): void => {
@@ -54,25 +80,33 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (why: string): void => {
       if (stopping) return;
       stopping = true;
-      const drainMs = server.currentConfig.timeouts.drain;
-      logger.info(`${signal}: stopping`);
+      logger.info(`${why}: stopping`);
       void reloading
-        .then(() => server.shutdown(drainMs))
-        .then(() => {
-          if (options.pidFile) rmSync(options.pidFile, { force: true });
+        .then(() => server.shutdown(server.currentConfig.timeouts.drain))
+        .then(async () => {
+          if (!isWorker) removePidFile(options.pidFile);
           logger.info('stopped');
           process.off('SIGHUP', reload);
-          // Give winston a moment to flush file and syslog transports.
-          logger.on('finish', () => resolve(0));
-          logger.end();
-          setTimeout(() => resolve(0), 500).unref();
+          await flush(logger);
+          if (isWorker) process.disconnect?.();
+          resolve(0);
         });
     };
     process.on('SIGHUP', reload);
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    if (isWorker) process.on('disconnect', () => stop('supervisor gone'));
+  });
+}
+
+/** Give winston a moment to flush file and syslog transports. */
+export function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    logger.on('finish', () => resolve());
+    logger.end();
+    setTimeout(resolve, 500).unref();
   });
 }

@@ -1,5 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,8 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
   const host = options.host ?? '127.0.0.1';
   const port = partial.internal ? 0 : await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'hasocks-test-'));
+  // Readable by all: a proxy that drops to "nobody" must still read its config.
+  chmodSync(dir, 0o755);
   const configPath = join(dir, 'hasocks.json');
   const config: ConfigFile = {
     internal: [host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`],

@@ -1,0 +1,151 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import type { RuntimeConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { loadAddon } from '../native/addon.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { DaemonOptions } from './daemon.js';
+import { flush, removePidFile } from './daemon.js';
+import { dropPrivileges } from './privileges.js';
+
+/** Set in a worker's environment: its number. */
+export const WORKER_ENV = 'HASOCKS_WORKER';
+/** Set in a worker's environment: "host|port=fd,..." for the listeners it inherited. */
+const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
+/** The first inherited fd: after stdin, stdout, stderr and the IPC channel. */
+const FIRST_FD = 4;
+/** A worker that dies this soon after starting is restarted after a pause, not at once. */
+const CRASH_LOOP_MS = 1000;
+
+/** In a worker: the listeners the supervisor handed over, by "host|port". */
+export function inheritedListeners(): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const item of (process.env[LISTEN_FDS_ENV] ?? '').split(',').filter(Boolean)) {
+    const [key, fd] = item.split('=') as [string, string];
+    map.set(key, Number(fd));
+  }
+  return map;
+}
+
+/**
+ * Dante's -N: N worker processes, each with its own SO_REUSEPORT listener on
+ * every `internal` address, so the kernel spreads connections across them.
+ *
+ * The supervisor opens all listeners itself (as root, with freebind if
+ * asked) and hands each worker its own set as inherited fds. It keeps its
+ * copies open, so when a worker dies its listener stays in the kernel's
+ * reuseport group and connections queue on it until the replacement, which
+ * inherits the same sockets, accepts them: no connection is refused in
+ * between. Then it drops privileges like the workers do.
+ *
+ * SIGHUP and SIGTERM go to every worker; each reloads or drains exactly as a
+ * single process would. A change of `internal` needs a restart in this mode.
+ */
+export async function runSupervisor(config: RuntimeConfig, options: DaemonOptions): Promise<number> {
+  const logger = createLogger(config.logoutput, config.debug, `supervisor ${process.pid}`);
+  const { addon, error } = loadAddon();
+  if (!addon) {
+    logger.error(`"workers": ${config.workers} needs SO_REUSEPORT from the native addon: ${error?.message}; build it with "npm run build:native"`);
+    await flush(logger);
+    return 1;
+  }
+
+  // listeners[w] = the fds of worker w, one per internal address, in config order.
+  const listeners: number[][] = [];
+  try {
+    for (let w = 0; w < config.workers; w++) {
+      listeners.push(
+        config.internal.map((l) =>
+          addon.tcpListener(l.host, l.port, { freebind: config.freebind, reuseport: true, ipv6only: isIPv6(l.host), backlog: 1024 }),
+        ),
+      );
+    }
+    if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
+    if (config.user) dropPrivileges(config.user);
+  } catch (err) {
+    for (const fd of listeners.flat()) addon.close(fd);
+    logger.error(`cannot open listeners for the workers: ${(err as Error).message}`);
+    await flush(logger);
+    return 1;
+  }
+  for (const l of config.internal) logger.info(`listening on ${l.text} with ${config.workers} SO_REUSEPORT sockets`);
+
+  const workers: Array<ChildProcess | undefined> = new Array(config.workers).fill(undefined);
+  let stopping = false;
+  let announced = false;
+  const ready = new Set<number>();
+
+  const start = (w: number): void => {
+    const fds = listeners[w]!;
+    const env = {
+      ...process.env,
+      [WORKER_ENV]: String(w + 1),
+      [LISTEN_FDS_ENV]: config.internal.map((l, i) => `${l.host}|${l.port}=${FIRST_FD + i}`).join(','),
+    };
+    const args = ['serve', ...(options.configPath ? ['--config', options.configPath] : [])];
+    const startedAt = Date.now();
+    const child = fork(join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds] });
+    workers[w] = child;
+    child.on('message', (message: { ready?: number }) => {
+      if (message.ready === undefined) return;
+      ready.add(w);
+      if (!announced && ready.size === config.workers) {
+        announced = true;
+        logger.info(`hasocks ${process.pid} ready with ${config.workers} workers and config ${config.source}`);
+      } else if (announced) {
+        logger.info(`worker ${w + 1} restarted as pid ${child.pid}`);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      workers[w] = undefined;
+      ready.delete(w);
+      if (stopping) {
+        if (workers.every((c) => c === undefined)) finish();
+        return;
+      }
+      const quick = Date.now() - startedAt < CRASH_LOOP_MS;
+      logger.error(`worker ${w + 1} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; restarting${quick ? ' in 1s' : ''}`);
+      setTimeout(() => start(w), quick ? CRASH_LOOP_MS : 0);
+    });
+  };
+
+  let listenersOpen = true;
+  const closeListeners = (): void => {
+    if (!listenersOpen) return;
+    listenersOpen = false;
+    for (const fd of listeners.flat()) addon.close(fd);
+  };
+  let finish: () => void = () => undefined;
+  const done = new Promise<number>((resolve) => {
+    finish = () => {
+      closeListeners();
+      removePidFile(options.pidFile);
+      logger.info('stopped');
+      void flush(logger).then(() => resolve(0));
+    };
+  });
+
+  const broadcast = (signal: NodeJS.Signals): void => {
+    for (const child of workers) child?.kill(signal);
+  };
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading every worker');
+    broadcast('SIGHUP');
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: stopping ${workers.filter(Boolean).length} worker(s)`);
+    // New connections are refused at once, as with a single process; the workers drain.
+    closeListeners();
+    broadcast('SIGTERM');
+    if (workers.every((c) => c === undefined)) finish();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  for (let w = 0; w < config.workers; w++) start(w);
+  return done;
+}

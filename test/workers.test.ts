@@ -1,0 +1,123 @@
+// "workers": N (Dante's -N) and "user" (Dante's user.unprivileged), on the
+// real built proxy: connections spread over SO_REUSEPORT workers, a killed
+// worker is replaced without a refused connection, signals reach every
+// worker, and every process ends up unprivileged.
+import { readFileSync, readdirSync } from 'node:fs';
+import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
+import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+
+let echo: TestServer;
+beforeAll(async () => {
+  echo = await startEchoServer();
+});
+afterEach(stopAllProxies);
+afterAll(() => echo.close());
+
+/** One full session: handshake, CONNECT, an echo round trip, close. Rejects on any failure. */
+async function session(proxy: RunningProxy, timeoutMs = 8000): Promise<void> {
+  const client = await RawClient.connect(proxy.port);
+  try {
+    client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port), Buffer.from('ping')]));
+    const reply = await client.read(2 + 10 + 4, timeoutMs);
+    if (reply[3] !== 0 || reply.subarray(12).toString() !== 'ping') throw new Error(`bad reply ${reply.toString('hex')}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Real, effective, saved and filesystem uid of a process. */
+function uids(pid: number): number[] {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
+  return line.split(/\s+/).slice(1).map(Number);
+}
+
+test('connections reach both of 2 workers', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  await proxy.waitForLog(/ready with 2 workers/);
+  for (let i = 0; i < 30; i++) await session(proxy);
+  const served = new Set([...proxy.logs().matchAll(/\[worker (\d+) \d+\] session \d+ .*pass socks-rule/g)].map((m) => m[1]));
+  expect([...served].sort()).toEqual(['1', '2']);
+  expect(childrenOf(proxy.pid)).toHaveLength(2);
+});
+
+test('SIGKILL of a worker under a steady stream of sessions: no new session is refused, a replacement appears', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  await proxy.waitForLog(/ready with 2 workers/);
+  const victimLine = /\[worker (\d+) (\d+)\] hasocks \d+ ready/.exec(proxy.logs())!;
+  const [number, victim] = [victimLine[1], Number(victimLine[2])];
+  // Sessions the victim had already accepted die with it; that is unavoidable.
+  // Every session that starts after the kill must be accepted and served,
+  // because the supervisor keeps the dead worker's listener open for its replacement.
+  const failures: Array<{ startedAt: number; error: string }> = [];
+  let completed = 0;
+  let killedAt = Infinity;
+  let running = true;
+  const loop = async (): Promise<void> => {
+    while (running) {
+      const startedAt = Date.now();
+      await session(proxy).then(
+        () => completed++,
+        (err: Error) => failures.push({ startedAt, error: err.message }),
+      );
+    }
+  };
+  const loops = [loop(), loop(), loop(), loop()];
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    killedAt = Date.now();
+    process.kill(victim, 'SIGKILL');
+    await proxy.waitForLog(new RegExp(`worker ${number} \\(pid ${victim}\\) exited with SIGKILL; restarting`));
+    await proxy.waitForLog(new RegExp(`worker ${number} restarted as pid \\d+`));
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    running = false;
+    await Promise.all(loops);
+  }
+  expect(failures.filter((f) => f.startedAt > killedAt)).toEqual([]);
+  expect(failures.length).toBeLessThanOrEqual(4);
+  expect(completed).toBeGreaterThan(20);
+  expect(childrenOf(proxy.pid)).toHaveLength(2);
+  expect(childrenOf(proxy.pid)).not.toContain(victim);
+});
+
+test('SIGHUP reaches every worker; SIGTERM stops them all and the supervisor exits 0', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  await proxy.waitForLog(/ready with 2 workers/);
+  proxy.writeConfig({ internal: [`127.0.0.1:${proxy.port}`], workers: 2, rules: [{ type: 'client', action: 'pass' }, { type: 'socks', action: 'block' }] });
+  proxy.signal('SIGHUP');
+  await proxy.waitForLog(/\[worker 1 \d+\] reloaded config/);
+  await proxy.waitForLog(/\[worker 2 \d+\] reloaded config/);
+  await expect(session(proxy)).rejects.toThrow(/bad reply|closed/);
+  const workers = childrenOf(proxy.pid);
+  expect(await proxy.stop()).toBe(0);
+  for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+});
+
+test('"user": every process runs as the unprivileged user after start (single process and workers)', async () => {
+  const nobody = 65534;
+  const single = await startProxy({ user: 'nobody', rules: OPEN_RULES });
+  await session(single);
+  expect(uids(single.pid)).toEqual([nobody, nobody, nobody, nobody]);
+  await single.stop();
+
+  const pool = await startProxy({ user: 'nobody', workers: 2, rules: OPEN_RULES });
+  await pool.waitForLog(/ready with 2 workers/);
+  await session(pool);
+  const all = [pool.pid, ...childrenOf(pool.pid)];
+  expect(all).toHaveLength(3);
+  for (const pid of all) expect(uids(pid)).toEqual([nobody, nobody, nobody, nobody]);
+});
