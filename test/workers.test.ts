@@ -52,6 +52,8 @@ test('connections reach both of 2 workers', async () => {
   const served = new Set([...proxy.logs().matchAll(/\[worker (\d+) \d+\] session \d+ .*pass socks-rule/g)].map((m) => m[1]));
   expect([...served].sort()).toEqual(['1', '2']);
   expect(childrenOf(proxy.pid)).toHaveLength(2);
+  // The pid file names the supervisor, the process the OCF agent tracks.
+  expect(Number(readFileSync(`${proxy.dir}/hasocks.pid`, 'utf8'))).toBe(proxy.pid);
 });
 
 test('SIGKILL of a worker under a steady stream of sessions: no new session is refused, a replacement appears', async () => {

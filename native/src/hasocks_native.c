@@ -252,16 +252,23 @@ static napi_value tcp_listener(napi_env env, napi_callback_info info) { return m
 static napi_value udp_socket(napi_env env, napi_callback_info info) { return make_socket(env, info, SOCK_DGRAM, 0); }
 static napi_value tcp_socket(napi_env env, napi_callback_info info) { return make_socket(env, info, SOCK_STREAM, 0); }
 
-/* The local address a socket is bound to, as "host|port" (for tests and logs). */
-static napi_value local_address(napi_env env, napi_callback_info info) {
+/* The single fd argument of local_address() and close(); -1 (with a TypeError thrown) if absent. */
+static int fd_argument(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd = -1;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
     napi_throw_type_error(env, NULL, "expected (fd)");
-    return NULL;
+    return -1;
   }
+  return fd;
+}
+
+/* The local address a socket is bound to, as "host|port" (for tests and logs). */
+static napi_value local_address(napi_env env, napi_callback_info info) {
+  int fd = fd_argument(env, info);
+  if (fd < 0) return NULL;
   struct sockaddr_storage storage;
   socklen_t length = sizeof storage;
   if (getsockname(fd, (struct sockaddr *)&storage, &length) != 0) {
@@ -287,14 +294,8 @@ static napi_value local_address(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd = -1;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected (fd)");
-    return NULL;
-  }
+  int fd = fd_argument(env, info);
+  if (fd < 0) return NULL;
   close(fd);
   return NULL;
 }
