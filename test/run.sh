@@ -13,8 +13,10 @@ packages=(
   iproute2        # ip netns for tests that need their own network
   bsdutils        # logger(1), the route to /dev/log
   dante-client    # socksify: Dante's own client runs unmodified programs through hasocks
-  gcc             # builds test/helpers/accept-once.c (socksify BIND) and native code
+  gcc             # builds test/helpers/accept-once.c (socksify BIND) and the native addon
   libc6-dev
+  make            # node-gyp builds the native addon with make
+  procps          # sysctl, for the freebind fallback tests
 )
 
 missing=()
@@ -37,6 +39,8 @@ fi
 
 echo "test/run.sh: build"
 npm run --silent build
+# npm ci builds the addon before this script could install a compiler; build it now if it is missing.
+[ -f native/build/Release/hasocks_native.node ] || npm run --silent build:native
 echo "test/run.sh: lint (eslint, tsc --noEmit on tests too)"
 npx eslint .
 npx tsc -p tsconfig.test.json --noEmit
