@@ -11,10 +11,10 @@ export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 const LISTEN_BACKLOG = 1024;
 const ADDRESS_POLL_MS = 500;
 
-/** What decides where sockets come from: freebind, workers, and the addresses to bind. */
-function factoryInput(config: RuntimeConfig): { freebind: boolean; workers: number; addresses: string[] } {
+/** What decides where sockets come from: freebind, and the addresses to bind. */
+function factoryInput(config: RuntimeConfig): { freebind: boolean; addresses: string[] } {
   const addresses = [...config.internal.map((l) => l.host), ...[config.external.ipv4, config.external.ipv6].filter((a): a is string => a !== undefined)];
-  return { freebind: config.freebind, workers: config.workers, addresses };
+  return { freebind: config.freebind, addresses };
 }
 
 /**
@@ -156,6 +156,9 @@ export class SocksServer {
   async reload(next: RuntimeConfig): Promise<void> {
     const sockets = socketsFor(factoryInput(next));
     const wanted = new Map(next.internal.map((l) => [listenKey(l), l]));
+    if (this.inheritedListeners && ([...wanted.keys()].some((k) => !this.listeners.has(k)) || wanted.size !== this.listeners.size)) {
+      throw new Error('"internal" changed, but with "workers" the listeners belong to the supervisor: restart hasocks to change them');
+    }
     const opened: string[] = [];
     try {
       for (const [key, listen] of wanted) {

@@ -101,13 +101,10 @@ function sysctlIs(name: string): boolean {
  * freebind and no addon, the kernel's system-wide non-local bind will do;
  * without either, starting fails with a message naming both fixes.
  */
-export function socketsFor(config: { freebind: boolean; workers: number; addresses: readonly string[] }): SocketFactory {
-  if (!config.freebind && config.workers <= 1) return nodeSockets;
+export function socketsFor(config: { freebind: boolean; addresses: readonly string[] }): SocketFactory {
+  if (!config.freebind) return nodeSockets;
   const { addon, error } = loadAddon();
   if (addon) return nativeSockets(addon);
-  if (config.workers > 1) {
-    throw new Error(`"workers": ${config.workers} needs SO_REUSEPORT from the native addon, which did not load (${error?.message}); build it with "npm run build:native"`);
-  }
   const needV6 = config.addresses.some((a) => isIPv6(a));
   const v4ok = sysctlIs('net.ipv4.ip_nonlocal_bind');
   const v6ok = !needV6 || sysctlIs('net.ipv6.ip_nonlocal_bind');
