@@ -22,7 +22,14 @@ export interface Target {
 }
 
 /** The socks-rule decision for one request or datagram of this session. */
+/** The probe socket's sessions are the agent's own deep check: they pass as if by a rule that logs errors only. */
+const LOCAL_PASS: Decision = {
+  action: 'pass',
+  rule: { number: 0, type: 'socks', action: 'pass', from: { kind: 'any' }, to: { kind: 'any' }, ports: undefined, commands: undefined, users: undefined, methods: undefined, protocols: undefined, log: new Set(['error']), limits: undefined },
+};
+
 export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
+  if (session.local) return LOCAL_PASS;
   return decide(session.config.rules, 'socks', {
     clientIp: session.clientIp,
     clientName: session.clientName,

@@ -3,7 +3,8 @@ import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '..
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
-import { SocksServer } from './server.js';
+import { type Role, SocksServer } from './server.js';
+import { openControlSockets } from './control.js';
 import { WORKER_ENV, inheritedListeners, runSupervisor } from './supervisor.js';
 
 export interface DaemonOptions {
@@ -11,6 +12,10 @@ export interface DaemonOptions {
   readonly configPath?: string | undefined;
   /** Written once listening, removed on exit; the OCF agent reads it. */
   readonly pidFile?: string | undefined;
+  /** Where control.sock and socks.sock go (the OCF agent's state directory). */
+  readonly controlDir?: string | undefined;
+  /** The role to start in; the OCF agent starts promotable clones unpromoted. */
+  readonly role?: Role | undefined;
 }
 
 export async function loadConfig(path: string | undefined): Promise<RuntimeConfig> {
@@ -47,8 +52,16 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
  */
 async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptions, isWorker: boolean): Promise<number> {
   const server = new SocksServer(config, logger, isWorker ? inheritedListeners() : undefined);
+  if (options.role) server.setRole(options.role);
+  let closeControl = (): void => undefined;
   try {
     await server.start();
+    if (options.controlDir && !isWorker) {
+      closeControl = await openControlSockets(options.controlDir, server, logger, {
+        reload: () => applyReload(),
+        shutdown: (drainMs) => stop('shutdown requested', drainMs),
+      });
+    }
     if (!isWorker && options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
     if (config.user) dropPrivileges(config.user);
   } catch (err) {
@@ -60,11 +73,12 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   logger.info(`hasocks ${process.pid} ready with config ${config.source}${config.user ? ` as user ${config.user}` : ''}`);
   process.send?.({ ready: process.pid });
 
-  let reloading = Promise.resolve();
-  const reload = (): void => {
-    reloading = reloading.then(async () => {
+  // Reloads run one after another; each resolves, or rejects with why the old config stays.
+  let reloading: Promise<void> = Promise.resolve();
+  const applyReload = (): Promise<void> => {
+    const attempt = reloading.then(async () => {
       if (options.configPath === undefined) {
-        logger.info('SIGHUP: running on the embedded default config; nothing to reload');
+        logger.info('reload: running on the embedded default config; nothing to reload');
         return;
       }
       try {
@@ -74,18 +88,24 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
       } catch (err) {
         const detail = err instanceof ConfigError ? err.message : (err as Error).message;
         logger.error(`reload rejected, the old config stays in force: ${detail}`);
+        throw new Error(detail);
       }
     });
+    reloading = attempt.catch(() => undefined);
+    return attempt;
   };
+  const reload = (): void => void applyReload().catch(() => undefined);
 
+  let stop: (why: string, drainMs?: number) => void = () => undefined;
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (why: string): void => {
+    stop = (why: string, drainMs?: number): void => {
       if (stopping) return;
       stopping = true;
       logger.info(`${why}: stopping`);
+      closeControl();
       void reloading
-        .then(() => server.shutdown(server.currentConfig.timeouts.drain))
+        .then(() => server.shutdown(drainMs ?? server.currentConfig.timeouts.drain))
         .then(async () => {
           if (!isWorker) removePidFile(options.pidFile);
           logger.info('stopped');

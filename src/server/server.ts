@@ -6,6 +6,8 @@ import { formatEndpoint } from '../protocol/address.js';
 import { Session } from './session.js';
 import { type SocketFactory, isLocalAddress, socketsFor } from './sockets.js';
 
+export type Role = 'standalone' | 'promoted' | 'unpromoted';
+
 export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 
 const LISTEN_BACKLOG = 1024;
@@ -56,6 +58,13 @@ export class SocksServer {
   private readonly listeners = new Map<string, Server>();
   private readonly sessions = new Set<Session>();
   private accepting = true;
+  /**
+   * standalone: a plain service, always serving. promoted/unpromoted: a
+   * promotable clone; the unpromoted (warm standby) instance keeps its
+   * listeners bound but turns clients away until it is promoted.
+   */
+  private role: Role = 'standalone';
+  private demoteDrain: NodeJS.Timeout | undefined;
 
   private sockets: SocketFactory;
   private readonly addressWatch = new Map<string, NodeJS.Timeout>();
@@ -130,11 +139,56 @@ export class SocksServer {
     this.addressWatch.set(host, timer);
   }
 
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  /** Serve clients from now on. */
+  promote(): void {
+    clearTimeout(this.demoteDrain);
+    this.demoteDrain = undefined;
+    if (this.role !== 'promoted') this.logger.info(`promoted: serving ${this.boundAddresses().join(', ')}`);
+    this.role = 'promoted';
+  }
+
+  /**
+   * Become a warm standby: keep the listeners bound, turn new clients away,
+   * and let open sessions finish for up to `drainMs` before closing them.
+   */
+  demote(drainMs: number): void {
+    if (this.role === 'unpromoted') return;
+    this.role = 'unpromoted';
+    this.logger.info(`demoted: no new sessions; ${this.sessions.size} open session(s) may finish within ${drainMs / 1000}s`);
+    if (this.sessions.size === 0) return;
+    this.demoteDrain = setTimeout(() => {
+      for (const session of [...this.sessions]) session.terminate('demoted: drain time over');
+    }, drainMs);
+    this.demoteDrain.unref();
+  }
+
+  /** Start in a role (the OCF agent starts promotable clones unpromoted). */
+  setRole(role: Role): void {
+    this.role = role;
+  }
+
+  /**
+   * A client from the local probe socket (the OCF agent's deep monitor). It
+   * skips client rules, as it comes from this node's root-owned socket, and
+   * is served in every role: the check is of this instance, not of the VIP.
+   */
+  acceptLocal(socket: Socket): void {
+    this.startSession(socket, true);
+  }
+
   private accept(socket: Socket): void {
-    if (!this.accepting) {
+    if (!this.accepting || this.role === 'unpromoted') {
       socket.destroy();
       return;
     }
+    this.startSession(socket, false);
+  }
+
+  private startSession(socket: Socket, local: boolean): void {
     const config = this.config;
     if (this.sessions.size >= config.sessionMax) {
       this.logger.warn(`session limit ${config.sessionMax} reached; closing new client ${formatEndpoint(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}`);
@@ -143,7 +197,7 @@ export class SocksServer {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new Session(socket, config, this.logger, this.sockets, (s) => this.sessions.delete(s));
+    const session = new Session(socket, config, this.logger, this.sockets, (s) => this.sessions.delete(s), local);
     this.sessions.add(session);
     session.begin();
   }
@@ -191,6 +245,7 @@ export class SocksServer {
    */
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
+    clearTimeout(this.demoteDrain);
     for (const timer of this.addressWatch.values()) clearInterval(timer);
     for (const key of [...this.listeners.keys()]) this.closeListener(key);
     if (this.sessions.size > 0) {

@@ -68,6 +68,8 @@ export class Session {
     /** Where this session's outgoing and relay sockets come from (native with freebind). */
     readonly sockets: SocketFactory,
     private readonly onClosed: (session: Session) => void,
+    /** From the local probe socket: client rules do not apply, and there is no IP. */
+    readonly local = false,
   ) {
     this.clientAddress = unmapIPv4(socket.remoteAddress ?? '0.0.0.0');
     this.clientPort = socket.remotePort ?? 0;
@@ -91,7 +93,7 @@ export class Session {
 
   /** Look up the client's name if rules need it, then apply the client rules and start the handshake. */
   begin(): void {
-    if (!rulesNeedClientName(this.config.rules)) {
+    if (this.local || !rulesNeedClientName(this.config.rules)) {
       this.start();
       return;
     }
@@ -107,6 +109,10 @@ export class Session {
 
   /** Apply the client rules and start the handshake. Returns false if the client was refused. */
   private start(): boolean {
+    if (this.local) {
+      this.listen();
+      return true;
+    }
     const decision = decide(this.config.rules, 'client', {
       clientIp: this.clientIp,
       clientName: this.clientName,
@@ -121,7 +127,12 @@ export class Session {
       return false;
     }
     if (decisionLogs(decision, 'connect')) this.logger.info(`${this.label}: ${line}`);
+    this.listen();
+    return true;
+  }
 
+  /** Feed the parser and watch for stalls, from the first byte on. */
+  private listen(): void {
     this.socket.on('data', this.onData);
     this.socket.on('error', this.onNegotiationError);
     this.socket.on('end', this.onNegotiationEnd);
@@ -129,7 +140,6 @@ export class Session {
       this.negotiateTimer = setTimeout(() => this.abort('negotiate timeout'), this.config.timeouts.negotiate);
       this.negotiateTimer.unref();
     }
-    return true;
   }
 
   /** Apply a passing rule's session limits; undefined when admitted, else why not. */

@@ -1,0 +1,386 @@
+// ocf:hasocks:socks - the OCF resource agent for hasocks, in the manner of
+// Pacemaker's Stateful agent: one function per action and one dispatch.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/paths.js';
+import { metadata, PARAMETERS } from './metadata.js';
+import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
+import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
+import { control, socksConnect, socksGreeting } from './probes.js';
+
+interface Status {
+  pid: number;
+  role: 'standalone' | 'promoted' | 'unpromoted';
+  sessions: number;
+  sessionMax: number;
+  listeners: string[];
+  openFiles: number;
+  fileLimit: number;
+}
+type ControlAnswer = { ok: true; status?: Status } | { ok: false; error: string };
+
+const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+const PROMOTION_SCORE_HEALTHY = 100;
+const PROMOTION_SCORE_UNHEALTHY = 10;
+
+const promotable = (): boolean => param('CRM_meta_promotable') === 'true';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The listen address and port this resource answers for: parameters, else the config's first "internal". */
+function listenEndpoint(): { address: string; port: number } {
+  const address = param('listen_address');
+  const port = param('listen_port');
+  if (address && port) return { address, port: Number(port) };
+  const configPath = param('config')!;
+  let internal: string | undefined;
+  try {
+    internal = (JSON.parse(readFileSync(configPath, 'utf8')) as { internal?: string[] }).internal?.[0];
+  } catch (err) {
+    throw new AgentError(OCF.ERR_CONFIGURED, `cannot read the listen address from ${configPath}: ${(err as Error).message}`);
+  }
+  const match = internal ? (/^\[([^\]]+)\]:(\d+)$/.exec(internal) ?? /^([^:]+):(\d+)$/.exec(internal)) : null;
+  if (!match) throw new AgentError(OCF.ERR_CONFIGURED, `${configPath} has no usable "internal" entry`);
+  return { address: address ?? match[1]!, port: Number(port ?? match[2]) };
+}
+
+/** Parameter checks that need nothing but the parameters (validate-all at level 0, and every action). */
+function checkParameters(): void {
+  if (!param('config')) throw new AgentError(OCF.ERR_CONFIGURED, 'parameter "config" is required: the path of the hasocks JSON config');
+  for (const name of ['listen_port', 'drain_timeout', 'degraded_percent']) {
+    const value = param(name);
+    if (value !== undefined && !/^\d+$/.test(value)) throw new AgentError(OCF.ERR_CONFIGURED, `parameter "${name}" must be a whole number, not "${value}"`);
+  }
+  const port = param('listen_port');
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new AgentError(OCF.ERR_CONFIGURED, `listen_port ${port} is outside 1-65535`);
+  if ((param('listen_address') === undefined) !== (param('listen_port') === undefined)) {
+    throw new AgentError(OCF.ERR_CONFIGURED, 'set listen_address and listen_port together, or neither');
+  }
+  const target = param('probe_target');
+  if (target !== undefined && !/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(target)) throw new AgentError(OCF.ERR_CONFIGURED, `probe_target must be host:port, not "${target}"`);
+  if (param('probe_user') !== undefined && param('probe_password') === undefined) throw new AgentError(OCF.ERR_CONFIGURED, 'probe_user needs probe_password');
+}
+
+/** validate-all at OCF_CHECK_LEVEL=10: the environment of this host. */
+async function checkEnvironment(): Promise<void> {
+  const configPath = param('config')!;
+  if (!existsSync(CLI)) throw new AgentError(OCF.ERR_INSTALLED, `hasocks is not built: ${CLI} is missing (run npm ci in ${PACKAGE_ROOT})`);
+  if (!existsSync(configPath)) throw new AgentError(OCF.ERR_ARGS, `config file ${configPath} does not exist on this node`);
+  const { loadConfigFile, ConfigError } = await import('../src/config/load.js');
+  let config;
+  try {
+    config = await loadConfigFile(configPath);
+  } catch (err) {
+    if (err instanceof ConfigError && err.problems.some((p) => p.startsWith('cannot read: permission'))) throw new AgentError(OCF.ERR_PERM, err.message.replace(/\n/g, ' '));
+    throw new AgentError(OCF.ERR_CONFIGURED, (err as Error).message.replace(/\n\s*/g, ' '));
+  }
+  if (config.user) {
+    const { lookupUser } = await import('../src/server/privileges.js');
+    try {
+      lookupUser(config.user);
+    } catch (err) {
+      throw new AgentError(OCF.ERR_ARGS, (err as Error).message);
+    }
+  }
+  if (config.freebind || config.workers > 1) {
+    const { loadAddon } = await import('../src/native/addon.js');
+    const { error } = loadAddon();
+    if (error) throw new AgentError(OCF.ERR_INSTALLED, `${error.message}; build it with "npm run build:native"`);
+  }
+  const { address, port } = listenEndpoint();
+  if (!config.internal.some((l) => l.host === address && l.port === port)) {
+    throw new AgentError(OCF.ERR_CONFIGURED, `listen_address ${address}:${port} is not one of the config's "internal" entries`);
+  }
+  if (runningPid(stateDir()) === undefined) {
+    for (const l of config.internal) {
+      if (listeningInodes(l.host === '::' ? '::' : l.host, l.port).length > 0) throw new AgentError(OCF.ERR_ARGS, `${l.text} is already in use by another process on this node`);
+    }
+  }
+}
+
+/** Set (or drop) this node's promotion score. Outside a cluster (ocf-tester) this can only warn. */
+function setPromotionScore(dir: string, score: number | undefined): void {
+  if (!promotable()) return;
+  const file = files.score(dir);
+  const last = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (last === String(score ?? '')) return;
+  const args = score === undefined ? ['--promotion', '-D'] : ['--promotion', '-v', String(score)];
+  const result = spawnSync('crm_attribute', args, { encoding: 'utf8', timeout: 5000 });
+  if (result.status !== 0) {
+    log('warning', `cannot set the promotion score (crm_attribute ${args.join(' ')}): ${(result.stderr || result.error?.message || '').trim()}`);
+    return;
+  }
+  if (score === undefined) rmSync(file, { force: true });
+  else writeFileSync(file, String(score));
+}
+
+async function status(dir: string): Promise<Status> {
+  const answer = await control<ControlAnswer>(files.control(dir), { cmd: 'status' });
+  if (!answer.ok || !answer.status) throw new Error(answer.ok ? 'no status' : answer.error);
+  return answer.status;
+}
+
+// ----- actions -----------------------------------------------------------
+
+function actionMetaData(): OcfCode {
+  const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  process.stdout.write(metadata(version));
+  return OCF.SUCCESS;
+}
+
+async function actionValidateAll(): Promise<OcfCode> {
+  checkParameters();
+  if (process.env.OCF_CHECK_LEVEL === '10') await checkEnvironment();
+  return OCF.SUCCESS;
+}
+
+async function actionMonitor(action: string): Promise<OcfCode> {
+  const dir = stateDir();
+  const pid = runningPid(dir);
+  if (pid === undefined) {
+    // No process of ours: certainly stopped. A probe on a passive node, where
+    // even the config may be missing, ends here without touching anything else.
+    if (!isProbe(action)) checkParameters();
+    return OCF.NOT_RUNNING;
+  }
+  checkParameters();
+  let current: Status;
+  try {
+    current = await status(dir);
+  } catch (err) {
+    throw new AgentError(OCF.ERR_GENERIC, `hasocks (pid ${pid}) does not answer on its control socket: ${(err as Error).message}`);
+  }
+  const promoted = current.role === 'promoted';
+  const { address, port } = listenEndpoint();
+  if (!holdsListener(pid, address, port)) {
+    throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `hasocks (pid ${pid}) holds no listener on ${address}:${port}`);
+  }
+  const depth = Number(process.env.OCF_CHECK_LEVEL ?? '0');
+  try {
+    if (depth >= 10) await socksGreeting(files.probe(dir), 3000);
+    const target = param('probe_target');
+    if (depth >= 20 && target) {
+      const [, host, targetPort] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target)!;
+      await socksConnect(files.probe(dir), host!, Number(targetPort), param('probe_user'), param('probe_password'), actionTimeoutMs(20000) / 2);
+    }
+  } catch (err) {
+    setPromotionScore(dir, PROMOTION_SCORE_UNHEALTHY);
+    throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
+  }
+  setPromotionScore(dir, PROMOTION_SCORE_HEALTHY);
+  const limit = Number(param('degraded_percent') ?? '90') / 100;
+  const busy = current.sessions >= current.sessionMax * limit || (current.fileLimit > 0 && current.openFiles >= current.fileLimit * limit);
+  if (busy) {
+    log('warning', `degraded: ${current.sessions}/${current.sessionMax} sessions, ${current.openFiles}/${current.fileLimit} open files`);
+    return promoted ? OCF.DEGRADED_PROMOTED : OCF.DEGRADED;
+  }
+  return promoted ? OCF.RUNNING_PROMOTED : OCF.SUCCESS;
+}
+
+async function actionStart(): Promise<OcfCode> {
+  checkParameters();
+  const dir = stateDir();
+  if (runningPid(dir) !== undefined) {
+    log('info', 'already running');
+    return OCF.SUCCESS;
+  }
+  await checkEnvironment();
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new AgentError(OCF.ERR_PERM, `cannot create the state directory ${dir}: ${(err as Error).message}`);
+  }
+  for (const file of [files.pid(dir), files.identity(dir), files.score(dir)]) rmSync(file, { force: true });
+  const logFd = openSync(files.log(dir), 'a');
+  const args = [CLI, 'serve', '--config', param('config')!, '--pidfile', files.pid(dir), '--control-dir', dir, ...(promotable() ? ['--role', 'unpromoted'] : [])];
+  trace(`start: ${process.execPath} ${args.join(' ')}`);
+  // Detached: the daemon outlives this process and leads its own process group.
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+  child.unref();
+  closeSync(logFd);
+  let exited: number | null = null;
+  child.on('exit', (code) => (exited = code ?? 1));
+
+  const deadline = Date.now() + actionTimeoutMs(30000) - 2000;
+  while (Date.now() < deadline) {
+    if (exited !== null) {
+      const tail = readFileSync(files.log(dir), 'utf8').trim().split('\n').slice(-3).join(' | ');
+      throw new AgentError(OCF.ERR_GENERIC, `hasocks exited with code ${exited} while starting: ${tail}`);
+    }
+    if (existsSync(files.pid(dir)) && existsSync(files.probe(dir))) {
+      const pid = Number(readFileSync(files.pid(dir), 'utf8'));
+      const start = startTime(pid);
+      if (start !== undefined) {
+        writeFileSync(files.identity(dir), `${pid} ${start}\n`);
+        try {
+          await socksGreeting(files.probe(dir), 1000);
+          log('info', `started hasocks pid ${pid}${promotable() ? ' (unpromoted, warm standby)' : ''}`);
+          setPromotionScore(dir, PROMOTION_SCORE_HEALTHY);
+          return OCF.SUCCESS;
+        } catch {
+          /* not answering yet */
+        }
+      }
+    }
+    await sleep(25);
+  }
+  throw new AgentError(OCF.ERR_GENERIC, 'hasocks did not answer a SOCKS5 greeting within the start timeout');
+}
+
+async function actionStop(): Promise<OcfCode> {
+  const dir = stateDir();
+  const pid = runningPid(dir);
+  const endpoint = (() => {
+    try {
+      return listenEndpoint();
+    } catch {
+      return undefined;
+    }
+  })();
+  if (pid !== undefined) {
+    const budget = actionTimeoutMs(40000) - 3000;
+    const started = Date.now();
+    const drainMs = Math.max(0, Math.min(Number(param('drain_timeout') ?? '10') * 1000, budget - 4000));
+    const gone = async (ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        if (startTime(pid) === undefined) return true;
+        await sleep(20);
+      }
+      return startTime(pid) === undefined;
+    };
+    try {
+      await control(files.control(dir), { cmd: 'shutdown', drain: drainMs / 1000 }, 1000);
+    } catch {
+      process.kill(pid, 'SIGTERM');
+    }
+    if (!(await gone(drainMs + 1500))) {
+      log('warning', `hasocks pid ${pid} still running after the drain; SIGTERM`);
+      killGroup(pid, 'SIGTERM');
+      if (!(await gone(Math.min(2000, budget - (Date.now() - started))))) {
+        log('warning', `hasocks pid ${pid} ignored SIGTERM; SIGKILL`);
+        killGroup(pid, 'SIGKILL');
+        await gone(Math.max(500, budget - (Date.now() - started)));
+      }
+    }
+    if (startTime(pid) !== undefined) throw new AgentError(OCF.ERR_GENERIC, `hasocks pid ${pid} is still running after SIGKILL`);
+  }
+  if (endpoint && listeningInodes(endpoint.address, endpoint.port).length > 0) {
+    // A worker that outlived its supervisor would still hold the port.
+    throw new AgentError(OCF.ERR_GENERIC, `something still listens on ${endpoint.address}:${endpoint.port} after stop`);
+  }
+  setPromotionScore(dir, undefined);
+  for (const file of [files.pid(dir), files.identity(dir), files.control(dir), files.probe(dir)]) rmSync(file, { force: true });
+  if (pid !== undefined) log('info', `stopped hasocks pid ${pid}`);
+  return OCF.SUCCESS;
+}
+
+/** Signal the daemon's whole process group (supervisor and workers); fall back to the pid. */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+async function roleChange(cmd: 'promote' | 'demote'): Promise<OcfCode> {
+  checkParameters();
+  const dir = stateDir();
+  if (runningPid(dir) === undefined) throw new AgentError(OCF.NOT_RUNNING, `cannot ${cmd}: hasocks is not running`);
+  const request = cmd === 'demote' ? { cmd, drain: Number(param('drain_timeout') ?? '10') } : { cmd };
+  const answer = await control<ControlAnswer>(files.control(dir), request).catch((err: Error) => ({ ok: false as const, error: err.message }));
+  if (!answer.ok) throw new AgentError(OCF.ERR_GENERIC, `${cmd} failed: ${answer.error}`);
+  log('info', cmd === 'promote' ? 'promoted: serving' : 'demoted: warm standby, open sessions draining');
+  return OCF.SUCCESS;
+}
+
+function actionNotify(): OcfCode {
+  // Never fails. An empty list arrives as a single space.
+  const list = (name: string): string => (param(`CRM_meta_notify_${name}_uname`) ?? '').trim() || '-';
+  log(
+    'info',
+    `notify ${param('CRM_meta_notify_type') ?? '?'}-${param('CRM_meta_notify_operation') ?? '?'}: ` +
+      ['start', 'stop', 'promote', 'demote', 'active', 'promoted', 'unpromoted'].map((n) => `${n}=[${list(n)}]`).join(' '),
+  );
+  return OCF.SUCCESS;
+}
+
+async function actionReload(): Promise<OcfCode> {
+  checkParameters();
+  const dir = stateDir();
+  if (runningPid(dir) === undefined) return OCF.NOT_RUNNING;
+  const answer = await control<ControlAnswer>(files.control(dir), { cmd: 'reload' }, actionTimeoutMs(10000) - 1000);
+  if (!answer.ok) throw new AgentError(OCF.ERR_CONFIGURED, `reload rejected, the old config stays in force: ${answer.error.replace(/\n\s*/g, ' ')}`);
+  log('info', `reloaded ${param('config')}`);
+  return OCF.SUCCESS;
+}
+
+function actionReloadAgent(): OcfCode {
+  // Every reloadable parameter is read afresh by each action, so applying
+  // them needs nothing but a check that they are valid.
+  checkParameters();
+  log('info', `agent parameters reloaded: ${PARAMETERS.filter((p) => p.reloadable && param(p.name) !== undefined).map((p) => p.name).join(', ') || 'none set'}`);
+  return OCF.SUCCESS;
+}
+
+function usage(): string {
+  return 'usage: socks {start|stop|monitor|promote|demote|notify|reload|reload-agent|validate-all|meta-data}';
+}
+
+/** The single dispatch: one action in, one OCF exit code out. */
+export async function dispatch(action: string | undefined): Promise<OcfCode> {
+  process.env.__OCF_ACTION = action ?? '';
+  switch (action) {
+    case 'meta-data':
+      return actionMetaData();
+    case 'validate-all':
+      return actionValidateAll();
+    case 'start':
+      return actionStart();
+    case 'stop':
+      return actionStop();
+    case 'monitor':
+    case 'status':
+      return actionMonitor(action);
+    case 'promote':
+      return roleChange('promote');
+    case 'demote':
+      return roleChange('demote');
+    case 'notify':
+      return actionNotify();
+    case 'reload':
+      return actionReload();
+    case 'reload-agent':
+      return actionReloadAgent();
+    case 'usage':
+    case 'help':
+      process.stdout.write(`${usage()}\n`);
+      return OCF.SUCCESS;
+    default:
+      process.stderr.write(`${usage()}\n`);
+      exitReason(`action "${action ?? ''}" is not implemented`);
+      return OCF.ERR_UNIMPLEMENTED;
+  }
+}
+
+async function main(): Promise<void> {
+  const action = process.argv[2];
+  let code: OcfCode;
+  try {
+    code = await dispatch(action);
+  } catch (err) {
+    const failure = err instanceof AgentError ? err : new AgentError(OCF.ERR_GENERIC, (err as Error).message);
+    log('err', `${action}: ${failure.message}`);
+    exitReason(failure.message);
+    code = failure.code;
+  }
+  trace(`${action} -> ${code}`);
+  process.exit(code);
+}
+
+await main();

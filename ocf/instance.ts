@@ -1,0 +1,108 @@
+// This node's instance: its state directory, its process (pid plus start
+// time, so a reused pid is never taken for ours), and whether its listener
+// is bound. Everything here reads local files; nothing touches the VIP.
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { instanceName, param } from './ocf.js';
+
+export function stateDir(): string {
+  return param('state_dir') ?? join(process.env.HA_RSCTMP ?? '/run/resource-agents', `hasocks-${instanceName()}`);
+}
+
+export const files = {
+  pid: (dir: string) => join(dir, 'hasocks.pid'),
+  identity: (dir: string) => join(dir, 'identity'),
+  control: (dir: string) => join(dir, 'control.sock'),
+  probe: (dir: string) => join(dir, 'socks.sock'),
+  log: (dir: string) => join(dir, 'daemon.log'),
+  score: (dir: string) => join(dir, 'promotion-score'),
+};
+
+/** The kernel's start time of a process (clock ticks since boot), or undefined if it is gone. */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The recorded "pid starttime" of our daemon. */
+export function readIdentity(dir: string): { pid: number; start: string } | undefined {
+  try {
+    const [pid, start] = readFileSync(files.identity(dir), 'utf8').trim().split(' ');
+    return pid && start ? { pid: Number(pid), start } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Our daemon's pid, if the process recorded at start is still that same process. */
+export function runningPid(dir: string): number | undefined {
+  const identity = readIdentity(dir);
+  if (!identity) return undefined;
+  return startTime(identity.pid) === identity.start ? identity.pid : undefined;
+}
+
+/** "10.0.0.1" -> the hex form /proc/net/tcp uses; IPv6 in /proc/net/tcp6 form. */
+function procAddress(address: string, port: number): string {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  if (!address.includes(':')) {
+    const bytes = address.split('.').map(Number).reverse();
+    return `${bytes.map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join('')}:${hexPort}`;
+  }
+  const full = expandIPv6(address);
+  // /proc/net/tcp6 prints each 32-bit word in host (little-endian) order.
+  let out = '';
+  for (let w = 0; w < 4; w++) {
+    const word = full.slice(w * 8, w * 8 + 8);
+    out += word.match(/../g)!.reverse().join('');
+  }
+  return `${out.toUpperCase()}:${hexPort}`;
+}
+
+function expandIPv6(address: string): string {
+  const [head, tail = ''] = address.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return groups.map((g) => g.padStart(4, '0')).join('');
+}
+
+/** Socket inodes held open by a process. */
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith('socket:[')) inodes.add(target.slice(8, -1));
+      } catch {
+        /* fd closed meanwhile */
+      }
+    }
+  } catch {
+    /* process gone */
+  }
+  return inodes;
+}
+
+/** Listening sockets on address:port: their inodes (empty when nothing listens). */
+export function listeningInodes(address: string, port: number): string[] {
+  const table = address.includes(':') ? '/proc/net/tcp6' : '/proc/net/tcp';
+  const wanted = procAddress(address, port);
+  if (!existsSync(table)) return [];
+  return readFileSync(table, 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[1] === wanted && f[3] === '0A')
+    .map((f) => f[9]!);
+}
+
+/** Does process `pid` hold a listening socket on address:port? */
+export function holdsListener(pid: number, address: string, port: number): boolean {
+  const inodes = socketInodes(pid);
+  return listeningInodes(address, port).some((inode) => inodes.has(inode));
+}

@@ -1,0 +1,137 @@
+import { chmodSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import type { Role, SocksServer } from './server.js';
+
+/** What `status` answers. The OCF agent's monitor reads it. */
+export interface ControlStatus {
+  pid: number;
+  role: Role;
+  sessions: number;
+  sessionMax: number;
+  listeners: string[];
+  openFiles: number;
+  fileLimit: number;
+}
+
+export type ControlRequest =
+  | { cmd: 'status' }
+  | { cmd: 'promote' }
+  | { cmd: 'demote'; drain?: number }
+  | { cmd: 'reload' }
+  | { cmd: 'shutdown'; drain?: number };
+
+export type ControlReply = { ok: true; status?: ControlStatus } | { ok: false; error: string };
+
+export const CONTROL_SOCKET = 'control.sock';
+export const PROBE_SOCKET = 'socks.sock';
+
+function openFiles(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return 0;
+  }
+}
+
+function fileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    return Number(line?.split(/\s{2,}/)[1]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface ControlHandlers {
+  reload(): Promise<void>;
+  shutdown(drainMs: number | undefined): void;
+}
+
+/**
+ * The daemon's local sockets in the state directory, both root-only (0600):
+ * - control.sock: one JSON line in, one JSON line out (status, promote,
+ *   demote, reload, shutdown) - how the OCF agent drives this instance;
+ * - socks.sock: SOCKS served by this very process, so the agent's deeper
+ *   monitors check this node's instance, never whichever node holds the VIP.
+ */
+export async function openControlSockets(dir: string, server: SocksServer, logger: Logger, handlers: ControlHandlers): Promise<() => void> {
+  const control = createServer((socket) => {
+    socket.on('error', () => undefined);
+    let buffer = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const newline = buffer.indexOf('\n');
+      if (newline < 0) {
+        if (buffer.length > 4096) socket.destroy();
+        return;
+      }
+      void answer(buffer.slice(0, newline)).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
+    });
+  });
+
+  const answer = async (line: string): Promise<ControlReply> => {
+    let request: ControlRequest;
+    try {
+      request = JSON.parse(line) as ControlRequest;
+    } catch {
+      return { ok: false, error: 'not JSON' };
+    }
+    const drainMs = (seconds: number | undefined): number => (seconds === undefined ? server.currentConfig.timeouts.drain : seconds * 1000);
+    switch (request.cmd) {
+      case 'status':
+        return {
+          ok: true,
+          status: {
+            pid: process.pid,
+            role: server.currentRole,
+            sessions: server.sessionCount,
+            sessionMax: server.currentConfig.sessionMax,
+            listeners: server.boundAddresses(),
+            openFiles: openFiles(),
+            fileLimit: fileLimit(),
+          },
+        };
+      case 'promote':
+        server.promote();
+        return { ok: true };
+      case 'demote':
+        server.demote(drainMs(request.drain));
+        return { ok: true };
+      case 'reload':
+        try {
+          await handlers.reload();
+          return { ok: true };
+        } catch (err) {
+          return { ok: false, error: (err as Error).message };
+        }
+      case 'shutdown':
+        handlers.shutdown(request.drain === undefined ? undefined : drainMs(request.drain));
+        return { ok: true };
+      default:
+        return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}` };
+    }
+  };
+
+  const probe = createServer({ allowHalfOpen: true }, (socket) => server.acceptLocal(socket));
+  const listen = async (s: Server, path: string): Promise<void> => {
+    rmSync(path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(path, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o600);
+  };
+  await listen(control, join(dir, CONTROL_SOCKET));
+  await listen(probe, join(dir, PROBE_SOCKET));
+  logger.debug(`control sockets in ${dir}`);
+  return () => {
+    control.close();
+    probe.close();
+  };
+}
