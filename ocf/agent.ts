@@ -27,11 +27,23 @@ const PROMOTION_SCORE_UNHEALTHY = 10;
 const promotable = (): boolean => param('CRM_meta_promotable') === 'true';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The listen address and port this resource answers for: parameters, else the config's first "internal". */
-function listenEndpoint(): { address: string; port: number } {
+/** "127.0.0.1:1080" or "[::1]:1080" -> address and port. */
+function splitEndpoint(text: string): { address: string; port: number } | undefined {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  return match ? { address: match[1]!, port: Number(match[2]) } : undefined;
+}
+
+/**
+ * The listen address and port this resource answers for: the parameters;
+ * else what the running daemon reports (its config file may have changed
+ * since); else the config's first "internal".
+ */
+function listenEndpoint(running?: Status): { address: string; port: number } {
   const address = param('listen_address');
   const port = param('listen_port');
   if (address && port) return { address, port: Number(port) };
+  const reported = running?.listeners[0] && splitEndpoint(running.listeners[0]);
+  if (reported) return reported;
   const configPath = param('config')!;
   let internal: string | undefined;
   try {
@@ -114,8 +126,8 @@ function setPromotionScore(dir: string, score: number | undefined): void {
   else writeFileSync(file, String(score));
 }
 
-async function status(dir: string): Promise<Status> {
-  const answer = await control<ControlAnswer>(files.control(dir), { cmd: 'status' });
+async function status(dir: string, timeoutMs = 2000): Promise<Status> {
+  const answer = await control<ControlAnswer>(files.control(dir), { cmd: 'status' }, timeoutMs);
   if (!answer.ok || !answer.status) throw new Error(answer.ok ? 'no status' : answer.error);
   return answer.status;
 }
@@ -151,7 +163,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     throw new AgentError(OCF.ERR_GENERIC, `hasocks (pid ${pid}) does not answer on its control socket: ${(err as Error).message}`);
   }
   const promoted = current.role === 'promoted';
-  const { address, port } = listenEndpoint();
+  const { address, port } = listenEndpoint(current);
   if (!holdsListener(pid, address, port)) {
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `hasocks (pid ${pid}) holds no listener on ${address}:${port}`);
   }
@@ -230,19 +242,19 @@ async function actionStart(): Promise<OcfCode> {
 async function actionStop(): Promise<OcfCode> {
   const dir = stateDir();
   const pid = runningPid(dir);
+  // Everything below fits in the operation's timeout: drain, then SIGTERM, then SIGKILL.
+  const deadline = Date.now() + actionTimeoutMs(40000) - 1000;
+  const running = pid === undefined ? undefined : await status(dir, 1000).catch(() => undefined);
   const endpoint = (() => {
     try {
-      return listenEndpoint();
+      return listenEndpoint(running);
     } catch {
       return undefined;
     }
   })();
   if (pid !== undefined) {
-    const budget = actionTimeoutMs(40000) - 3000;
-    const started = Date.now();
-    const drainMs = Math.max(0, Math.min(Number(param('drain_timeout') ?? '10') * 1000, budget - 4000));
-    const gone = async (ms: number): Promise<boolean> => {
-      const until = Date.now() + ms;
+    const drainMs = Math.max(0, Math.min(Number(param('drain_timeout') ?? '10') * 1000, deadline - Date.now() - 5000));
+    const goneBy = async (until: number): Promise<boolean> => {
       while (Date.now() < until) {
         if (startTime(pid) === undefined) return true;
         await sleep(20);
@@ -250,17 +262,18 @@ async function actionStop(): Promise<OcfCode> {
       return startTime(pid) === undefined;
     };
     try {
+      if (!running) throw new Error('no status');
       await control(files.control(dir), { cmd: 'shutdown', drain: drainMs / 1000 }, 1000);
     } catch {
-      process.kill(pid, 'SIGTERM');
+      killGroup(pid, 'SIGTERM');
     }
-    if (!(await gone(drainMs + 1500))) {
+    if (!(await goneBy(Math.min(Date.now() + drainMs + 1500, deadline - 2500)))) {
       log('warning', `hasocks pid ${pid} still running after the drain; SIGTERM`);
       killGroup(pid, 'SIGTERM');
-      if (!(await gone(Math.min(2000, budget - (Date.now() - started))))) {
+      if (!(await goneBy(deadline - 1000))) {
         log('warning', `hasocks pid ${pid} ignored SIGTERM; SIGKILL`);
         killGroup(pid, 'SIGKILL');
-        await gone(Math.max(500, budget - (Date.now() - started)));
+        await goneBy(deadline);
       }
     }
     if (startTime(pid) !== undefined) throw new AgentError(OCF.ERR_GENERIC, `hasocks pid ${pid} is still running after SIGKILL`);

@@ -18,11 +18,16 @@ export const files = {
   score: (dir: string) => join(dir, 'promotion-score'),
 };
 
-/** The kernel's start time of a process (clock ticks since boot), or undefined if it is gone. */
+/**
+ * The kernel's start time of a process (clock ticks since boot), or
+ * undefined if it is gone. A zombie counts as gone: it holds no socket and
+ * runs no code, it only waits for its new parent to reap it.
+ */
 export function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
   } catch {
     return undefined;
   }

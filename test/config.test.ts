@@ -95,6 +95,10 @@ describe('schema', () => {
     expect(problems.length).toBeGreaterThanOrEqual(3);
   });
 
+  test('a file cut short names where it ends', () => {
+    expect(() => parseConfigText('{\n  "internal": [', 'cut.json')).toThrow(/cut\.json: invalid configuration:\n {2}- line 2, column 16: the file ends too early/);
+  });
+
   test('a JSON syntax error names the line and column', () => {
     expect(() => parseConfigText('{\n  "internal": ["127.0.0.1:1080"]\n  "debug": 1\n}', 'broken.json')).toThrow(
       /broken\.json: invalid configuration:\n {2}- line 3, column 3: .*missing comma/,

@@ -17,6 +17,10 @@ packages=(
   libc6-dev
   make            # node-gyp builds the native addon with make
   procps          # sysctl, for the freebind fallback tests
+  resource-agents # ocf-tester and ra-api-1.dtd
+  libxml2-utils   # xmllint, to validate the agent's meta-data
+  pcs             # the OCF 1.1 RelaxNG schema pcs checks meta-data with
+  pacemaker-cli-utils # crm_attribute (promotion scores)
 )
 
 missing=()

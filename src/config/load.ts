@@ -106,7 +106,13 @@ function describeSchemaErrors(errors: readonly ErrorObject[]): string[] {
 /** "Unexpected token } in JSON at position 41" -> line and column, so the error points at the place. */
 function describeJsonSyntaxError(text: string, err: Error): string {
   const position = /position (\d+)/.exec(err.message);
-  if (!position) return err.message;
+  if (!position) {
+    const lines = text.split('\n');
+    if (/end of JSON input/.test(err.message)) {
+      return `line ${lines.length}, column ${lines.at(-1)!.length + 1}: the file ends too early; a bracket, brace or string is not closed`;
+    }
+    return err.message;
+  }
   const offset = Number(position[1]);
   const before = text.slice(0, offset);
   const line = before.split('\n').length;

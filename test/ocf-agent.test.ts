@@ -1,0 +1,340 @@
+// The OCF agent, run the way Pacemaker runs it: a fresh process per action
+// with OCF_* variables, checked by exit code and ocf-exit-reason. ocf-tester
+// and xmllint are the real ones from Debian's resource-agents and libxml2.
+import { execa } from 'execa';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
+import { CLI, OPEN_RULES, REPO } from './helpers/proxy.js';
+
+const AGENT = join(REPO, 'ocf', 'hasocks');
+let dir: string;
+let echo: TestServer;
+let port: number;
+let configPath: string;
+let instance = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hasocks-ocf-'));
+  chmodSync(dir, 0o755);
+  echo = await startEchoServer();
+  port = await freePort();
+  configPath = join(dir, 'hasocks.json');
+  writeFileSync(configPath, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: OPEN_RULES, logoutput: [join(dir, 'proxy.log')] }));
+  chmodSync(configPath, 0o644);
+});
+afterAll(async () => {
+  await echo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  reason: string | undefined;
+}
+
+/** Run one agent action with OCF_RESKEY_* parameters and extra environment. */
+async function agent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}): Promise<Run> {
+  const environment: Record<string, string> = {
+    OCF_ROOT: '/usr/lib/ocf',
+    OCF_RESOURCE_INSTANCE: 'hs-test',
+    HA_LOGFACILITY: 'none',
+    ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`OCF_RESKEY_${k}`, v])),
+    ...env,
+  };
+  const result = await execa(AGENT, [action], { env: environment, reject: false, timeout: 60000 });
+  const reason = /^ocf-exit-reason:(.*)$/m.exec(String(result.stderr))?.[1];
+  return { code: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), reason };
+}
+
+/** Parameters for a fresh instance with its own state directory. */
+function fresh(extra: Record<string, string> = {}): Record<string, string> {
+  const state = join(dir, `state-${++instance}`);
+  return { config: configPath, state_dir: state, ...extra };
+}
+
+describe('meta-data', () => {
+  let xml: string;
+  beforeAll(async () => {
+    xml = (await agent('meta-data')).stdout;
+  });
+
+  test('validates against ra-api-1.dtd (as ocf-tester checks it) and the OCF 1.1 RNG pcs uses', async () => {
+    const dtd = await execa('xmllint', ['--noout', '--valid', '-'], { input: xml, cwd: '/usr/share/resource-agents', reject: false });
+    expect(dtd.stderr).toBe('');
+    expect(dtd.exitCode).toBe(0);
+    const file = join(dir, 'md.xml');
+    writeFileSync(file, xml);
+    const rng = await execa('xmllint', ['--noout', '--relaxng', '/usr/share/pcs/data/ocf-1.1.rng', file], { reject: false });
+    expect(rng.stderr).toContain('validates');
+    expect(rng.exitCode).toBe(0);
+  });
+
+  test('advertises every action, a monitor per role with distinct intervals, and depths 10 and 20', () => {
+    for (const name of ['start', 'stop', 'promote', 'demote', 'notify', 'reload', 'reload-agent', 'validate-all', 'meta-data']) {
+      expect(xml).toContain(`<action name="${name}"`);
+    }
+    const promoted = /<action name="monitor" timeout="\w+" interval="(\w+)" role="Promoted"/.exec(xml)?.[1];
+    const unpromoted = /<action name="monitor" timeout="\w+" interval="(\w+)" role="Unpromoted"/.exec(xml)?.[1];
+    expect(promoted).toBeDefined();
+    expect(unpromoted).toBeDefined();
+    expect(promoted).not.toBe(unpromoted);
+    expect(xml).toMatch(/<action name="monitor"[^>]* depth="10"/);
+    expect(xml).toMatch(/<action name="monitor"[^>]* depth="20"/);
+  });
+
+  test('marks the listen address and port unique, and the agent-only parameters reloadable', () => {
+    expect(xml).toMatch(/<parameter name="listen_address" required="0" unique="1" unique-group="listen">/);
+    expect(xml).toMatch(/<parameter name="listen_port" required="0" unique="1" unique-group="listen">/);
+    expect(xml).toMatch(/<parameter name="config" required="1" unique="0">/);
+    expect(xml).toMatch(/<parameter name="drain_timeout" required="0" unique="0" reloadable="1">/);
+  });
+
+  test('runs as nobody, without PATH, from the installed copy', async () => {
+    const root = join(dir, 'ocf-root');
+    const installed = await execa(process.execPath, [CLI, 'install-agent', '--ocf-root', root]);
+    const target = join(root, 'resource.d', 'hasocks', 'socks');
+    expect(installed.stdout).toBe(`installed ${target}`);
+    chmodSync(join(root), 0o755);
+    const asNobody = await execa('su', ['nobody', '-s', '/bin/sh', '-c', `env -i ${target} meta-data`], { reject: false });
+    expect(asNobody.exitCode).toBe(0);
+    expect(asNobody.stdout).toBe(xml);
+  });
+
+  test('meta-data and a depth-0 monitor each take well under 150 ms', async () => {
+    const params = fresh();
+    expect((await agent('start', params)).code).toBe(0);
+    try {
+      const time = async (action: string): Promise<number> => {
+        const samples: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const started = process.hrtime.bigint();
+          const run = await agent(action, params);
+          samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+          expect(run.code).toBe(0);
+        }
+        return samples.sort((a, b) => a - b)[2]!;
+      };
+      const meta = await time('meta-data');
+      const monitor = await time('monitor');
+      console.log(`agent timing (median of 5): meta-data ${meta.toFixed(0)} ms, monitor depth 0 ${monitor.toFixed(0)} ms`);
+      expect(meta).toBeLessThan(150);
+      expect(monitor).toBeLessThan(150);
+    } finally {
+      await agent('stop', params);
+    }
+  });
+});
+
+describe('ocf-tester', () => {
+  test.each([
+    ['plain parameters', {}],
+    ['promotable', { CRM_meta_promotable: 'true' }],
+  ])('passes with %s', async (_name, extra) => {
+    const params = fresh(extra);
+    const args = Object.entries(params).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+    const result = await execa('ocf-tester', ['-n', 'hs-tester', ...args, AGENT], { reject: false, env: { HA_LOGFACILITY: 'none' } });
+    expect(result.stdout + result.stderr).toContain(`${AGENT} passed all tests`);
+    expect(result.exitCode).toBe(0);
+  });
+});
+
+describe('validate-all', () => {
+  test('level 0: a missing config parameter is ERR_CONFIGURED with a reason', async () => {
+    const run = await agent('validate-all', {});
+    expect(run.code).toBe(6);
+    expect(run.reason).toMatch(/parameter "config" is required/);
+  });
+
+  test('level 0: bad parameter values are ERR_CONFIGURED', async () => {
+    expect((await agent('validate-all', fresh({ listen_port: 'http' }))).code).toBe(6);
+    expect((await agent('validate-all', fresh({ probe_target: 'nocolon' }))).code).toBe(6);
+    expect((await agent('validate-all', fresh({ listen_address: '127.0.0.1' }))).reason).toMatch(/together/);
+  });
+
+  test('level 0 does not look at the file; level 10 does', async () => {
+    const params = fresh({ config: join(dir, 'absent.json') });
+    expect((await agent('validate-all', params)).code).toBe(0);
+    const deep = await agent('validate-all', params, { OCF_CHECK_LEVEL: '10' });
+    expect(deep.code).toBe(2);
+    expect(deep.reason).toMatch(/does not exist on this node/);
+  });
+
+  test('level 10: an invalid config is ERR_CONFIGURED naming the problem', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ internal: ['127.0.0.1:1'], rules: [{ type: 'socks', action: 'maybe' }] }));
+    const run = await agent('validate-all', fresh({ config: bad }), { OCF_CHECK_LEVEL: '10' });
+    expect(run.code).toBe(6);
+    expect(run.reason).toContain('/rules/0/action: must be one of "pass", "block"');
+  });
+
+  test('level 10: a missing user is a problem of this host; a missing addon is ERR_INSTALLED; a busy port is ERR_ARGS', async () => {
+    const withUser = join(dir, 'user.json');
+    writeFileSync(withUser, JSON.stringify({ internal: [`127.0.0.1:${port}`], user: 'no-such-user-here', rules: OPEN_RULES }));
+    expect((await agent('validate-all', fresh({ config: withUser }), { OCF_CHECK_LEVEL: '10' })).code).toBe(2);
+    const freebind = join(dir, 'freebind.json');
+    writeFileSync(freebind, JSON.stringify({ internal: [`127.0.0.1:${port}`], freebind: true, rules: OPEN_RULES }));
+    const noAddon = await agent('validate-all', fresh({ config: freebind }), { OCF_CHECK_LEVEL: '10', HASOCKS_NATIVE_ADDON: '/nonexistent.node' });
+    expect(noAddon.code).toBe(5);
+    expect(noAddon.reason).toMatch(/npm run build:native/);
+    const busy = join(dir, 'busy.json');
+    writeFileSync(busy, JSON.stringify({ internal: [`127.0.0.1:${echo.port}`], rules: OPEN_RULES }));
+    const inUse = await agent('validate-all', fresh({ config: busy }), { OCF_CHECK_LEVEL: '10' });
+    expect(inUse.code).toBe(2);
+    expect(inUse.reason).toMatch(/already in use/);
+  });
+});
+
+describe('lifecycle', () => {
+  test('a probe on a passive node (no state, no config file) is NOT_RUNNING, never a failure', async () => {
+    const run = await agent('monitor', fresh({ config: join(dir, 'not-on-this-node.json'), CRM_meta_interval: '0' }));
+    expect(run.code).toBe(7);
+  });
+
+  test('start is idempotent, returns only when SOCKS answers, and the daemon outlives the agent', async () => {
+    const params = fresh();
+    expect((await agent('start', params)).code).toBe(0);
+    // The agent process has exited; the proxy serves.
+    const client = await RawClient.connect(port);
+    client.send([5, 1, 0]);
+    expect([...(await client.read(2))]).toEqual([5, 0]);
+    client.destroy();
+    expect((await agent('start', params)).code).toBe(0);
+    expect((await agent('stop', params)).code).toBe(0);
+    expect((await agent('stop', params)).code).toBe(0);
+    expect((await agent('monitor', params)).code).toBe(7);
+  });
+
+  test('monitor depths 0, 10 and 20 check this instance; a failing deep check says why', async () => {
+    const params = fresh({ probe_target: `127.0.0.1:${echo.port}` });
+    expect((await agent('start', params)).code).toBe(0);
+    try {
+      for (const depth of ['0', '10', '20']) expect((await agent('monitor', params, { OCF_CHECK_LEVEL: depth })).code).toBe(0);
+      const closedPort = await freePort();
+      const broken = await agent('monitor', { ...params, probe_target: `127.0.0.1:${closedPort}` }, { OCF_CHECK_LEVEL: '20' });
+      expect(broken.code).toBe(1);
+      expect(broken.reason).toMatch(/depth 20 check failed: CONNECT to 127\.0\.0\.1:\d+ through the proxy failed with reply 0x05/);
+    } finally {
+      await agent('stop', params);
+    }
+  });
+
+  test('promotable: starts unpromoted (no clients), promote serves (8), a failing promoted check is 9, demote drains', async () => {
+    const params = fresh({ CRM_meta_promotable: 'true', probe_target: `127.0.0.1:${echo.port}`, drain_timeout: '1' });
+    expect((await agent('start', params)).code).toBe(0);
+    try {
+      expect((await agent('monitor', params)).code).toBe(0);
+      const turnedAway = await RawClient.connect(port);
+      expect(await turnedAway.waitForEnd(2000)).toBe(true);
+      turnedAway.destroy();
+
+      expect((await agent('promote', params)).code).toBe(0);
+      expect((await agent('monitor', params)).code).toBe(8);
+      const failing = await agent('monitor', { ...params, probe_target: `127.0.0.1:${await freePort()}` }, { OCF_CHECK_LEVEL: '20' });
+      expect(failing.code).toBe(9);
+
+      const session = await RawClient.connect(port);
+      session.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      await session.read(12);
+      expect((await agent('demote', params)).code).toBe(0);
+      expect((await agent('monitor', params)).code).toBe(0);
+      // The open session may finish within drain_timeout, then it is closed.
+      expect(await session.waitForEnd(4000)).toBe(true);
+      session.destroy();
+    } finally {
+      await agent('stop', params);
+    }
+  });
+
+  test('degraded near the session limit: 190, or 191 when promoted', async () => {
+    const tight = join(dir, 'tight.json');
+    writeFileSync(tight, JSON.stringify({ internal: [`127.0.0.1:${port}`], session: { max: 2 }, rules: OPEN_RULES }));
+    const params = fresh({ config: tight, degraded_percent: '50', CRM_meta_promotable: 'true' });
+    expect((await agent('start', params)).code).toBe(0);
+    try {
+      await agent('promote', params);
+      const session = await RawClient.connect(port);
+      session.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      await session.read(12);
+      expect((await agent('monitor', params)).code).toBe(191);
+      await agent('demote', { ...params, drain_timeout: '30' });
+      expect((await agent('monitor', params)).code).toBe(190);
+      session.destroy();
+    } finally {
+      await agent('stop', params);
+    }
+  });
+
+  test('stop escalates to SIGKILL for a daemon that does not stop, within the operation timeout', async () => {
+    const params = fresh({ drain_timeout: '1' });
+    expect((await agent('start', params)).code).toBe(0);
+    const pid = Number(readFileSync(join(params.state_dir!, 'hasocks.pid'), 'utf8'));
+    process.kill(pid, 'SIGSTOP'); // frozen: ignores the control socket and SIGTERM alike
+    const started = Date.now();
+    const run = await agent('stop', { ...params, CRM_meta_timeout: '8000' });
+    expect(run.reason).toBeUndefined();
+    expect(run.code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(8000);
+    // Gone, or a zombie waiting to be reaped by its new parent.
+    const state = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] : 'gone';
+    expect(['gone', 'Z', 'X']).toContain(state);
+  });
+
+  test('reload applies a good config without dropping sessions, and rejects a bad one keeping the old', async () => {
+    const reloadable = join(dir, 'reloadable.json');
+    writeFileSync(reloadable, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: OPEN_RULES }));
+    const params = fresh({ config: reloadable });
+    expect((await agent('start', params)).code).toBe(0);
+    try {
+      const session = await RawClient.connect(port);
+      session.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      await session.read(12);
+      writeFileSync(reloadable, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: OPEN_RULES, debug: 1 }));
+      expect((await agent('reload', params)).code).toBe(0);
+      writeFileSync(reloadable, '{ "internal": [');
+      const rejected = await agent('reload', params);
+      expect(rejected.code).toBe(6);
+      expect(rejected.reason).toMatch(/reload rejected, the old config stays in force: .*line 1/);
+      session.send(Buffer.from('alive'));
+      expect((await session.read(5)).toString()).toBe('alive');
+      session.destroy();
+      expect((await agent('monitor', params)).code).toBe(0);
+    } finally {
+      await agent('stop', params);
+    }
+  });
+
+  test('notify never fails; an empty list arrives as a single space', async () => {
+    const logfile = join(dir, 'ha.log');
+    const run = await agent(
+      'notify',
+      { ...fresh(), CRM_meta_notify_type: 'pre', CRM_meta_notify_operation: 'promote', CRM_meta_notify_promote_uname: ' ', CRM_meta_notify_active_uname: 'node1 node2' },
+      { HA_LOGFILE: logfile },
+    );
+    expect(run.code).toBe(0);
+    expect(readFileSync(logfile, 'utf8')).toMatch(/socks\(hs-test\)\[\d+\]: INFO: notify pre-promote: start=\[-\] .*promote=\[-\] .*active=\[node1 node2\]/);
+  });
+
+  test('no shell sees parameter values, and clone instance names become safe file names', async () => {
+    const marker = join(dir, 'pwned');
+    const run = await agent('validate-all', { config: `$(touch ${marker})`, state_dir: join(dir, 'x') }, { OCF_CHECK_LEVEL: '10', OCF_RESOURCE_INSTANCE: 'socks:1' });
+    expect(run.code).toBe(2);
+    expect(existsSync(marker)).toBe(false);
+    const clone = await agent('monitor', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir });
+    expect(clone.code).toBe(7);
+    const started = await agent('start', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir });
+    expect(started.code).toBe(0);
+    expect(existsSync(join(dir, 'hasocks-socks-1', 'hasocks.pid'))).toBe(true);
+    expect((await agent('stop', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir })).code).toBe(0);
+  });
+
+  test('unknown actions are ERR_UNIMPLEMENTED; trace_ra writes a trace file', async () => {
+    expect((await agent('migrate_to', fresh())).code).toBe(3);
+    const traceFile = join(dir, 'trace');
+    expect((await agent('validate-all', { ...fresh(), trace_ra: '1', trace_file: traceFile })).code).toBe(0);
+    expect(readFileSync(traceFile, 'utf8')).toMatch(/validate-all -> 0/);
+  });
+});
