@@ -133,13 +133,43 @@ describe('ocf-tester', () => {
   test.each([
     ['plain parameters', {}],
     ['promotable', { CRM_meta_promotable: 'true' }],
+    ['promotable with 2 workers', { CRM_meta_promotable: 'true', workers: '2' }],
   ])('passes with %s', async (_name, extra) => {
-    const params = fresh(extra);
+    const { workers, ...rest } = extra as Record<string, string>;
+    let config = configPath;
+    if (workers) {
+      config = join(dir, 'tester-pool.json');
+      writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${port}`], workers: Number(workers), rules: OPEN_RULES }));
+    }
+    const params = { ...fresh(rest), config };
     const args = Object.entries(params).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
     const result = await execa('ocf-tester', ['-n', 'hs-tester', ...args, AGENT], { reject: false, env: { HA_LOGFACILITY: 'none' } });
     expect(result.stdout + result.stderr).toContain(`${AGENT} passed all tests`);
     expect(result.exitCode).toBe(0);
   });
+});
+
+test('with "workers": 2 the supervisor answers for all workers: depths 0-20, promote, demote, stop', async () => {
+  const pool = join(dir, 'pool.json');
+  writeFileSync(pool, JSON.stringify({ internal: [`127.0.0.1:${port}`], workers: 2, rules: OPEN_RULES }));
+  const params = fresh({ config: pool, CRM_meta_promotable: 'true', probe_target: `127.0.0.1:${echo.port}` });
+  expect((await agent('start', params)).code).toBe(0);
+  try {
+    for (const depth of ['0', '10', '20']) expect((await agent('monitor', params, { OCF_CHECK_LEVEL: depth })).code).toBe(0);
+    expect((await agent('promote', params)).code).toBe(0);
+    // Both workers serve once promoted.
+    for (let i = 0; i < 6; i++) {
+      const client = await RawClient.connect(port);
+      client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect((await client.read(12))[3]).toBe(0);
+      client.destroy();
+    }
+    expect((await agent('monitor', params, { OCF_CHECK_LEVEL: '20' })).code).toBe(8);
+    expect((await agent('demote', params)).code).toBe(0);
+    expect((await agent('monitor', params)).code).toBe(0);
+  } finally {
+    expect((await agent('stop', params)).code).toBe(0);
+  }
 });
 
 describe('validate-all', () => {

@@ -1,6 +1,5 @@
-import { chmodSync, rmSync } from 'node:fs';
-import { readdirSync, readFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:net';
+import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Role, SocksServer } from './server.js';
@@ -50,14 +49,70 @@ export interface ControlHandlers {
   shutdown(drainMs: number | undefined): void;
 }
 
+/** Answer one control request for a serving process (single process, or one worker over IPC). */
+export async function answerControl(server: SocksServer, handlers: ControlHandlers, request: ControlRequest): Promise<ControlReply> {
+  const drainMs = (seconds: number | undefined): number => (seconds === undefined ? server.currentConfig.timeouts.drain : seconds * 1000);
+  switch (request.cmd) {
+    case 'status':
+      return {
+        ok: true,
+        status: {
+          pid: process.pid,
+          role: server.currentRole,
+          sessions: server.sessionCount,
+          sessionMax: server.currentConfig.sessionMax,
+          listeners: server.boundAddresses(),
+          openFiles: openFiles(),
+          fileLimit: fileLimit(),
+        },
+      };
+    case 'promote':
+      server.promote();
+      return { ok: true };
+    case 'demote':
+      server.demote(drainMs(request.drain));
+      return { ok: true };
+    case 'reload':
+      try {
+        await handlers.reload();
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, error: (err as Error).message };
+      }
+    case 'shutdown':
+      handlers.shutdown(request.drain === undefined ? undefined : drainMs(request.drain));
+      return { ok: true };
+    default:
+      return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}` };
+  }
+}
+
+async function listenUnix(server: Server, path: string): Promise<void> {
+  rmSync(path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  chmodSync(path, 0o600);
+}
+
 /**
  * The daemon's local sockets in the state directory, both root-only (0600):
  * - control.sock: one JSON line in, one JSON line out (status, promote,
  *   demote, reload, shutdown) - how the OCF agent drives this instance;
- * - socks.sock: SOCKS served by this very process, so the agent's deeper
- *   monitors check this node's instance, never whichever node holds the VIP.
+ * - socks.sock: SOCKS served by this instance itself, so the agent's deeper
+ *   monitors check this node, never whichever node holds the VIP.
+ * `answer` handles a request; `probe` takes each socks.sock connection.
  */
-export async function openControlSockets(dir: string, server: SocksServer, logger: Logger, handlers: ControlHandlers): Promise<() => void> {
+export async function openControlSockets(
+  dir: string,
+  logger: Logger,
+  answer: (request: ControlRequest) => Promise<ControlReply>,
+  probe: (socket: Socket) => void,
+): Promise<() => void> {
   const control = createServer((socket) => {
     socket.on('error', () => undefined);
     let buffer = '';
@@ -68,70 +123,22 @@ export async function openControlSockets(dir: string, server: SocksServer, logge
         if (buffer.length > 4096) socket.destroy();
         return;
       }
-      void answer(buffer.slice(0, newline)).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
+      let request: ControlRequest;
+      try {
+        request = JSON.parse(buffer.slice(0, newline)) as ControlRequest;
+      } catch {
+        socket.end(`${JSON.stringify({ ok: false, error: 'not JSON' })}\n`);
+        return;
+      }
+      void answer(request).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
     });
   });
-
-  const answer = async (line: string): Promise<ControlReply> => {
-    let request: ControlRequest;
-    try {
-      request = JSON.parse(line) as ControlRequest;
-    } catch {
-      return { ok: false, error: 'not JSON' };
-    }
-    const drainMs = (seconds: number | undefined): number => (seconds === undefined ? server.currentConfig.timeouts.drain : seconds * 1000);
-    switch (request.cmd) {
-      case 'status':
-        return {
-          ok: true,
-          status: {
-            pid: process.pid,
-            role: server.currentRole,
-            sessions: server.sessionCount,
-            sessionMax: server.currentConfig.sessionMax,
-            listeners: server.boundAddresses(),
-            openFiles: openFiles(),
-            fileLimit: fileLimit(),
-          },
-        };
-      case 'promote':
-        server.promote();
-        return { ok: true };
-      case 'demote':
-        server.demote(drainMs(request.drain));
-        return { ok: true };
-      case 'reload':
-        try {
-          await handlers.reload();
-          return { ok: true };
-        } catch (err) {
-          return { ok: false, error: (err as Error).message };
-        }
-      case 'shutdown':
-        handlers.shutdown(request.drain === undefined ? undefined : drainMs(request.drain));
-        return { ok: true };
-      default:
-        return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}` };
-    }
-  };
-
-  const probe = createServer({ allowHalfOpen: true }, (socket) => server.acceptLocal(socket));
-  const listen = async (s: Server, path: string): Promise<void> => {
-    rmSync(path, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(path, () => {
-        s.off('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(path, 0o600);
-  };
-  await listen(control, join(dir, CONTROL_SOCKET));
-  await listen(probe, join(dir, PROBE_SOCKET));
+  const probes = createServer({ allowHalfOpen: true, pauseOnConnect: true }, probe);
+  await listenUnix(control, join(dir, CONTROL_SOCKET));
+  await listenUnix(probes, join(dir, PROBE_SOCKET));
   logger.debug(`control sockets in ${dir}`);
   return () => {
     control.close();
-    probe.close();
+    probes.close();
   };
 }

@@ -4,7 +4,9 @@ import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { type Logger, createLogger } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
 import { type Role, SocksServer } from './server.js';
-import { openControlSockets } from './control.js';
+import { answerControl, openControlSockets } from './control.js';
+import type { Socket } from 'node:net';
+import type { WorkerMessage } from './supervisor.js';
 import { WORKER_ENV, inheritedListeners, runSupervisor } from './supervisor.js';
 
 export interface DaemonOptions {
@@ -56,11 +58,15 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   let closeControl = (): void => undefined;
   try {
     await server.start();
-    if (options.controlDir && !isWorker) {
-      closeControl = await openControlSockets(options.controlDir, server, logger, {
-        reload: () => applyReload(),
-        shutdown: (drainMs) => stop('shutdown requested', drainMs),
+    const handlers = { reload: () => applyReload(), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
+    if (isWorker) {
+      // The supervisor forwards control requests and probe connections over IPC.
+      process.on('message', (message: WorkerMessage, handle?: Socket) => {
+        if (message.probe && handle) server.acceptLocal(handle);
+        else if (message.control) void answerControl(server, handlers, message.control).then((reply) => process.send?.({ id: message.id, reply }));
       });
+    } else if (options.controlDir) {
+      closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
     }
     if (!isWorker && options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
     if (config.user) dropPrivileges(config.user);

@@ -178,6 +178,7 @@ export class SocksServer {
    */
   acceptLocal(socket: Socket): void {
     this.startSession(socket, true);
+    socket.resume(); // probe connections arrive paused, so they can be handed between processes
   }
 
   private accept(socket: Socket): void {

@@ -9,6 +9,9 @@ import { PACKAGE_ROOT } from '../paths.js';
 import type { DaemonOptions } from './daemon.js';
 import { flush, removePidFile } from './daemon.js';
 import { dropPrivileges } from './privileges.js';
+import { type ControlReply, type ControlRequest, openControlSockets } from './control.js';
+import type { Role } from './server.js';
+import type { Socket } from 'node:net';
 
 /** Set in a worker's environment: its number. */
 export const WORKER_ENV = 'HASOCKS_WORKER';
@@ -18,6 +21,13 @@ const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
 const FIRST_FD = 4;
 /** A worker that dies this soon after starting is restarted after a pause, not at once. */
 const CRASH_LOOP_MS = 1000;
+
+/** Supervisor -> worker over IPC: a control request to answer, or a probe connection (with the socket as handle). */
+export interface WorkerMessage {
+  id?: number;
+  control?: ControlRequest;
+  probe?: true;
+}
 
 /** In a worker: the listeners the supervisor handed over, by "host|port". */
 export function inheritedListeners(): Map<string, number> {
@@ -63,7 +73,6 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       );
     }
     if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
-    if (config.user) dropPrivileges(config.user);
   } catch (err) {
     for (const fd of listeners.flat()) addon.close(fd);
     logger.error(`cannot open listeners for the workers: ${(err as Error).message}`);
@@ -74,6 +83,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
 
   const workers: Array<ChildProcess | undefined> = new Array(config.workers).fill(undefined);
   let stopping = false;
+  // The role every worker is in; a replacement worker starts in it too.
+  let role: Role = options.role ?? 'standalone';
   let announced = false;
   const ready = new Set<number>();
 
@@ -84,11 +95,16 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       [WORKER_ENV]: String(w + 1),
       [LISTEN_FDS_ENV]: config.internal.map((l, i) => `${l.host}|${l.port}=${FIRST_FD + i}`).join(','),
     };
-    const args = ['serve', ...(options.configPath ? ['--config', options.configPath] : [])];
+    const args = ['serve', ...(options.configPath ? ['--config', options.configPath] : []), '--role', role];
     const startedAt = Date.now();
     const child = fork(join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds] });
     workers[w] = child;
-    child.on('message', (message: { ready?: number }) => {
+    child.on('message', (message: { ready?: number; id?: number; reply?: ControlReply }) => {
+      if (message.id !== undefined && message.reply) {
+        pending.get(message.id)?.(message.reply);
+        pending.delete(message.id);
+        return;
+      }
       if (message.ready === undefined) return;
       ready.add(w);
       if (!announced && ready.size === config.workers) {
@@ -127,6 +143,72 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     };
   });
 
+  // Control requests are answered by every ready worker; the supervisor combines the answers.
+  const pending = new Map<number, (reply: ControlReply) => void>();
+  let nextId = 1;
+  const ask = (child: ChildProcess, request: ControlRequest): Promise<ControlReply> =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve({ ok: false, error: `worker ${child.pid} did not answer` });
+      }, 5000);
+      pending.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      child.send({ id, control: request } satisfies WorkerMessage);
+    });
+  const answer = async (request: ControlRequest): Promise<ControlReply> => {
+    if (request.cmd === 'shutdown') {
+      stop('SIGTERM');
+      return { ok: true };
+    }
+    if (request.cmd === 'promote') role = 'promoted';
+    if (request.cmd === 'demote') role = 'unpromoted';
+    const live = workers.filter((c): c is ChildProcess => c !== undefined && c.connected);
+    const replies = await Promise.all(live.map((c) => ask(c, request)));
+    const failed = replies.find((r): r is { ok: false; error: string } => !r.ok);
+    if (failed) return failed;
+    if (live.length === 0) return { ok: false, error: 'no worker is running' };
+    if (request.cmd !== 'status') return { ok: true };
+    const statuses = replies.map((r) => (r.ok ? r.status! : undefined)).filter((x) => x !== undefined);
+    return {
+      ok: true,
+      status: {
+        pid: process.pid,
+        role,
+        sessions: statuses.reduce((sum, st) => sum + st.sessions, 0),
+        sessionMax: statuses[0]!.sessionMax * config.workers,
+        listeners: config.internal.map((l) => l.text),
+        openFiles: Math.max(...statuses.map((st) => st.openFiles)),
+        fileLimit: statuses[0]!.fileLimit,
+      },
+    };
+  };
+  // Probe connections go to the workers in turn, each handed over as a socket.
+  let nextProbe = 0;
+  const probe = (socket: Socket): void => {
+    const live = workers.filter((c): c is ChildProcess => c !== undefined && c.connected);
+    if (live.length === 0) {
+      socket.destroy();
+      return;
+    }
+    live[nextProbe++ % live.length]!.send({ probe: true } satisfies WorkerMessage, socket);
+  };
+  let closeControl = (): void => undefined;
+  try {
+    if (options.controlDir) closeControl = await openControlSockets(options.controlDir, logger, answer, probe);
+    // Everything privileged is open: listeners, control sockets. Workers are forked as this user.
+    if (config.user) dropPrivileges(config.user);
+  } catch (err) {
+    closeControl();
+    for (const fd of listeners.flat()) addon.close(fd);
+    logger.error((err as Error).message);
+    await flush(logger);
+    return 1;
+  }
+
   const broadcast = (signal: NodeJS.Signals): void => {
     for (const child of workers) child?.kill(signal);
   };
@@ -140,6 +222,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     logger.info(`${signal}: stopping ${workers.filter(Boolean).length} worker(s)`);
     // New connections are refused at once, as with a single process; the workers drain.
     closeListeners();
+    closeControl();
     broadcast('SIGTERM');
     if (workers.every((c) => c === undefined)) finish();
   };
