@@ -24,7 +24,9 @@ const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const PROMOTION_SCORE_HEALTHY = 100;
 const PROMOTION_SCORE_UNHEALTHY = 10;
 
-const promotable = (): boolean => param('CRM_meta_promotable') === 'true';
+/** A promotable clone? Pacemaker 2.1 says so through promoted_max (master_max before it), like ocf_is_ms. */
+const promotable = (): boolean =>
+  param('CRM_meta_promotable') === 'true' || Number(param('CRM_meta_promoted_max') ?? param('CRM_meta_master_max') ?? '0') > 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** "127.0.0.1:1080" or "[::1]:1080" -> address and port. */
@@ -207,7 +209,9 @@ async function actionStart(): Promise<OcfCode> {
   const args = [CLI, 'serve', '--config', param('config')!, '--pidfile', files.pid(dir), '--control-dir', dir, ...(promotable() ? ['--role', 'unpromoted'] : [])];
   trace(`start: ${process.execPath} ${args.join(' ')}`);
   // Detached: the daemon outlives this process and leads its own process group.
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+  // The daemon needs none of the OCF_* variables of this one action.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OCF_') && !key.startsWith('__OCF')));
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
   child.unref();
   closeSync(logFd);
   let exited: number | null = null;
@@ -304,7 +308,14 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 async function roleChange(cmd: 'promote' | 'demote'): Promise<OcfCode> {
   checkParameters();
   const dir = stateDir();
-  if (runningPid(dir) === undefined) throw new AgentError(OCF.NOT_RUNNING, `cannot ${cmd}: hasocks is not running`);
+  if (runningPid(dir) === undefined) {
+    // A stopped instance is certainly not promoted: demote (part of Pacemaker's recovery after a crash) has nothing to do.
+    if (cmd === 'demote') {
+      log('info', 'demote: not running, so not promoted');
+      return OCF.SUCCESS;
+    }
+    throw new AgentError(OCF.NOT_RUNNING, 'cannot promote: hasocks is not running');
+  }
   const request = cmd === 'demote' ? { cmd, drain: Number(param('drain_timeout') ?? '10') } : { cmd };
   const answer = await control<ControlAnswer>(files.control(dir), request).catch((err: Error) => ({ ok: false as const, error: err.message }));
   if (!answer.ok) throw new AgentError(OCF.ERR_GENERIC, `${cmd} failed: ${answer.error}`);

@@ -85,7 +85,7 @@ export class Session {
   }
 
   get label(): string {
-    return `session ${this.id} ${formatEndpoint(this.clientAddress, this.clientPort)}`;
+    return this.local ? `session ${this.id} (local probe)` : `session ${this.id} ${formatEndpoint(this.clientAddress, this.clientPort)}`;
   }
 
   /** The client's name, looked up only when a rule names clients by name or domain. */
@@ -317,7 +317,9 @@ export class Session {
 
   private abort(reason: string): void {
     if (this.closed) return;
-    this.logger.info(`${this.label}: ${reason}`);
+    // The agent's probes hang up after the greeting every few seconds; that is not news.
+    if (this.local) this.logger.debug(`${this.label}: ${reason}`);
+    else this.logger.info(`${this.label}: ${reason}`);
     this.socket.destroy();
     this.finished();
   }
