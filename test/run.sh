@@ -20,7 +20,11 @@ packages=(
   resource-agents # ocf-tester and ra-api-1.dtd
   libxml2-utils   # xmllint, to validate the agent's meta-data
   pcs             # the OCF 1.1 RelaxNG schema pcs checks meta-data with
-  pacemaker-cli-utils # crm_attribute (promotion scores)
+  pacemaker-cli-utils # crm_attribute (promotion scores), crm_mon, crm_resource, crm_verify
+  pacemaker       # the cluster the agent tests run in (test/helpers/cluster.ts)
+  corosync
+  crmsh           # crm configure / crm ra info
+  util-linux      # unshare and nsenter for the cluster lab's nodes
 )
 
 missing=()

@@ -1,0 +1,125 @@
+// ocf:hasocks:socks on a real single-node Pacemaker/Corosync cluster that
+// this test builds in namespaces: configured with the pcs script and the crm
+// file from examples/, checked with crm_mon, crm_resource --force-check and
+// crm_verify, and with SOCKS traffic through the VIP from a client namespace.
+import { execa, type ResultPromise } from 'execa';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Cluster, type ClusterNode, createCluster } from './helpers/cluster.js';
+import { OPEN_RULES, REPO } from './helpers/proxy.js';
+
+const VIP = '10.204.0.100';
+let cluster: Cluster;
+let node: ClusterNode;
+let whoami: ResultPromise;
+let configPath: string;
+
+beforeAll(async () => {
+  cluster = await createCluster(1);
+  node = cluster.nodes[0]!;
+  configPath = join(cluster.dir, 'hasocks.json');
+  writeFileSync(configPath, JSON.stringify({ internal: [`${VIP}:1080`], freebind: true, rules: OPEN_RULES, logoutput: [join(cluster.dir, 'proxy.log')] }));
+  whoami = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, join(REPO, 'test', 'helpers', 'whoami-servers.mjs'), cluster.clientAddress, '7000'], { reject: false });
+  await new Promise((resolve) => whoami.stdout!.once('data', resolve));
+}, 120000);
+
+afterAll(async () => {
+  whoami?.kill();
+  await whoami?.catch(() => undefined);
+  await cluster?.remove();
+}, 60000);
+
+async function crmMon(): Promise<string> {
+  return (await node.exec('crm_mon', ['-1', '-r'], { reject: false })).stdout;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${await crmMon()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const servingThroughVip = async (): Promise<boolean> => /Promoted: \[ node1 \]/.test(await crmMon()) && /vip\s+\(ocf:heartbeat:IPaddr2\):\s+Started node1/.test(await crmMon());
+
+async function socksClient(args: string[]): Promise<Record<string, unknown>> {
+  const result = await execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, join(REPO, 'test', 'helpers', 'socks-client.mjs'), ...args]);
+  return JSON.parse(String(result.stdout)) as Record<string, unknown>;
+}
+
+async function expectTrafficThroughVip(): Promise<void> {
+  const connect = await socksClient(['connect', VIP, '1080', cluster.clientAddress, '7000']);
+  expect(connect.code).toBe('00');
+  const udp = await socksClient(['udp', VIP, '1080', cluster.clientAddress, '7000']);
+  expect(udp.relay).toMatchObject({ host: VIP });
+  expect(udp.from).toEqual(udp.relay);
+}
+
+async function expectCleanVerify(): Promise<void> {
+  const verify = await node.exec('crm_verify', ['-L', '-V'], { reject: false });
+  expect(`${verify.stdout}${verify.stderr}`).toBe('');
+  expect(verify.exitCode).toBe(0);
+}
+
+async function deleteResources(): Promise<void> {
+  await node.exec('pcs', ['resource', 'delete', 'vip'], { reject: false });
+  await node.exec('pcs', ['resource', 'delete', 'socks-clone'], { reject: false });
+  await waitFor('resources gone', async () => !/socks|vip/.test((await crmMon()).split('Full List of Resources:')[1] ?? ''));
+}
+
+test('pcs: the promotable clone and its VIP come up from examples/pcs-promotable.sh, and traffic flows', async () => {
+  const script = await node.exec('sh', [join(REPO, 'examples', 'pcs-promotable.sh')], {
+    reject: false,
+    env: { ...process.env, CONFIG: configPath, VIP, NIC: cluster.nic, PROBE_TARGET: `${cluster.clientAddress}:7000` } as Record<string, string>,
+  });
+  // pcs reports what it adds on stderr; anything like a warning or an error is a failure.
+  expect(script.stderr).not.toMatch(/error|warning/i);
+  expect(script.exitCode).toBe(0);
+  await waitFor('socks promoted and the VIP started', servingThroughVip);
+  await expectTrafficThroughVip();
+  const describe = await node.exec('pcs', ['resource', 'describe', 'ocf:hasocks:socks']);
+  expect(describe.stdout).toMatch(/^ocf:hasocks:socks - hasocks SOCKS proxy/);
+  expect(describe.stderr).toBe('');
+}, 120000);
+
+test('crm_resource --force-check at depths 0, 10 and 20 says promoted (8)', async () => {
+  for (const depth of ['0', '10', '20']) {
+    const check = await node.exec('crm_resource', ['--force-check=' + depth, '-r', 'socks'], { reject: false });
+    expect(`${depth}: ${check.stdout.trim()}`).toBe(`${depth}: Operation force-check for socks (ocf:hasocks:socks) returned 8 (promoted)`);
+  }
+}, 60000);
+
+test('SIGKILL of the proxy is noticed by Pacemaker and recovered', async () => {
+  const pidFile = join(cluster.dir, 'node1', 'fs', 'run', 'resource-agents', 'hasocks-socks', 'hasocks.pid');
+  const before = readFileSync(pidFile, 'utf8').trim();
+  await node.exec('kill', ['-9', before]);
+  await waitFor('a recovered instance', async () => {
+    let now = '';
+    try {
+      now = readFileSync(pidFile, 'utf8').trim();
+    } catch {
+      return false;
+    }
+    return now !== before && (await servingThroughVip());
+  });
+  expect(await crmMon()).toMatch(/socks.*(monitor|demote).*(not running|error)/s);
+  await expectTrafficThroughVip();
+  await node.exec('crm_resource', ['--cleanup', '-r', 'socks-clone'], { reject: false });
+  await expectCleanVerify();
+}, 120000);
+
+test('crm: the same layout loaded from examples/crm-promotable.crm comes up and serves', async () => {
+  await deleteResources();
+  const crmFile = join(cluster.dir, 'crm-promotable.crm');
+  const example = readFileSync(join(REPO, 'examples', 'crm-promotable.crm'), 'utf8');
+  writeFileSync(crmFile, example.replace('/etc/hasocks/hasocks.json', configPath).replace('192.0.2.100', VIP).replace('nic=eth0', `nic=${cluster.nic}`));
+  const load = await node.exec('crm', ['configure', 'load', 'update', crmFile], { reject: false });
+  expect(load.exitCode).toBe(0);
+  await waitFor('socks promoted and the VIP started', servingThroughVip);
+  await expectTrafficThroughVip();
+  const info = await node.exec('crm', ['ra', 'info', 'ocf:hasocks:socks'], { reject: false });
+  expect(info.stdout).toMatch(/hasocks SOCKS proxy \(ocf:hasocks:socks\)/);
+  expect(info.stdout).toMatch(/config\* \(string\): hasocks config file/);
+  await expectCleanVerify();
+}, 120000);

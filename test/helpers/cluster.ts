@@ -1,0 +1,213 @@
+import { execa } from 'execa';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Netns, createNetns } from './netns.js';
+import { CLI } from './proxy.js';
+
+/**
+ * A real Pacemaker/Corosync cluster on this machine, built from namespaces
+ * this test creates and always removes (DEVELOPERS.md's recipe):
+ * - a "switch" network namespace with a bridge;
+ * - per node: a network namespace with a veth on the bridge, plus mount, UTS
+ *   and PID namespaces (unshare) in which the node has its own /dev/shm,
+ *   /run, /var/lib/pacemaker, /var/lib/corosync, /var/log/pacemaker,
+ *   /var/log/corosync, /etc/corosync, and its own copy of the OCF agents with
+ *   ocf:hasocks:socks installed; corosync and pacemakerd run there;
+ * - a client namespace on the same bridge, for SOCKS clients and targets.
+ * Nothing touches the machine's own interfaces or files outside the test's
+ * temporary directory.
+ */
+export interface ClusterNode {
+  readonly name: string;
+  readonly address: string;
+  readonly netns: string;
+  /** PID (in this machine's PID namespace) of the node's PID 1. */
+  readonly initPid: number;
+  /** Run a command inside the node (all its namespaces). Never through a shell unless the test asks for one. */
+  exec(command: string, args: string[], options?: { reject?: boolean; timeout?: number; env?: Record<string, string> }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+}
+
+export interface Cluster {
+  readonly nodes: ClusterNode[];
+  readonly client: Netns;
+  readonly clientAddress: string;
+  /** The bridge-side interface name every node's NIC has (for IPaddr2's nic=). */
+  readonly nic: string;
+  readonly dir: string;
+  remove(): Promise<void>;
+}
+
+const NODE_SCRIPT = `#!/bin/bash
+# PID 1 of a lab node: private mounts, then corosync and pacemakerd.
+set -e
+base=$1; name=$2
+mount -t tmpfs tmpfs /dev/shm
+for d in /run /var/lib/pacemaker /var/lib/corosync /var/log/pacemaker /var/log/corosync /etc/corosync; do
+  mkdir -p "$base/fs$d"; mount --bind "$base/fs$d" "$d"
+done
+mount --bind "$base/resource.d" /usr/lib/ocf/resource.d
+mkdir -p /var/lib/pacemaker/cib /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /run/crm /run/resource-agents
+cp "$base/cib.xml" /var/lib/pacemaker/cib/cib.xml
+chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm
+chmod 750 /var/lib/pacemaker/cib /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores
+hostname "$name"
+cp "$base/corosync.conf" /etc/corosync/corosync.conf
+corosync -f > /var/log/corosync/stdout.log 2>&1 &
+for i in $(seq 1 50); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
+pacemakerd > /var/log/pacemaker/stdout.log 2>&1 &
+# Reap orphans (a killed resource's children are re-parented here), forever.
+while true; do wait || true; sleep 1; done
+`;
+
+/** An empty CIB with the lab's properties, so the first DC election does not wait the default 20 s. */
+function seedCib(stonith: boolean): string {
+  return `<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config>
+      <cluster_property_set id="cib-bootstrap-options">
+        <nvpair id="opt-dc-deadtime" name="dc-deadtime" value="2s"/>
+        <nvpair id="opt-stonith" name="stonith-enabled" value="${stonith}"/>
+        <nvpair id="opt-cluster-name" name="cluster-name" value="hasocks-lab"/>
+      </cluster_property_set>
+    </crm_config>
+    <nodes/>
+    <resources/>
+    <constraints/>
+  </configuration>
+  <status/>
+</cib>
+`;
+}
+
+function corosyncConf(nodes: ReadonlyArray<{ name: string; address: string }>): string {
+  // Each "node {" opens on its own line, as corosync's parser needs.
+  const entries = nodes.map((n, i) => `    node {\n        ring0_addr: ${n.address}\n        name: ${n.name}\n        nodeid: ${i + 1}\n    }`).join('\n');
+  return `totem {
+    version: 2
+    cluster_name: hasocks-lab
+    transport: knet
+    token: 1000
+    crypto_cipher: none
+    crypto_hash: none
+}
+nodelist {
+${entries}
+}
+quorum {
+    provider: corosync_votequorum
+${nodes.length === 2 ? '    two_node: 1\n' : ''}}
+logging {
+    to_logfile: yes
+    logfile: /var/log/corosync/corosync.log
+    to_syslog: no
+    to_stderr: no
+}
+`;
+}
+
+let counter = 0;
+
+export async function createCluster(size: number, options: { subnet?: string; stonith?: boolean } = {}): Promise<Cluster> {
+  const subnet = options.subnet ?? '10.204.0';
+  const id = `${process.pid % 10000}${++counter}`;
+  const dir = mkdtempSync(join(tmpdir(), 'hasocks-cluster-'));
+  const cleanups: Array<() => Promise<void>> = [];
+  const remove = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    // HASOCKS_KEEP_LAB=1 keeps the nodes' logs and state (processes and namespaces still go).
+    if (process.env.HASOCKS_KEEP_LAB) console.log(`cluster lab files kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const sw = `hcsw${id}`;
+    await execa('ip', ['netns', 'add', sw]);
+    cleanups.push(async () => void (await execa('ip', ['netns', 'del', sw], { reject: false })));
+    await execa('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+    await execa('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
+
+    const plug = async (netns: string, ifname: string, address: string, port: string): Promise<void> => {
+      await execa('ip', ['link', 'add', ifname, 'netns', netns, 'type', 'veth', 'peer', 'name', port, 'netns', sw]);
+      await execa('ip', ['-n', sw, 'link', 'set', port, 'master', 'br0']);
+      await execa('ip', ['-n', sw, 'link', 'set', port, 'up']);
+      await execa('ip', ['-n', netns, 'addr', 'add', `${address}/24`, 'dev', ifname]);
+      await execa('ip', ['-n', netns, 'link', 'set', ifname, 'up']);
+    };
+
+    const client = await createNetns();
+    cleanups.push(() => client.remove());
+    const clientAddress = `${subnet}.2`;
+    await plug(client.name, 'eth1', clientAddress, `c${id}`);
+
+    const specs = Array.from({ length: size }, (_, i) => ({ name: `node${i + 1}`, address: `${subnet}.${11 + i}` }));
+    const nodes: ClusterNode[] = [];
+    for (const spec of specs) {
+      const netns = `hc${id}${spec.name}`;
+      await execa('ip', ['netns', 'add', netns]);
+      cleanups.push(async () => void (await execa('ip', ['netns', 'del', netns], { reject: false })));
+      await execa('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+      await plug(netns, 'eth1', spec.address, `p${id}${spec.name.slice(4)}`);
+
+      const base = join(dir, spec.name);
+      mkdirSync(base, { recursive: true });
+      writeFileSync(join(base, 'node.sh'), NODE_SCRIPT, { mode: 0o755 });
+      writeFileSync(join(base, 'corosync.conf'), corosyncConf(specs));
+      writeFileSync(join(base, 'cib.xml'), seedCib(options.stonith ?? false));
+      cpSync('/usr/lib/ocf/resource.d', join(base, 'resource.d'), { recursive: true });
+      await execa(process.execPath, [CLI, 'install-agent', '--ocf-root', base]);
+
+      const unshare = execa('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', join(base, 'node.sh'), base, spec.name], {
+        reject: false,
+        stdin: 'ignore',
+      });
+      // PID 1 of the node is unshare's only child.
+      let initPid: number | undefined;
+      for (let i = 0; i < 100 && initPid === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        try {
+          const children = readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim();
+          if (children) initPid = Number(children.split(' ')[0]);
+        } catch {
+          /* not yet */
+        }
+      }
+      if (initPid === undefined) throw new Error(`node ${spec.name} did not start`);
+      const pid1 = initPid;
+      cleanups.push(async () => {
+        // Killing a PID namespace's init kills every process in it; its mounts go with it.
+        try {
+          process.kill(pid1, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        await unshare;
+      });
+      nodes.push({
+        ...spec,
+        netns,
+        initPid: pid1,
+        exec: async (command, args, opts = {}) => {
+          const result = await execa('nsenter', ['-t', String(pid1), '-m', '-u', '-p', '-n', command, ...args], {
+            reject: opts.reject ?? true,
+            timeout: opts.timeout ?? 60000,
+            env: opts.env,
+          });
+          return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+        },
+      });
+    }
+
+    // Wait until a DC is elected and every node is online.
+    const deadline = Date.now() + 60000;
+    for (;;) {
+      const mon = await nodes[0]!.exec('crm_mon', ['-1', '-r'], { reject: false });
+      if (/partition with quorum/.test(mon.stdout) && new RegExp(`Online: \\[ ${specs.map((s) => s.name).join(' ')} \\]`).test(mon.stdout)) break;
+      if (Date.now() > deadline) throw new Error(`cluster did not form:\n${mon.stdout}${mon.stderr}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return { nodes, client, clientAddress, nic: 'eth1', dir, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
