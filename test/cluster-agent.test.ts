@@ -63,8 +63,7 @@ async function expectCleanVerify(): Promise<void> {
 }
 
 async function deleteResources(): Promise<void> {
-  await node.exec('pcs', ['resource', 'delete', 'vip'], { reject: false });
-  await node.exec('pcs', ['resource', 'delete', 'socks-clone'], { reject: false });
+  for (const id of ['vip', 'socks-clone', 'socks', 'socks-group']) await node.exec('pcs', ['resource', 'delete', id], { reject: false });
   await waitFor('resources gone', async () => !/socks|vip/.test((await crmMon()).split('Full List of Resources:')[1] ?? ''));
 }
 
@@ -121,5 +120,21 @@ test('crm: the same layout loaded from examples/crm-promotable.crm comes up and 
   const info = await node.exec('crm', ['ra', 'info', 'ocf:hasocks:socks'], { reject: false });
   expect(info.stdout).toMatch(/hasocks SOCKS proxy \(ocf:hasocks:socks\)/);
   expect(info.stdout).toMatch(/config\* \(string\): hasocks config file/);
+  await expectCleanVerify();
+}, 120000);
+
+test('as a plain primitive in a group after its VIP (examples/pcs-group.sh), it serves too', async () => {
+  await deleteResources();
+  const plain = join(cluster.dir, 'plain.json');
+  writeFileSync(plain, JSON.stringify({ internal: [`${VIP}:1080`], rules: OPEN_RULES }));
+  const script = await node.exec('sh', [join(REPO, 'examples', 'pcs-group.sh')], {
+    reject: false,
+    env: { ...process.env, CONFIG: plain, VIP, NIC: cluster.nic } as Record<string, string>,
+  });
+  expect(script.stderr).not.toMatch(/error|warning/i);
+  await waitFor('the group started', async () => /socks\s+\(ocf:hasocks:socks\):\s+Started node1/.test(await crmMon()));
+  await expectTrafficThroughVip();
+  const check = await node.exec('crm_resource', ['--force-check=10', '-r', 'socks'], { reject: false });
+  expect(check.stdout.trim()).toBe('Operation force-check for socks (ocf:hasocks:socks) returned 0 (ok)');
   await expectCleanVerify();
 }, 120000);

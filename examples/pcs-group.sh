@@ -1,0 +1,14 @@
+#!/bin/sh
+# hasocks as a plain primitive in a group after its VIP (the cold-start
+# layout of Dante's redundancy guide): the VIP starts first, then hasocks
+# binds it. Simpler than the promotable clone, slower to fail over.
+set -eu
+CONFIG=${CONFIG:-/etc/hasocks/hasocks.json}   # "internal": ["<VIP>:1080"]
+VIP=${VIP:-192.0.2.100}
+CIDR=${CIDR:-24}
+NIC=${NIC:-eth0}
+
+pcs resource create vip ocf:heartbeat:IPaddr2 ip="$VIP" cidr_netmask="$CIDR" nic="$NIC" \
+  op monitor interval=5s --group socks-group
+pcs resource create socks ocf:hasocks:socks config="$CONFIG" \
+  op monitor interval=5s timeout=10s --group socks-group
