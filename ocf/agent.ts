@@ -282,6 +282,9 @@ async function actionStop(): Promise<OcfCode> {
     }
     if (startTime(pid) !== undefined) throw new AgentError(OCF.ERR_GENERIC, `hasocks pid ${pid} is still running after SIGKILL`);
   }
+  // A killed multi-threaded process is a zombie before its last thread has
+  // closed its files, so give its listener until the deadline to go.
+  while (endpoint && listeningInodes(endpoint.address, endpoint.port).length > 0 && Date.now() < deadline) await sleep(20);
   if (endpoint && listeningInodes(endpoint.address, endpoint.port).length > 0) {
     // A worker that outlived its supervisor would still hold the port.
     throw new AgentError(OCF.ERR_GENERIC, `something still listens on ${endpoint.address}:${endpoint.port} after stop`);

@@ -361,6 +361,12 @@ describe('lifecycle', () => {
     expect((await agent('stop', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir })).code).toBe(0);
   });
 
+  test('a state directory that cannot be created is ERR_PERM', async () => {
+    const run = await agent('start', { config: configPath, state_dir: '/proc/hasocks-cannot-be-here' });
+    expect(run.code).toBe(4);
+    expect(run.reason).toMatch(/cannot create the state directory \/proc\/hasocks-cannot-be-here/);
+  });
+
   test('unknown actions are ERR_UNIMPLEMENTED; trace_ra writes a trace file', async () => {
     expect((await agent('migrate_to', fresh())).code).toBe(3);
     const traceFile = join(dir, 'trace');
