@@ -2,7 +2,7 @@
 // Pacemaker's Stateful agent: one function per action and one dispatch.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
@@ -200,7 +200,9 @@ async function actionStart(): Promise<OcfCode> {
   }
   await checkEnvironment();
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Not recursive for the directory itself: Node's recursive mkdir spins on some pseudo file systems.
+    if (!existsSync(dirname(dir))) mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+    if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     throw new AgentError(OCF.ERR_PERM, `cannot create the state directory ${dir}: ${(err as Error).message}`);
   }
