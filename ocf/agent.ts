@@ -7,7 +7,8 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
-import { control, socksConnect, socksGreeting } from './probes.js';
+import { control } from './probes.js';
+import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 
 interface Status {
   pid: number;
@@ -171,11 +172,13 @@ async function actionMonitor(action: string): Promise<OcfCode> {
   }
   const depth = Number(process.env.OCF_CHECK_LEVEL ?? '0');
   try {
-    if (depth >= 10) await socksGreeting(files.probe(dir), 3000);
+    if (depth >= 10) await socksGreeting({ path: files.probe(dir) }, 3000);
     const target = param('probe_target');
     if (depth >= 20 && target) {
       const [, host, targetPort] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target)!;
-      await socksConnect(files.probe(dir), host!, Number(targetPort), param('probe_user'), param('probe_password'), actionTimeoutMs(20000) / 2);
+      const user = param('probe_user');
+      const credentials = user === undefined ? undefined : { user, password: param('probe_password') ?? '' };
+      await socksConnect({ path: files.probe(dir) }, host!, Number(targetPort), credentials, actionTimeoutMs(20000) / 2);
     }
   } catch (err) {
     setPromotionScore(dir, PROMOTION_SCORE_UNHEALTHY);
@@ -231,7 +234,7 @@ async function actionStart(): Promise<OcfCode> {
       if (start !== undefined) {
         writeFileSync(files.identity(dir), `${pid} ${start}\n`);
         try {
-          await socksGreeting(files.probe(dir), 1000);
+          await socksGreeting({ path: files.probe(dir) }, 1000);
           log('info', `started hasocks pid ${pid}${promotable() ? ' (unpromoted, warm standby)' : ''}`);
           setPromotionScore(dir, PROMOTION_SCORE_HEALTHY);
           return OCF.SUCCESS;

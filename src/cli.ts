@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Role } from './server/server.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { PACKAGE_ROOT } from './paths.js';
@@ -75,6 +75,56 @@ program
       console.error(`hasocks install-agent: ${(err as Error).message}`);
       process.exitCode = 1;
     }
+  });
+
+/** "host:port" or "[v6]:port" for the drill's options. */
+function endpoint(text: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!match) throw new InvalidArgumentError(`"${text}" is not host:port`);
+  return { host: match[1]!, port: Number(match[2]) };
+}
+
+program
+  .command('drill')
+  .description('measure what clients see of a failover: SOCKS sessions at a fixed rate through the proxy, outages reported when it stops (after --duration or Ctrl-C)')
+  .requiredOption('--proxy <host:port>', 'the proxy, usually its VIP', endpoint)
+  .requiredOption('--target <host:port>', 'a TCP echo server to CONNECT to', endpoint)
+  .option('--udp-target <host:port>', 'a UDP echo server for a long-lived UDP association', endpoint)
+  .option('--rate <n>', 'sessions (and datagrams) per second', (v) => Number(v), 20)
+  .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)', (v) => Number(v))
+  .option('--timeout <ms>', 'a probe slower than this has failed', (v) => Number(v), 1000)
+  .option('--user <name>', 'username for socksmethod "username" (password from HASOCKS_DRILL_PASSWORD)')
+  .option('--report <file>', 'write the JSON report here')
+  .option('--svg <file>', 'write an SVG timeline here')
+  .action(async (options: { proxy: { host: string; port: number }; target: { host: string; port: number }; udpTarget?: { host: string; port: number }; rate: number; duration?: number; timeout: number; user?: string; report?: string; svg?: string }) => {
+    const { runDrill } = await import('./drill/drill.js');
+    const { buildReport, formatReport, renderSvg } = await import('./drill/report.js');
+    const drillOptions = {
+      proxy: options.proxy,
+      target: options.target,
+      udpTarget: options.udpTarget,
+      rate: options.rate,
+      durationMs: options.duration === undefined ? undefined : options.duration * 1000,
+      timeoutMs: options.timeout,
+      credentials: options.user === undefined ? undefined : { user: options.user, password: process.env.HASOCKS_DRILL_PASSWORD ?? '' },
+    };
+    const startedAt = new Date();
+    const run = runDrill(drillOptions);
+    process.once('SIGINT', () => run.stop());
+    // One live status line, rewritten in place on a terminal.
+    const status = setInterval(() => {
+      const s = run.snapshot();
+      const state = s.down ? `DOWN for ${((s.elapsedMs - (s.downSinceMs ?? s.elapsedMs)) / 1000).toFixed(1)}s` : 'up';
+      const line = `${(s.elapsedMs / 1000).toFixed(1)}s  ok ${s.ok}  failed ${s.failed}  ${state}`;
+      if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
+    }, 250);
+    const results = await run.done;
+    clearInterval(status);
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    const report = buildReport(drillOptions, startedAt, results);
+    console.log(formatReport(report));
+    if (options.report) writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (options.svg) writeFileSync(options.svg, renderSvg(report));
   });
 
 await program.parseAsync(process.argv);
