@@ -89,6 +89,21 @@ test('crm_resource --force-check at depths 0, 10 and 20 says promoted (8)', asyn
   }
 }, 60000);
 
+test('a node whose deep check fails gets a lower promotion score, and its score comes back', async () => {
+  const score = async (): Promise<string> =>
+    (await node.exec('crm_attribute', ['--promotion', '-G', '-q'], { reject: false, env: { ...process.env, OCF_RESOURCE_INSTANCE: 'socks' } as Record<string, string> })).stdout.trim();
+  expect(await score()).toBe('100');
+  // probe_target is reloadable: pointing it at a closed port changes no running instance.
+  await node.exec('pcs', ['resource', 'update', 'socks', `probe_target=${cluster.clientAddress}:1`]);
+  const failing = await node.exec('crm_resource', ['--force-check=20', '-r', 'socks'], { reject: false });
+  expect(failing.stdout).toMatch(/returned 9 \(promoted, but failed\)|returned 9/);
+  expect(await score()).toBe('10');
+  await node.exec('pcs', ['resource', 'update', 'socks', `probe_target=${cluster.clientAddress}:7000`]);
+  await node.exec('crm_resource', ['--force-check=20', '-r', 'socks'], { reject: false });
+  expect(await score()).toBe('100');
+  await waitFor('still serving', servingThroughVip);
+}, 60000);
+
 test('SIGKILL of the proxy is noticed by Pacemaker and recovered', async () => {
   const pidFile = join(cluster.dir, 'node1', 'fs', 'run', 'resource-agents', 'hasocks-socks', 'hasocks.pid');
   const before = readFileSync(pidFile, 'utf8').trim();
