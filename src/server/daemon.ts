@@ -56,31 +56,11 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   const server = new SocksServer(config, logger, isWorker ? inheritedListeners() : undefined);
   if (options.role) server.setRole(options.role);
   let closeControl = (): void => undefined;
-  try {
-    await server.start();
-    const handlers = { reload: () => applyReload(), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
-    if (isWorker) {
-      // The supervisor forwards control requests and probe connections over IPC.
-      process.on('message', (message: WorkerMessage, handle?: Socket) => {
-        if (message.probe && handle) server.acceptLocal(handle);
-        else if (message.control) void answerControl(server, handlers, message.control).then((reply) => process.send?.({ id: message.id, reply }));
-      });
-    } else if (options.controlDir) {
-      closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
-    }
-    if (!isWorker && options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
-    if (config.user) dropPrivileges(config.user);
-  } catch (err) {
-    logger.error((err as Error).message);
-    await server.shutdown(0);
-    await flush(logger);
-    return 1;
-  }
-  logger.info(`hasocks ${process.pid} ready with config ${config.source}${config.user ? ` as user ${config.user}` : ''}`);
-  process.send?.({ ready: process.pid });
 
-  // Reloads run one after another; each resolves, or rejects with why the old config stays.
-  let reloading: Promise<void> = Promise.resolve();
+  // Reloads run one after another, and only once the server has started;
+  // each resolves, or rejects with why the old config stays.
+  let markStarted: () => void = () => undefined;
+  let reloading: Promise<void> = new Promise((resolve) => (markStarted = resolve));
   const applyReload = (): Promise<void> => {
     const attempt = reloading.then(async () => {
       if (options.configPath === undefined) {
@@ -102,30 +82,57 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   };
   const reload = (): void => void applyReload().catch(() => undefined);
 
-  let stop: (why: string, drainMs?: number) => void = () => undefined;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    stop = (why: string, drainMs?: number): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info(`${why}: stopping`);
-      closeControl();
-      void reloading
-        .then(() => server.shutdown(drainMs ?? server.currentConfig.timeouts.drain))
-        .then(async () => {
-          if (!isWorker) removePidFile(options.pidFile);
-          logger.info('stopped');
-          process.off('SIGHUP', reload);
-          await flush(logger);
-          if (isWorker) process.disconnect?.();
-          resolve(0);
-        });
-    };
-    process.on('SIGHUP', reload);
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    if (isWorker) process.on('disconnect', () => stop('supervisor gone'));
-  });
+  let stopping = false;
+  let resolveExit: (code: number) => void = () => undefined;
+  const exit = new Promise<number>((resolve) => (resolveExit = resolve));
+  const stop = (why: string, drainMs?: number): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${why}: stopping`);
+    closeControl();
+    void reloading
+      .then(() => server.shutdown(drainMs ?? server.currentConfig.timeouts.drain))
+      .then(async () => {
+        if (!isWorker) removePidFile(options.pidFile);
+        logger.info('stopped');
+        process.off('SIGHUP', reload);
+        await flush(logger);
+        if (isWorker) process.disconnect?.();
+        resolveExit(0);
+      });
+  };
+  // Signals are handled before anyone can learn that this process is ready
+  // (pid file, "ready" message): a SIGHUP that came first would kill it.
+  process.on('SIGHUP', reload);
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  if (isWorker) process.on('disconnect', () => stop('supervisor gone'));
+
+  try {
+    await server.start();
+    const handlers = { reload: () => applyReload(), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
+    if (isWorker) {
+      // The supervisor forwards control requests and probe connections over IPC.
+      process.on('message', (message: WorkerMessage, handle?: Socket) => {
+        if (message.probe && handle) server.acceptLocal(handle);
+        else if (message.control) void answerControl(server, handlers, message.control).then((reply) => process.send?.({ id: message.id, reply }));
+      });
+    } else if (options.controlDir) {
+      closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
+    }
+    if (!isWorker && options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
+    if (config.user) dropPrivileges(config.user);
+  } catch (err) {
+    logger.error((err as Error).message);
+    process.off('SIGHUP', reload);
+    await server.shutdown(0);
+    await flush(logger);
+    return 1;
+  }
+  markStarted();
+  logger.info(`hasocks ${process.pid} ready with config ${config.source}${config.user ? ` as user ${config.user}` : ''}`);
+  process.send?.({ ready: process.pid });
+  return exit;
 }
 
 /** Give winston a moment to flush file and syslog transports. */

@@ -62,9 +62,16 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     return 1;
   }
 
+  // Signals can come as soon as the pid file exists; until the handlers
+  // below are ready, remember them rather than die of the default action.
+  const early: NodeJS.Signals[] = [];
+  let onSignal = (signal: NodeJS.Signals): void => void early.push(signal);
+  for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(signal, () => onSignal(signal));
+
   // listeners[w] = the fds of worker w, one per internal address, in config order.
   const listeners: number[][] = [];
   try {
+    if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
     for (let w = 0; w < config.workers; w++) {
       listeners.push(
         config.internal.map((l) =>
@@ -72,7 +79,6 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
         ),
       );
     }
-    if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
   } catch (err) {
     for (const fd of listeners.flat()) addon.close(fd);
     logger.error(`cannot open listeners for the workers: ${(err as Error).message}`);
@@ -212,10 +218,10 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   const broadcast = (signal: NodeJS.Signals): void => {
     for (const child of workers) child?.kill(signal);
   };
-  process.on('SIGHUP', () => {
+  const reloadAll = (): void => {
     logger.info('SIGHUP: reloading every worker');
     broadcast('SIGHUP');
-  });
+  };
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
@@ -226,8 +232,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     broadcast('SIGTERM');
     if (workers.every((c) => c === undefined)) finish();
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  onSignal = (signal) => (signal === 'SIGHUP' ? reloadAll() : stop(signal));
+  for (const signal of early) onSignal(signal);
 
   for (let w = 0; w < config.workers; w++) start(w);
   return done;

@@ -1,9 +1,10 @@
 import { execa } from 'execa';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Netns, createNetns } from './netns.js';
-import { CLI } from './proxy.js';
+import { CLI, REPO } from './proxy.js';
 
 /**
  * A real Pacemaker/Corosync cluster on this machine, built from namespaces
@@ -30,6 +31,14 @@ export interface ClusterNode {
 
 export interface Cluster {
   readonly nodes: ClusterNode[];
+  /** The Unix socket the lab's fence agent (fence_hasocks_lab) asks to power nodes off through. */
+  readonly fenceSocket: string;
+  /** Kill a node's namespaces at once (all its processes die) and cut its link: a crash. */
+  crash(name: string): Promise<void>;
+  /** Take a node's link down, leaving it running: a network cut. */
+  cut(name: string): Promise<void>;
+  /** The nodes the lab has powered off for the fence agent, in order. */
+  readonly fenced: string[];
   readonly client: Netns;
   readonly clientAddress: string;
   /** The bridge-side interface name every node's NIC has (for IPaddr2's nic=). */
@@ -47,6 +56,8 @@ for d in /run /var/lib/pacemaker /var/lib/corosync /var/log/pacemaker /var/log/c
   mkdir -p "$base/fs$d"; mount --bind "$base/fs$d" "$d"
 done
 mount --bind "$base/resource.d" /usr/lib/ocf/resource.d
+# /usr/sbin as links to the real one, plus the lab's test-only fence agent.
+mount --bind "$base/sbin" /usr/sbin
 mkdir -p /var/lib/pacemaker/cib /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /run/crm /run/resource-agents
 cp "$base/cib.xml" /var/lib/pacemaker/cib/cib.xml
 chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm
@@ -134,6 +145,35 @@ export async function createCluster(size: number, options: { subnet?: string; st
       await execa('ip', ['-n', netns, 'link', 'set', ifname, 'up']);
     };
 
+    // The fence agent inside a node cannot see other nodes' processes; it asks here.
+    const fenceSocket = join(dir, 'fence.sock');
+    const fenced: string[] = [];
+    const powerOff = async (name: string): Promise<void> => {
+      const node = nodes.find((n) => n.name === name);
+      if (!node) throw new Error(`no node ${name}`);
+      try {
+        process.kill(node.initPid, 'SIGKILL');
+      } catch {
+        /* already down */
+      }
+      await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'down'], { reject: false });
+    };
+    const fenceServer = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', (data: Buffer) => {
+        const [verb, name] = data.toString().trim().split(/\s+/);
+        if (verb !== 'off' || !name || !nodes.some((n) => n.name === name)) {
+          socket.end('unknown request\n');
+          return;
+        }
+        fenced.push(name);
+        void powerOff(name).then(() => socket.end('ok\n'), (err: Error) => socket.end(`${err.message}\n`));
+      });
+    });
+    await new Promise<void>((resolve) => fenceServer.listen(fenceSocket, resolve));
+    cleanups.push(async () => void fenceServer.close());
+    const ports = new Map<string, string>();
+
     const client = await createNetns();
     cleanups.push(() => client.remove());
     const clientAddress = `${subnet}.2`;
@@ -146,7 +186,9 @@ export async function createCluster(size: number, options: { subnet?: string; st
       await execa('ip', ['netns', 'add', netns]);
       cleanups.push(async () => void (await execa('ip', ['netns', 'del', netns], { reject: false })));
       await execa('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-      await plug(netns, 'eth1', spec.address, `p${id}${spec.name.slice(4)}`);
+      const port = `p${id}${spec.name.slice(4)}`;
+      ports.set(spec.name, port);
+      await plug(netns, 'eth1', spec.address, port);
 
       const base = join(dir, spec.name);
       mkdirSync(base, { recursive: true });
@@ -154,6 +196,9 @@ export async function createCluster(size: number, options: { subnet?: string; st
       writeFileSync(join(base, 'corosync.conf'), corosyncConf(specs));
       writeFileSync(join(base, 'cib.xml'), seedCib(options.stonith ?? false));
       cpSync('/usr/lib/ocf/resource.d', join(base, 'resource.d'), { recursive: true });
+      // A copy, not links: links into /usr/sbin would point at themselves once this is mounted there.
+      cpSync('/usr/sbin', join(base, 'sbin'), { recursive: true });
+      cpSync(join(REPO, 'test', 'helpers', 'fence_hasocks_lab'), join(base, 'sbin', 'fence_hasocks_lab'));
       await execa(process.execPath, [CLI, 'install-agent', '--ocf-root', base]);
 
       const unshare = execa('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', join(base, 'node.sh'), base, spec.name], {
@@ -205,7 +250,18 @@ export async function createCluster(size: number, options: { subnet?: string; st
       if (Date.now() > deadline) throw new Error(`cluster did not form:\n${mon.stdout}${mon.stderr}`);
       await new Promise((r) => setTimeout(r, 500));
     }
-    return { nodes, client, clientAddress, nic: 'eth1', dir, remove };
+    return {
+      nodes,
+      client,
+      clientAddress,
+      nic: 'eth1',
+      dir,
+      fenceSocket,
+      fenced,
+      crash: (name) => powerOff(name),
+      cut: async (name) => void (await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'down'])),
+      remove,
+    };
   } catch (err) {
     await remove();
     throw err;
