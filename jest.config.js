@@ -1,6 +1,8 @@
 /** Jest runs the TypeScript tests as ES modules (execa and the project are ESM). */
 export default {
   testEnvironment: 'node',
+  // Child processes and servers end after a test file's last line; jest's soft-deleted globals then recurse forever.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }],

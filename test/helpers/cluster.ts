@@ -158,7 +158,8 @@ export async function createCluster(size: number, options: { subnet?: string; st
       }
       await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'down'], { reject: false });
     };
-    const fenceServer = createServer((socket) => {
+    // allowHalfOpen: the agent (nc -N) half-closes after its request and waits for the answer.
+    const fenceServer = createServer({ allowHalfOpen: true }, (socket) => {
       socket.on('error', () => undefined);
       socket.once('data', (data: Buffer) => {
         const [verb, name] = data.toString().trim().split(/\s+/);
