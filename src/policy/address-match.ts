@@ -96,16 +96,3 @@ export function matchAddress(matcher: AddressMatcher, ip: Buffer | undefined, na
     }
   }
 }
-
-export function describeAddressMatch(matcher: AddressMatcher): string {
-  switch (matcher.kind) {
-    case 'any':
-      return '0/0';
-    case 'cidr':
-      return matcher.text;
-    case 'host':
-      return matcher.name;
-    case 'domain':
-      return matcher.suffix;
-  }
-}

@@ -1,4 +1,4 @@
-import { REPLY_TEXT, Reply, type ReplyCode } from './constants.js';
+import { Reply, type ReplyCode } from './constants.js';
 
 /**
  * A protocol error that already knows which reply code the client must get.
@@ -45,8 +45,4 @@ export function replyForSystemError(err: unknown): ReplyCode {
     default:
       return Reply.GENERAL_FAILURE;
   }
-}
-
-export function describeReply(code: ReplyCode): string {
-  return REPLY_TEXT[code];
 }

@@ -116,8 +116,6 @@ export function socketsFor(config: { freebind: boolean; addresses: readonly stri
   );
 }
 
-export const plainSockets = nodeSockets;
-
 /** Is `address` on one of this host's (this namespace's) interfaces right now? */
 export function isLocalAddress(address: string): boolean {
   if (address === '0.0.0.0' || address === '::') return true;
