@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { splitHostPort } from '../src/protocol/address.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
@@ -30,12 +31,6 @@ const promotable = (): boolean =>
   param('CRM_meta_promotable') === 'true' || Number(param('CRM_meta_promoted_max') ?? param('CRM_meta_master_max') ?? '0') > 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** "127.0.0.1:1080" or "[::1]:1080" -> address and port. */
-function splitEndpoint(text: string): { address: string; port: number } | undefined {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  return match ? { address: match[1]!, port: Number(match[2]) } : undefined;
-}
-
 /**
  * The listen address and port this resource answers for: the parameters;
  * else what the running daemon reports (its config file may have changed
@@ -45,8 +40,8 @@ function listenEndpoint(running?: Status): { address: string; port: number } {
   const address = param('listen_address');
   const port = param('listen_port');
   if (address && port) return { address, port: Number(port) };
-  const reported = running?.listeners[0] && splitEndpoint(running.listeners[0]);
-  if (reported) return reported;
+  const reported = running?.listeners[0] && splitHostPort(running.listeners[0]);
+  if (reported) return { address: reported.host, port: reported.port };
   const configPath = param('config')!;
   let internal: string | undefined;
   try {
@@ -54,9 +49,9 @@ function listenEndpoint(running?: Status): { address: string; port: number } {
   } catch (err) {
     throw new AgentError(OCF.ERR_CONFIGURED, `cannot read the listen address from ${configPath}: ${(err as Error).message}`);
   }
-  const match = internal ? (/^\[([^\]]+)\]:(\d+)$/.exec(internal) ?? /^([^:]+):(\d+)$/.exec(internal)) : null;
-  if (!match) throw new AgentError(OCF.ERR_CONFIGURED, `${configPath} has no usable "internal" entry`);
-  return { address: address ?? match[1]!, port: Number(port ?? match[2]) };
+  const first = internal === undefined ? undefined : splitHostPort(internal);
+  if (!first) throw new AgentError(OCF.ERR_CONFIGURED, `${configPath} has no usable "internal" entry`);
+  return { address: first.host, port: first.port };
 }
 
 /** Parameter checks that need nothing but the parameters (validate-all at level 0, and every action). */
@@ -175,10 +170,10 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     if (depth >= 10) await socksGreeting({ path: files.probe(dir) }, 3000);
     const target = param('probe_target');
     if (depth >= 20 && target) {
-      const [, host, targetPort] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target)!;
+      const { host, port: targetPort } = splitHostPort(target)!;
       const user = param('probe_user');
       const credentials = user === undefined ? undefined : { user, password: param('probe_password') ?? '' };
-      await socksConnect({ path: files.probe(dir) }, host!, Number(targetPort), credentials, actionTimeoutMs(20000) / 2);
+      await socksConnect({ path: files.probe(dir) }, host, targetPort, credentials, actionTimeoutMs(20000) / 2);
     }
   } catch (err) {
     setPromotionScore(dir, PROMOTION_SCORE_UNHEALTHY);

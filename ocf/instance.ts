@@ -3,6 +3,7 @@
 // is bound. Everything here reads local files; nothing touches the VIP.
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
 import { instanceName, param } from './ocf.js';
 
 export function stateDir(): string {
@@ -53,26 +54,10 @@ export function runningPid(dir: string): number | undefined {
 /** "10.0.0.1" -> the hex form /proc/net/tcp uses; IPv6 in /proc/net/tcp6 form. */
 function procAddress(address: string, port: number): string {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  if (!address.includes(':')) {
-    const bytes = address.split('.').map(Number).reverse();
-    return `${bytes.map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join('')}:${hexPort}`;
-  }
-  const full = expandIPv6(address);
-  // /proc/net/tcp6 prints each 32-bit word in host (little-endian) order.
-  let out = '';
-  for (let w = 0; w < 4; w++) {
-    const word = full.slice(w * 8, w * 8 + 8);
-    out += word.match(/../g)!.reverse().join('');
-  }
-  return `${out.toUpperCase()}:${hexPort}`;
-}
-
-function expandIPv6(address: string): string {
-  const [head, tail = ''] = address.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return groups.map((g) => g.padStart(4, '0')).join('');
+  const bytes = address.includes(':') ? ipv6ToBytes(address) : ipv4ToBytes(address);
+  // The kernel prints each 32-bit word in host (little-endian) order.
+  for (let w = 0; w < bytes.length; w += 4) bytes.subarray(w, w + 4).reverse();
+  return `${bytes.toString('hex').toUpperCase()}:${hexPort}`;
 }
 
 /** Socket inodes held open by a process. */

@@ -9,6 +9,7 @@ import { runDaemon } from './server/daemon.js';
 import { setPassword } from './auth/users.js';
 import { readPassword } from './read-password.js';
 import { installAgent } from './install-agent.js';
+import { splitHostPort } from './protocol/address.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -79,9 +80,9 @@ program
 
 /** "host:port" or "[v6]:port" for the drill's options. */
 function endpoint(text: string): { host: string; port: number } {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!match) throw new InvalidArgumentError(`"${text}" is not host:port`);
-  return { host: match[1]!, port: Number(match[2]) };
+  const split = splitHostPort(text);
+  if (!split) throw new InvalidArgumentError(`"${text}" is not host:port`);
+  return split;
 }
 
 program

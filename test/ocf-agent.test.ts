@@ -363,6 +363,16 @@ describe('lifecycle', () => {
     expect((await agent('stop', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir })).code).toBe(0);
   });
 
+  test('reload-agent accepts valid reloadable parameters and rejects bad ones', async () => {
+    const logfile = join(dir, 'reload-agent.log');
+    const ok = await agent('reload-agent', fresh({ drain_timeout: '5', probe_target: `127.0.0.1:${echo.port}` }), { HA_LOGFILE: logfile });
+    expect(ok.code).toBe(0);
+    expect(readFileSync(logfile, 'utf8')).toMatch(/agent parameters reloaded: drain_timeout, probe_target/);
+    const bad = await agent('reload-agent', fresh({ drain_timeout: 'soon' }));
+    expect(bad.code).toBe(6);
+    expect(bad.reason).toMatch(/drain_timeout/);
+  });
+
   test('a state directory that cannot be created is ERR_PERM', async () => {
     const run = await agent('start', { config: configPath, state_dir: '/proc/hasocks-cannot-be-here' });
     expect(run.code).toBe(4);

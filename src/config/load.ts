@@ -6,6 +6,7 @@ import { SCHEMA_PATH } from '../paths.js';
 import { type UserTable, loadUsers } from '../auth/users.js';
 import { type Rule, compileRules, resolveRuleHosts } from '../policy/rules.js';
 import { lookup } from 'node:dns/promises';
+import { splitHostPort } from '../protocol/address.js';
 import type { MethodName } from '../protocol/constants.js';
 import { DEFAULT_SESSION_MAX, DEFAULT_TIMEOUTS } from './defaults.js';
 import type { ConfigFile } from './types.js';
@@ -30,7 +31,8 @@ export interface RuntimeConfig {
   readonly user: string | undefined;
   readonly methods: readonly MethodName[];
   readonly rules: readonly Rule[];
-  /** RFC 1929 users (name -> scrypt hash), when socksmethod includes "username". */
+  /** The users file named in the config, and its entries (name -> scrypt hash) once loaded. */
+  readonly usersFile: string | undefined;
   readonly users: UserTable | undefined;
   readonly timeouts: {
     readonly negotiate: number;
@@ -122,10 +124,9 @@ function describeJsonSyntaxError(text: string, err: Error): string {
 
 /** "127.0.0.1:1080" or "[::1]:1080" -> host and port. */
 export function parseHostPort(text: string): { host: string; port: number } {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!match) throw new Error(`"${text}" is not "address:port" (IPv6 in brackets: "[::1]:1080")`);
-  const host = match[1]!;
-  const port = Number(match[2]);
+  const split = splitHostPort(text);
+  if (!split) throw new Error(`"${text}" is not "address:port" (IPv6 in brackets: "[::1]:1080")`);
+  const { host, port } = split;
   if (!isIP(host)) throw new Error(`"${host}" is not an IP address`);
   if (isIPv6(host) !== text.startsWith('[')) throw new Error(`"${text}": write IPv6 addresses in brackets, IPv4 without`);
   if (port < 1 || port > 65535) throw new Error(`port ${port} is outside 1-65535`);
@@ -186,6 +187,7 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
     workers: file.workers ?? 1,
     user: file.user,
     methods,
+    usersFile: file.users,
     users: undefined,
     rules,
     timeouts: {
@@ -236,10 +238,9 @@ export async function loadConfigFile(path: string): Promise<RuntimeConfig> {
   }
   const config = parseConfigText(text, path);
   await resolveRuleHosts(config.rules, async (name) => (await lookup(name, { all: true })).map((a) => a.address));
-  const usersFile = (JSON.parse(text) as ConfigFile).users;
-  if (!config.methods.includes('username') || usersFile === undefined) return config;
+  if (!config.methods.includes('username') || config.usersFile === undefined) return config;
   try {
-    return { ...config, users: await loadUsers(usersFile) };
+    return { ...config, users: await loadUsers(config.usersFile) };
   } catch (err) {
     throw new ConfigError(path, [`/users: ${(err as Error).message}`]);
   }

@@ -1,6 +1,7 @@
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
-import { connect, isIPv6 } from 'node:net';
-import { type Credentials, type ProxyEndpoint, socksConnect } from '../client/socks-client.js';
+import { isIPv6 } from 'node:net';
+import { type Credentials, type ProxyEndpoint, type UdpAssociation, socksConnect, socksUdpAssociate } from '../client/socks-client.js';
+import { udpHeader } from '../protocol/udp-header.js';
 
 /**
  * `hasocks drill`: what a client sees of a failover. At a fixed rate it opens
@@ -84,59 +85,20 @@ export function findOutages(results: readonly ProbeResult[]): Outage[] {
   return outages;
 }
 
-/** One UDP association through the proxy: control connection, relay address, and a socket to talk to it. */
-interface Association {
-  readonly control: ReturnType<typeof connect>;
+/** One UDP association through the proxy, and the socket that talks to its relay. */
+interface Association extends UdpAssociation {
   readonly socket: UdpSocket;
-  readonly relay: { host: string; port: number };
   broken: boolean;
 }
 
 async function associate(options: DrillOptions): Promise<Association> {
-  const control = connect({ host: options.proxy.host, port: options.proxy.port });
-  control.on('error', () => undefined);
-  const reply = await new Promise<Buffer>((resolve, reject) => {
-    let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => reject(new Error('timeout')), options.timeoutMs);
-    control.once('connect', () => {
-      const credentials = options.credentials;
-      control.write(Buffer.from(credentials ? [5, 1, 2] : [5, 1, 0]));
-    });
-    control.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    control.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      if (buffer.length === 2 && buffer[1] === 2 && options.credentials) {
-        const u = Buffer.from(options.credentials.user);
-        const p = Buffer.from(options.credentials.password);
-        control.write(Buffer.concat([Buffer.from([1, u.length]), u, Buffer.from([p.length]), p]));
-        return;
-      }
-      const offset = options.credentials ? 4 : 2;
-      if (buffer.length === offset) control.write(Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
-      if (buffer.length >= offset + 10) {
-        clearTimeout(timer);
-        resolve(buffer.subarray(offset));
-      }
-    });
-  });
-  if (reply[1] !== 0) throw new Error(`reply 0x${reply[1]!.toString(16).padStart(2, '0')}`);
-  const host = reply[3] === 1 ? [...reply.subarray(4, 8)].join('.') : options.proxy.host;
-  const port = reply.readUInt16BE(reply[3] === 1 ? 8 : reply.length - 2);
-  const socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
-  const association: Association = { control, socket, relay: { host, port }, broken: false };
-  control.on('close', () => (association.broken = true));
+  const made = await socksUdpAssociate(options.proxy, options.credentials, options.timeoutMs);
+  made.control.on('error', () => undefined);
+  // A relay reported as 0.0.0.0 means "the address you connected to".
+  const host = made.relay.host === '0.0.0.0' || made.relay.host === '::' ? options.proxy.host : made.relay.host;
+  const association: Association = { control: made.control, relay: { host, port: made.relay.port }, socket: createSocket(isIPv6(host) ? 'udp6' : 'udp4'), broken: false };
+  made.control.on('close', () => (association.broken = true));
   return association;
-}
-
-function udpHeader(host: string, port: number): Buffer {
-  const out = Buffer.alloc(10);
-  out[3] = 1;
-  host.split('.').forEach((b, i) => (out[4 + i] = Number(b)));
-  out.writeUInt16BE(port, 8);
-  return out;
 }
 
 export interface DrillRun {

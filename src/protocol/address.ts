@@ -13,6 +13,12 @@ export function unmapIPv4(address: string): string {
   return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
+/** "host:port" or "[v6]:port" -> host and port, unchecked; undefined when it has neither form. */
+export function splitHostPort(text: string): { host: string; port: number } | undefined {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  return match ? { host: match[1]!, port: Number(match[2]) } : undefined;
+}
+
 /** "host:port" with brackets around IPv6, as logs and configs write it. */
 export function formatEndpoint(host: string, port: number): string {
   return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;

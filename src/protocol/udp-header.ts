@@ -46,8 +46,12 @@ export function parseUdpHeader(datagram: Buffer): UdpRequestHeader | undefined {
   return { fragment, type, host, port, dataOffset: offset + 2 };
 }
 
-/** The header the client gets in front of each reply: the real sender's address and port. */
-export function udpReplyHeader(host: string, port: number): Buffer {
+/**
+ * RSV RSV FRAG=0 ATYP ADDR PORT: the same header both ways. The proxy puts it
+ * in front of each reply with the real sender's address; a client puts it in
+ * front of each datagram with the destination.
+ */
+export function udpHeader(host: string, port: number): Buffer {
   const address = encodeAddress(host, port);
   const out = Buffer.allocUnsafe(3 + address.length);
   out[0] = 0;

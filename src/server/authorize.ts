@@ -44,6 +44,26 @@ export function decideSocks(session: Session, command: RuleCommand, target: Targ
 }
 
 /**
+ * May this client open a UDP association at all? Its datagrams name their
+ * own destinations, so those are checked one by one later (see
+ * MatchInput.anyTarget).
+ */
+export function decideAssociation(session: Session): Decision {
+  if (session.local) return LOCAL_PASS;
+  return decide(session.config.rules, 'socks', {
+    clientIp: session.clientIp,
+    clientName: session.clientName,
+    targetIp: undefined,
+    port: 0,
+    command: 'udpassociate',
+    method: session.method ?? 'none',
+    user: session.username,
+    protocol: 'udp',
+    anyTarget: true,
+  });
+}
+
+/**
  * Replies from the far side (bindreply, udpreply) are matched as Dante does:
  * `from` is the remote peer and `to` is the client.
  */

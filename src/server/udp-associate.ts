@@ -1,13 +1,13 @@
 import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import { isIP } from 'node:net';
-import { decide, decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
+import { decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
 import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
-import { parseUdpHeader, udpReplyHeader } from '../protocol/udp-header.js';
-import { decideReply, decideSocks, resolveDestination } from './authorize.js';
+import { parseUdpHeader, udpHeader } from '../protocol/udp-header.js';
+import { decideAssociation, decideReply, decideSocks, resolveDestination } from './authorize.js';
 import type { Session } from './session.js';
 import type { SocketFactory } from './sockets.js';
 
@@ -48,17 +48,7 @@ function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
  */
 export async function handleUdpAssociate(session: Session, request: SocksRequest): Promise<void> {
   const { destination, version } = request;
-  const admission = decide(session.config.rules, 'socks', {
-    clientIp: session.clientIp,
-    clientName: session.clientName,
-    targetIp: undefined,
-    port: 0,
-    command: 'udpassociate',
-    method: session.method ?? 'none',
-    user: session.username,
-    protocol: 'udp',
-    anyTarget: true,
-  });
+  const admission = decideAssociation(session);
   session.decision = admission;
   if (admission.action === 'block') {
     session.reject(version, Reply.NOT_ALLOWED, describeDecision(admission));
@@ -131,7 +121,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     lastActivity = Date.now();
     datagramsDown++;
     bytesDown += message.length;
-    clientSide.send([udpReplyHeader(sender, remote.port), message], clientPort, allowedAddress);
+    clientSide.send([udpHeader(sender, remote.port), message], clientPort, allowedAddress);
   };
 
   const fromClient = (datagram: Buffer, remote: RemoteInfo): void => {

@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket, connect } from 'node:net';
 import { once } from 'node:events';
+import { encodeAddress } from '../../src/protocol/address.js';
 
 /** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -127,18 +128,5 @@ export class RawClient {
 
 /** SOCKS5 request bytes for CONNECT/BIND/UDP to an IPv4, IPv6 or domain destination. */
 export function socks5Request(command: number, host: string, port: number): Buffer {
-  let address: Buffer;
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) address = Buffer.from([0x01, ...host.split('.').map(Number)]);
-  else if (host.includes(':')) {
-    const groups = host.split('::');
-    const head = groups[0] ? groups[0].split(':') : [];
-    const tail = groups[1] ? groups[1].split(':') : [];
-    const all = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
-    const bytes = Buffer.alloc(16);
-    all.forEach((g, i) => bytes.writeUInt16BE(parseInt(g, 16), i * 2));
-    address = Buffer.concat([Buffer.from([0x04]), bytes]);
-  } else address = Buffer.concat([Buffer.from([0x03, Buffer.byteLength(host)]), Buffer.from(host)]);
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16BE(port);
-  return Buffer.concat([Buffer.from([0x05, command, 0x00]), address, portBytes]);
+  return Buffer.concat([Buffer.from([0x05, command, 0x00]), encodeAddress(host, port)]);
 }

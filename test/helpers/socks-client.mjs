@@ -15,31 +15,13 @@ setTimeout(() => {
   process.exit(1);
 }, 15000).unref();
 
-function encodeAddress(h, p) {
-  let a;
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(h)) a = Buffer.from([1, ...h.split('.').map(Number)]);
-  else if (isIPv6(h)) {
-    const [head, tail = ''] = h.split('::');
-    const hs = head ? head.split(':') : [];
-    const ts = tail ? tail.split(':') : [];
-    const groups = h.includes('::') ? [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts] : hs;
-    const b = Buffer.alloc(16);
-    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
-    a = Buffer.concat([Buffer.from([4]), b]);
-  } else a = Buffer.concat([Buffer.from([3, h.length]), Buffer.from(h)]);
-  const pb = Buffer.alloc(2);
-  pb.writeUInt16BE(Number(p));
-  return Buffer.concat([a, pb]);
-}
+// The codec's own encoder and decoders, from the build the tests run against.
+const { encodeAddress, bytesToIPv4, bytesToIPv6 } = await import(new URL('../../dist/src/protocol/address.js', import.meta.url).href);
 
 function decodeAddress(buf, offset) {
   const atyp = buf[offset];
-  if (atyp === 1) return { host: [...buf.subarray(offset + 1, offset + 5)].join('.'), port: buf.readUInt16BE(offset + 5), end: offset + 7 };
-  if (atyp === 4) {
-    const groups = [];
-    for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(offset + 1 + i).toString(16));
-    return { host: groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'), port: buf.readUInt16BE(offset + 17), end: offset + 19 };
-  }
+  if (atyp === 1) return { host: bytesToIPv4(buf.subarray(offset + 1, offset + 5)), port: buf.readUInt16BE(offset + 5), end: offset + 7 };
+  if (atyp === 4) return { host: bytesToIPv6(buf.subarray(offset + 1, offset + 17)), port: buf.readUInt16BE(offset + 17), end: offset + 19 };
   const len = buf[offset + 1];
   return { host: buf.toString('utf8', offset + 2, offset + 2 + len), port: buf.readUInt16BE(offset + 2 + len), end: offset + 4 + len };
 }
