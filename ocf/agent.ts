@@ -25,6 +25,13 @@ type ControlAnswer = { ok: true; status?: Status } | { ok: false; error: string 
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const PROMOTION_SCORE_HEALTHY = 100;
 const PROMOTION_SCORE_UNHEALTHY = 10;
+/**
+ * A healthy Promoted instance scores higher than a healthy standby plus the
+ * examples' preference for the DC (50), so a running service stays where it
+ * is (and `pcs resource move` sticks), while a failover picks the DC. Set by
+ * the monitor, never by promote, which is on a failover's critical path.
+ */
+const PROMOTION_SCORE_PROMOTED = 160;
 
 /** A promotable clone? Pacemaker 2.1 says so through promoted_max (master_max before it), like ocf_is_ms. */
 const promotable = (): boolean =>
@@ -179,7 +186,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     setPromotionScore(dir, PROMOTION_SCORE_UNHEALTHY);
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
   }
-  setPromotionScore(dir, PROMOTION_SCORE_HEALTHY);
+  setPromotionScore(dir, promoted ? PROMOTION_SCORE_PROMOTED : PROMOTION_SCORE_HEALTHY);
   const limit = Number(param('degraded_percent') ?? '90') / 100;
   const busy = current.sessions >= current.sessionMax * limit || (current.fileLimit > 0 && current.openFiles >= current.fileLimit * limit);
   if (busy) {
@@ -257,7 +264,11 @@ async function actionStop(): Promise<OcfCode> {
     }
   })();
   if (pid !== undefined) {
-    const drainMs = Math.max(0, Math.min(Number(param('drain_timeout') ?? '10') * 1000, deadline - Date.now() - 5000));
+    // A demoted clone instance stops without draining: the VIP has gone or is
+    // going, and its sessions with it, while Pacemaker holds the promote of
+    // another instance until this stop is done.
+    const drainSeconds = running?.role === 'unpromoted' ? 0 : Number(param('drain_timeout') ?? '10');
+    const drainMs = Math.max(0, Math.min(drainSeconds * 1000, deadline - Date.now() - 5000));
     const goneBy = async (until: number): Promise<boolean> => {
       while (Date.now() < until) {
         if (startTime(pid) === undefined) return true;
@@ -337,21 +348,33 @@ function actionNotify(): OcfCode {
   return OCF.SUCCESS;
 }
 
+/** Ask the running daemon to re-read its config, from the file the "config" parameter names now. */
+async function reloadDaemon(dir: string): Promise<ControlAnswer> {
+  return control<ControlAnswer>(files.control(dir), { cmd: 'reload', config: param('config')! }, actionTimeoutMs(10000) - 1000);
+}
+
 async function actionReload(): Promise<OcfCode> {
   checkParameters();
   const dir = stateDir();
   if (runningPid(dir) === undefined) return OCF.NOT_RUNNING;
-  const answer = await control<ControlAnswer>(files.control(dir), { cmd: 'reload' }, actionTimeoutMs(10000) - 1000);
+  const answer = await reloadDaemon(dir);
   if (!answer.ok) throw new AgentError(OCF.ERR_CONFIGURED, `reload rejected, the old config stays in force: ${answer.error.replace(/\n\s*/g, ' ')}`);
   log('info', `reloaded ${param('config')}`);
   return OCF.SUCCESS;
 }
 
-function actionReloadAgent(): OcfCode {
-  // Every reloadable parameter is read afresh by each action, so applying
-  // them needs nothing but a check that they are valid.
+async function actionReloadAgent(): Promise<OcfCode> {
+  // Every reloadable parameter is read afresh by each action; "config" is
+  // also the daemon's, so the daemon re-reads it (a new path or an edited file).
   checkParameters();
   log('info', `agent parameters reloaded: ${PARAMETERS.filter((p) => p.reloadable && param(p.name) !== undefined).map((p) => p.name).join(', ') || 'none set'}`);
+  const dir = stateDir();
+  if (runningPid(dir) === undefined) return OCF.SUCCESS;
+  const answer = await reloadDaemon(dir);
+  // Failing here would make Pacemaker restart the instance with the file it
+  // cannot load, and stop the service everywhere: keep serving on the old config.
+  if (!answer.ok) log('err', `the daemon rejected ${param('config')}, the old config stays in force: ${answer.error.replace(/\n\s*/g, ' ')}`);
+  else log('info', `daemon reloaded ${param('config')}`);
   return OCF.SUCCESS;
 }
 
@@ -383,7 +406,7 @@ export async function dispatch(action: string | undefined): Promise<OcfCode> {
     case 'reload':
       return actionReload();
     case 'reload-agent':
-      return actionReloadAgent();
+      return await actionReloadAgent();
     case 'usage':
     case 'help':
       process.stdout.write(`${usage()}\n`);

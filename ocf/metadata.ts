@@ -20,9 +20,10 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: 'config',
     shortdesc: 'hasocks config file',
-    longdesc: 'Path of the hasocks JSON config file (see hasocks check-config). Every node needs the same file, with the VIP in "internal", and "freebind": true for a promotable clone whose standby holds the VIP before it arrives.',
+    longdesc: 'Path of the hasocks JSON config file (see hasocks check-config). Every node needs the same file, with the VIP in "internal", and "freebind": true for a promotable clone whose standby holds the VIP before it arrives. Reloadable: pointing it at a new file (written to every node first) makes every instance re-read its config without dropping a session; a file the daemon rejects leaves the old config in force and is logged as an error.',
     type: 'string',
     required: true,
+    reloadable: true,
   },
   {
     name: 'listen_address',

@@ -86,10 +86,10 @@ describe('meta-data', () => {
     expect(xml).toMatch(/<action name="monitor"[^>]* depth="20"/);
   });
 
-  test('marks the listen address and port unique, and the agent-only parameters reloadable', () => {
+  test('marks the listen address and port unique, and config and the agent-only parameters reloadable', () => {
     expect(xml).toMatch(/<parameter name="listen_address" required="0" unique="1" unique-group="listen">/);
     expect(xml).toMatch(/<parameter name="listen_port" required="0" unique="1" unique-group="listen">/);
-    expect(xml).toMatch(/<parameter name="config" required="1" unique="0">/);
+    expect(xml).toMatch(/<parameter name="config" required="1" unique="0" reloadable="1">/);
     expect(xml).toMatch(/<parameter name="drain_timeout" required="0" unique="0" reloadable="1">/);
   });
 
@@ -254,16 +254,20 @@ describe('lifecycle', () => {
     }
   });
 
-  test('promotable: starts unpromoted (no clients), promote serves (8), a failing promoted check is 9, demote drains', async () => {
+  test('promotable: a client of the fresh standby waits for promote (8), a failing promoted check is 9, demote drains and turns clients away', async () => {
     const params = fresh({ CRM_meta_promotable: 'true', probe_target: `127.0.0.1:${echo.port}`, drain_timeout: '1' });
     expect((await agent('start', params)).code).toBe(0);
     try {
       expect((await agent('monitor', params)).code).toBe(0);
-      const turnedAway = await RawClient.connect(port);
-      expect(await turnedAway.waitForEnd(2000)).toBe(true);
-      turnedAway.destroy();
+      // The VIP starts in parallel with promote: a client that gets in first is held, not served and not reset.
+      const early = await RawClient.connect(port);
+      early.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect(await early.waitForEnd(500)).toBe(false);
 
       expect((await agent('promote', params)).code).toBe(0);
+      const reply = await early.read(12);
+      expect([reply[1], reply[3]]).toEqual([0x00, 0x00]);
+      early.destroy();
       expect((await agent('monitor', params)).code).toBe(8);
       const failing = await agent('monitor', { ...params, probe_target: `127.0.0.1:${await freePort()}` }, { OCF_CHECK_LEVEL: '20' });
       expect(failing.code).toBe(9);
@@ -273,6 +277,10 @@ describe('lifecycle', () => {
       await session.read(12);
       expect((await agent('demote', params)).code).toBe(0);
       expect((await agent('monitor', params)).code).toBe(0);
+      // After a demote the VIP is leaving: a new client is reset at once, to retry where the VIP goes.
+      const late = await RawClient.connect(port);
+      expect(await late.waitForEnd(1000)).toBe(true);
+      late.destroy();
       // The open session may finish within drain_timeout, then it is closed.
       expect(await session.waitForEnd(4000)).toBe(true);
       session.destroy();
@@ -332,6 +340,25 @@ describe('lifecycle', () => {
       expect(rejected.reason).toMatch(/reload rejected, the old config stays in force: .*line 1/);
       session.send(Buffer.from('alive'));
       expect((await session.read(5)).toString()).toBe('alive');
+
+      // reload-agent (Pacemaker, after `pcs resource update socks config=...`): the daemon takes the new file.
+      const blocking = join(dir, 'blocking.json');
+      writeFileSync(blocking, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: [{ type: 'socks', action: 'block', to: '0.0.0.0/0' }, ...OPEN_RULES] }));
+      expect((await agent('reload-agent', { ...params, config: blocking })).code).toBe(0);
+      const blocked = await RawClient.connect(port);
+      blocked.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect((await blocked.read(12))[3]).toBe(0x02);
+      blocked.destroy();
+      // A file the daemon rejects: reload-agent still succeeds (failing would make Pacemaker restart into it), the last good config stays.
+      const logfile = join(dir, 'reload-agent-daemon.log');
+      expect((await agent('reload-agent', { ...params, config: reloadable }, { HA_LOGFILE: logfile })).code).toBe(0);
+      expect(readFileSync(logfile, 'utf8')).toMatch(/ERR: the daemon rejected .*reloadable\.json, the old config stays in force/);
+      const stillBlocked = await RawClient.connect(port);
+      stillBlocked.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect((await stillBlocked.read(12))[3]).toBe(0x02);
+      stillBlocked.destroy();
+      session.send(Buffer.from('still'));
+      expect((await session.read(5)).toString()).toBe('still');
       session.destroy();
       expect((await agent('monitor', params)).code).toBe(0);
     } finally {
@@ -367,7 +394,7 @@ describe('lifecycle', () => {
     const logfile = join(dir, 'reload-agent.log');
     const ok = await agent('reload-agent', fresh({ drain_timeout: '5', probe_target: `127.0.0.1:${echo.port}` }), { HA_LOGFILE: logfile });
     expect(ok.code).toBe(0);
-    expect(readFileSync(logfile, 'utf8')).toMatch(/agent parameters reloaded: drain_timeout, probe_target/);
+    expect(readFileSync(logfile, 'utf8')).toMatch(/agent parameters reloaded: config, drain_timeout, probe_target/);
     const bad = await agent('reload-agent', fresh({ drain_timeout: 'soon' }));
     expect(bad.code).toBe(6);
     expect(bad.reason).toMatch(/drain_timeout/);

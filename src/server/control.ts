@@ -19,7 +19,8 @@ export type ControlRequest =
   | { cmd: 'status' }
   | { cmd: 'promote' }
   | { cmd: 'demote'; drain?: number }
-  | { cmd: 'reload' }
+  /** config: a new config file path to use from now on (the agent's reloadable "config" parameter). */
+  | { cmd: 'reload'; config?: string }
   | { cmd: 'shutdown'; drain?: number };
 
 export type ControlReply = { ok: true; status?: ControlStatus } | { ok: false; error: string };
@@ -45,7 +46,7 @@ function fileLimit(): number {
 }
 
 export interface ControlHandlers {
-  reload(): Promise<void>;
+  reload(configPath?: string): Promise<void>;
   shutdown(drainMs: number | undefined): void;
 }
 
@@ -74,7 +75,7 @@ export async function answerControl(server: SocksServer, handlers: ControlHandle
       return { ok: true };
     case 'reload':
       try {
-        await handlers.reload();
+        await handlers.reload(request.config);
         return { ok: true };
       } catch (err) {
         return { ok: false, error: (err as Error).message };

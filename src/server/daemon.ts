@@ -61,16 +61,19 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   // each resolves, or rejects with why the old config stays.
   let markStarted: () => void = () => undefined;
   let reloading: Promise<void> = new Promise((resolve) => (markStarted = resolve));
-  const applyReload = (): Promise<void> => {
+  let configPath = options.configPath;
+  const applyReload = (newPath?: string): Promise<void> => {
     const attempt = reloading.then(async () => {
-      if (options.configPath === undefined) {
+      const path = newPath ?? configPath;
+      if (path === undefined) {
         logger.info('reload: running on the embedded default config; nothing to reload');
         return;
       }
       try {
-        const next = await loadConfigFile(options.configPath);
+        const next = await loadConfigFile(path);
         await server.reload(next);
-        logger.info(`reloaded config ${options.configPath}; ${server.sessionCount} open session(s) kept`);
+        configPath = path;
+        logger.info(`reloaded config ${path}; ${server.sessionCount} open session(s) kept`);
       } catch (err) {
         const detail = err instanceof ConfigError ? err.message : (err as Error).message;
         logger.error(`reload rejected, the old config stays in force: ${detail}`);
@@ -110,7 +113,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
 
   try {
     await server.start();
-    const handlers = { reload: () => applyReload(), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
+    const handlers = { reload: (path?: string) => applyReload(path), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
     if (isWorker) {
       // The supervisor forwards control requests and probe connections over IPC.
       process.on('message', (message: WorkerMessage, handle?: Socket) => {

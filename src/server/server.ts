@@ -12,6 +12,7 @@ export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 
 const LISTEN_BACKLOG = 1024;
 const ADDRESS_POLL_MS = 500;
+const VIP_DEPARTURE_POLL_MS = 100;
 
 /** What decides where sockets come from: freebind, and the addresses to bind. */
 function factoryInput(config: RuntimeConfig): { freebind: boolean; addresses: string[] } {
@@ -61,10 +62,26 @@ export class SocksServer {
   /**
    * standalone: a plain service, always serving. promoted/unpromoted: a
    * promotable clone; the unpromoted (warm standby) instance keeps its
-   * listeners bound but turns clients away until it is promoted.
+   * listeners bound and serves nobody until it is promoted.
    */
   private role: Role = 'standalone';
   private demoteDrain: NodeJS.Timeout | undefined;
+  /**
+   * Clients that reached a standby that was never demoted. They can only
+   * arrive once the VIP is on this node, and the VIP is colocated with the
+   * Promoted instance, so a promotion is moments away: Pacemaker starts the
+   * VIP and runs promote in parallel (no order constraint). Holding these
+   * clients until promote, rather than resetting them, takes the promote
+   * call off a failover's critical path. They wait at most timeout.negotiate.
+   */
+  private readonly awaitingPromotion = new Map<Socket, NodeJS.Timeout>();
+  /**
+   * From a demote until the VIP has left this node, new clients are reset at
+   * once, so they retry where the VIP goes. Once it has gone, a client that
+   * arrives can only mean the VIP is back for a coming promote: it is held.
+   */
+  private demoted = false;
+  private vipDepartureWatch: NodeJS.Timeout | undefined;
 
   private sockets: SocketFactory;
   private readonly addressWatch = new Map<string, NodeJS.Timeout>();
@@ -149,6 +166,22 @@ export class SocksServer {
     this.demoteDrain = undefined;
     if (this.role !== 'promoted') this.logger.info(`promoted: serving ${this.boundAddresses().join(', ')}`);
     this.role = 'promoted';
+    this.demoted = false;
+    clearInterval(this.vipDepartureWatch);
+    for (const [socket, timer] of this.awaitingPromotion) {
+      clearTimeout(timer);
+      if (!socket.destroyed) this.startSession(socket, false);
+    }
+    if (this.awaitingPromotion.size > 0) this.logger.info(`promoted: serving ${this.awaitingPromotion.size} client(s) that arrived before the promotion`);
+    this.awaitingPromotion.clear();
+  }
+
+  private releaseAwaiting(): void {
+    for (const [socket, timer] of this.awaitingPromotion) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.awaitingPromotion.clear();
   }
 
   /**
@@ -156,6 +189,16 @@ export class SocksServer {
    * and let open sessions finish for up to `drainMs` before closing them.
    */
   demote(drainMs: number): void {
+    this.demoted = true;
+    this.releaseAwaiting();
+    clearInterval(this.vipDepartureWatch);
+    const hosts = this.config.internal.map((l) => l.host);
+    this.vipDepartureWatch = setInterval(() => {
+      if (hosts.some((host) => isLocalAddress(host))) return;
+      clearInterval(this.vipDepartureWatch);
+      this.demoted = false;
+    }, VIP_DEPARTURE_POLL_MS);
+    this.vipDepartureWatch.unref();
     if (this.role === 'unpromoted') return;
     this.role = 'unpromoted';
     this.logger.info(`demoted: no new sessions; ${this.sessions.size} open session(s) may finish within ${drainMs / 1000}s`);
@@ -182,8 +225,22 @@ export class SocksServer {
   }
 
   private accept(socket: Socket): void {
-    if (!this.accepting || this.role === 'unpromoted') {
+    if (!this.accepting || (this.role === 'unpromoted' && this.demoted)) {
       socket.destroy();
+      return;
+    }
+    if (this.role === 'unpromoted') {
+      socket.on('error', () => socket.destroy());
+      const timer = setTimeout(() => {
+        this.awaitingPromotion.delete(socket);
+        socket.destroy();
+      }, this.config.timeouts.negotiate);
+      timer.unref();
+      this.awaitingPromotion.set(socket, timer);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        this.awaitingPromotion.delete(socket);
+      });
       return;
     }
     this.startSession(socket, false);
@@ -247,6 +304,8 @@ export class SocksServer {
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
     clearTimeout(this.demoteDrain);
+    clearInterval(this.vipDepartureWatch);
+    this.releaseAwaiting();
     for (const timer of this.addressWatch.values()) clearInterval(timer);
     for (const key of [...this.listeners.keys()]) this.closeListener(key);
     if (this.sessions.size > 0) {

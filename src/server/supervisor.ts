@@ -93,6 +93,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   let role: Role = options.role ?? 'standalone';
   let announced = false;
   const ready = new Set<number>();
+  let configPath = options.configPath;
 
   const start = (w: number): void => {
     const fds = listeners[w]!;
@@ -101,7 +102,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       [WORKER_ENV]: String(w + 1),
       [LISTEN_FDS_ENV]: config.internal.map((l, i) => `${l.host}|${l.port}=${FIRST_FD + i}`).join(','),
     };
-    const args = ['serve', ...(options.configPath ? ['--config', options.configPath] : []), '--role', role];
+    const args = ['serve', ...(configPath ? ['--config', configPath] : []), '--role', role];
     const startedAt = Date.now();
     const child = fork(join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds] });
     workers[w] = child;
@@ -177,6 +178,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     const failed = replies.find((r): r is { ok: false; error: string } => !r.ok);
     if (failed) return failed;
     if (live.length === 0) return { ok: false, error: 'no worker is running' };
+    // Workers started from now on read the file the others reloaded.
+    if (request.cmd === 'reload' && request.config) configPath = request.config;
     if (request.cmd !== 'status') return { ok: true };
     const statuses = replies.map((r) => (r.ok ? r.status! : undefined)).filter((x) => x !== undefined);
     return {
