@@ -7,8 +7,13 @@ CONFIG=${CONFIG:-/etc/hasocks/hasocks.json}   # "internal": ["<VIP>:1080"]
 VIP=${VIP:-192.0.2.100}
 CIDR=${CIDR:-24}
 NIC=${NIC:-eth0}
+EXTERNAL_VIP=${EXTERNAL_VIP:-}                # the config's "external" address, if it is a VIP of its own
 
 pcs resource create vip ocf:heartbeat:IPaddr2 ip="$VIP" cidr_netmask="$CIDR" nic="$NIC" \
   op monitor interval=5s --group socks-group
+if [ -n "$EXTERNAL_VIP" ]; then
+  pcs resource create vip-external ocf:heartbeat:IPaddr2 ip="$EXTERNAL_VIP" cidr_netmask="$CIDR" nic="$NIC" \
+    op monitor interval=5s --group socks-group
+fi
 pcs resource create socks ocf:hasocks:socks config="$CONFIG" \
   op monitor interval=5s timeout=10s --group socks-group
