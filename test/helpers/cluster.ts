@@ -1,5 +1,5 @@
-import { execa } from 'execa';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ResultPromise, execa } from 'execa';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,12 +29,18 @@ export interface ClusterNode {
   exec(command: string, args: string[], options?: { reject?: boolean; timeout?: number; env?: Record<string, string> }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
 
+type MutableNode = { -readonly [K in keyof ClusterNode]: ClusterNode[K] };
+
 export interface Cluster {
   readonly nodes: ClusterNode[];
-  /** The Unix socket the lab's fence agent (fence_hasocks_lab) asks to power nodes off through. */
-  readonly fenceSocket: string;
+  /** Where the lab's fence device listens on the lab network, for fence_hasocks_lab's ip= and ipport=. */
+  readonly fenceDevice: { readonly ip: string; readonly port: number };
+  /** pcs arguments that create the lab's fence device for every node. */
+  readonly fenceDeviceArgs: string[];
   /** Kill a node's namespaces at once (all its processes die) and cut its link: a crash. */
   crash(name: string): Promise<void>;
+  /** Power a crashed or fenced node back on and wait until it is online again. */
+  restart(name: string): Promise<void>;
   /** Take a node's link down, leaving it running: a network cut. */
   cut(name: string): Promise<void>;
   /** The nodes the lab has powered off for the fence agent, in order. */
@@ -151,18 +157,24 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const powerOff = async (name: string): Promise<void> => {
       const node = nodes.find((n) => n.name === name);
       if (!node) throw new Error(`no node ${name}`);
+      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} off ${name} pid ${node.initPid}; nodes ${nodes.map((n) => `${n.name}=${n.initPid}`).join(' ')}\n`);
       try {
         process.kill(node.initPid, 'SIGKILL');
       } catch {
         /* already down */
       }
-      await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'down'], { reject: false });
+      // A powered-off machine holds no addresses (its VIP included): remove its NIC, both ends.
+      await execa('ip', ['-n', node.netns, 'link', 'del', 'eth1'], { reject: false });
     };
     // allowHalfOpen: the agent (nc -N) half-closes after its request and waits for the answer.
     const fenceServer = createServer({ allowHalfOpen: true }, (socket) => {
       socket.on('error', () => undefined);
       socket.once('data', (data: Buffer) => {
         const [verb, name] = data.toString().trim().split(/\s+/);
+        if (verb === 'ping') {
+          socket.end('pong\n');
+          return;
+        }
         if (verb !== 'off' || !name || !nodes.some((n) => n.name === name)) {
           socket.end('unknown request\n');
           return;
@@ -173,6 +185,15 @@ export async function createCluster(size: number, options: { subnet?: string; st
     });
     await new Promise<void>((resolve) => fenceServer.listen(fenceSocket, resolve));
     cleanups.push(async () => void fenceServer.close());
+    // The device's network face: the bridge's address in the switch namespace, relayed to the socket.
+    const fenceDevice = { ip: `${subnet}.254`, port: 7999 };
+    await execa('ip', ['-n', sw, 'addr', 'add', `${fenceDevice.ip}/24`, 'dev', 'br0']);
+    const relay = execa('ip', ['netns', 'exec', sw, process.execPath, join(REPO, 'test', 'helpers', 'tcp-to-unix.mjs'), fenceDevice.ip, String(fenceDevice.port), fenceSocket], { reject: false });
+    cleanups.push(async () => {
+      relay.kill('SIGKILL');
+      await relay;
+    });
+    await new Promise((resolve) => relay.stdout!.once('data', resolve));
     const ports = new Map<string, string>();
 
     const client = await createNetns();
@@ -180,8 +201,43 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const clientAddress = `${subnet}.2`;
     await plug(client.name, 'eth1', clientAddress, `c${id}`);
 
+    // Every node life (first boot and restarts): unshare, and the node's PID 1 under it.
+    const lives: Array<{ initPid: number; unshare: ResultPromise }> = [];
+    cleanups.push(async () => {
+      for (const life of lives) {
+        // Killing a PID namespace's init kills every process in it; its mounts go with it.
+        try {
+          process.kill(life.initPid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        await life.unshare;
+      }
+    });
+    const boot = async (netns: string, base: string, name: string): Promise<number> => {
+      const unshare = execa('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', join(base, 'node.sh'), base, name], {
+        reject: false,
+        stdin: 'ignore',
+      });
+      // PID 1 of the node is unshare's only child.
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        try {
+          const children = readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim();
+          if (children) {
+            const initPid = Number(children.split(' ')[0]);
+            lives.push({ initPid, unshare });
+            return initPid;
+          }
+        } catch {
+          /* not yet */
+        }
+      }
+      throw new Error(`node ${name} did not start`);
+    };
+
     const specs = Array.from({ length: size }, (_, i) => ({ name: `node${i + 1}`, address: `${subnet}.${11 + i}` }));
-    const nodes: ClusterNode[] = [];
+    const nodes: MutableNode[] = [];
     for (const spec of specs) {
       const netns = `hc${id}${spec.name}`;
       await execa('ip', ['netns', 'add', netns]);
@@ -202,64 +258,63 @@ export async function createCluster(size: number, options: { subnet?: string; st
       cpSync(join(REPO, 'test', 'helpers', 'fence_hasocks_lab'), join(base, 'sbin', 'fence_hasocks_lab'));
       await execa(process.execPath, [CLI, 'install-agent', '--ocf-root', base]);
 
-      const unshare = execa('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', join(base, 'node.sh'), base, spec.name], {
-        reject: false,
-        stdin: 'ignore',
-      });
-      // PID 1 of the node is unshare's only child.
-      let initPid: number | undefined;
-      for (let i = 0; i < 100 && initPid === undefined; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        try {
-          const children = readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim();
-          if (children) initPid = Number(children.split(' ')[0]);
-        } catch {
-          /* not yet */
-        }
-      }
-      if (initPid === undefined) throw new Error(`node ${spec.name} did not start`);
-      const pid1 = initPid;
-      cleanups.push(async () => {
-        // Killing a PID namespace's init kills every process in it; its mounts go with it.
-        try {
-          process.kill(pid1, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-        await unshare;
-      });
-      nodes.push({
+      const node: MutableNode = {
         ...spec,
         netns,
-        initPid: pid1,
+        initPid: await boot(netns, base, spec.name),
         exec: async (command, args, opts = {}) => {
-          const result = await execa('nsenter', ['-t', String(pid1), '-m', '-u', '-p', '-n', command, ...args], {
+          const result = await execa('nsenter', ['-t', String(node.initPid), '-m', '-u', '-p', '-n', command, ...args], {
             reject: opts.reject ?? true,
             timeout: opts.timeout ?? 60000,
             env: opts.env,
           });
           return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
         },
-      });
+      };
+      nodes.push(node);
     }
 
-    // Wait until a DC is elected and every node is online.
-    const deadline = Date.now() + 60000;
-    for (;;) {
-      const mon = await nodes[0]!.exec('crm_mon', ['-1', '-r'], { reject: false });
-      if (/partition with quorum/.test(mon.stdout) && new RegExp(`Online: \\[ ${specs.map((s) => s.name).join(' ')} \\]`).test(mon.stdout)) break;
-      if (Date.now() > deadline) throw new Error(`cluster did not form:\n${mon.stdout}${mon.stderr}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    /** Wait until a DC is elected and every node is online, asking `ask` (other nodes may be down). */
+    const waitAllOnline = async (ask: MutableNode, what: string): Promise<void> => {
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        const mon = await ask.exec('crm_mon', ['-1', '-r'], { reject: false });
+        if (/partition with quorum/.test(mon.stdout) && new RegExp(`Online: \\[ ${specs.map((s) => s.name).join(' ')} \\]`).test(mon.stdout)) return;
+        if (Date.now() > deadline) throw new Error(`${what}:\n${mon.stdout}${mon.stderr}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    await waitAllOnline(nodes[0]!, 'the cluster did not form');
+
+    /** Power a crashed or fenced node back on: a new NIC if it lost it, fresh /run, and a new boot. */
+    const restart = async (name: string): Promise<void> => {
+      const node = nodes.find((n) => n.name === name)!;
+      try {
+        process.kill(node.initPid, 'SIGKILL');
+      } catch {
+        /* already down */
+      }
+      const base = join(dir, name);
+      rmSync(join(base, 'fs', 'run'), { recursive: true, force: true });
+      mkdirSync(join(base, 'fs', 'run'));
+      const link = await execa('ip', ['-n', node.netns, 'link', 'show', 'eth1'], { reject: false });
+      if (link.exitCode === 0) await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'up']);
+      else await plug(node.netns, 'eth1', node.address, ports.get(name)!);
+      node.initPid = await boot(node.netns, base, name);
+      await waitAllOnline(node, `${name} did not rejoin`);
+    };
+
     return {
       nodes,
       client,
       clientAddress,
       nic: 'eth1',
       dir,
-      fenceSocket,
+      fenceDevice,
+      fenceDeviceArgs: ['stonith', 'create', 'lab-fence', 'fence_hasocks_lab', `ip=${fenceDevice.ip}`, `ipport=${fenceDevice.port}`, `pcmk_host_list=${specs.map((s) => s.name).join(' ')}`, 'pcmk_host_check=static-list'],
       fenced,
       crash: (name) => powerOff(name),
+      restart,
       cut: async (name) => void (await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'down'])),
       remove,
     };

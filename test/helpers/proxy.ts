@@ -10,7 +10,7 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO, 'dist', 'src', 'cli.js');
 
 /** Rules that let loopback clients do everything; tests that test rules bring their own. */
-export const OPEN_RULES: ConfigFile['rules'] = [
+export const OPEN_RULES: NonNullable<ConfigFile['rules']> = [
   { type: 'client', action: 'pass', from: '0/0' },
   { type: 'socks', action: 'pass', from: '0/0', to: '0/0' },
 ];
