@@ -1,0 +1,449 @@
+/*
+ * loadgen: the load generator of `npm run bench`. It starts its own target
+ * servers on loopback, drives them through a SOCKS5 proxy (or directly, for
+ * the ceiling), checks every byte it receives, and prints one JSON line.
+ *
+ *   loadgen throughput PROXY|direct down|up STREAMS SECONDS
+ *   loadgen sessions   PROXY|direct CLIENTS SECONDS ipv4|domain
+ *   loadgen idle       PROXY COUNT            (prints "ready N", holds until stdin closes)
+ *   loadgen udp        PROXY SECONDS WINDOW
+ *
+ * PROXY is host:port. Threads with blocking sockets keep it simple; one
+ * thread per stream and per client is plenty on loopback, and the direct
+ * runs show the ceiling it reaches.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF (128 * 1024)
+#define MAX_STREAMS 1024
+
+static const char *proxy_host;
+static int proxy_port = 0; /* 0: direct */
+static volatile int stop_flag = 0;
+
+static void die(const char *what) {
+  fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+  exit(2);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int read_full(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r <= 0) return -1;
+    got += r;
+  }
+  return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n) {
+  size_t put = 0;
+  while (put < n) {
+    ssize_t w = write(fd, (const char *)buf + put, n - put);
+    if (w <= 0) return -1;
+    put += w;
+  }
+  return 0;
+}
+
+/* A listening TCP socket on 127.0.0.1 with a kernel-chosen port. */
+static int listen_any(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 4096) < 0) die("listen");
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static int tcp_connect(const char *host, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, host, &a.sin_addr);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+/*
+ * A connection to the target at 127.0.0.1:port, through the proxy when there
+ * is one: greeting (no auth) and CONNECT, by IPv4 address or by the name
+ * "localhost" (domain ATYP), sent in one write as fast clients do.
+ * Returns -1 on any failure.
+ */
+static int open_session(int port, int domain, unsigned char *reply_code) {
+  if (!proxy_port) return tcp_connect("127.0.0.1", port);
+  int fd = tcp_connect(proxy_host, proxy_port);
+  if (fd < 0) return -1;
+  unsigned char req[64];
+  int n = 0;
+  req[n++] = 5; req[n++] = 1; req[n++] = 0;
+  req[n++] = 5; req[n++] = 1; req[n++] = 0;
+  if (domain) {
+    req[n++] = 3; req[n++] = 9; memcpy(req + n, "localhost", 9); n += 9;
+  } else {
+    req[n++] = 1; req[n++] = 127; req[n++] = 0; req[n++] = 0; req[n++] = 1;
+  }
+  req[n++] = port >> 8; req[n++] = port & 255;
+  unsigned char rep[12];
+  if (write_full(fd, req, n) < 0 || read_full(fd, rep, 12) < 0 || rep[0] != 5 || rep[1] != 0 || rep[3] != 0) {
+    if (reply_code) *reply_code = rep[3];
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* ---- throughput: a byte pattern that every reader verifies ---- */
+
+/* Byte i of a stream is (i * 7 + i / 251) & 255: cheap, and wrong data or a skipped chunk shows. */
+static inline unsigned char pattern(uint64_t i) { return (unsigned char)((i * 7 + i / 251) & 255); }
+
+static void fill(unsigned char *buf, uint64_t offset, size_t n) {
+  for (size_t k = 0; k < n; k++) buf[k] = pattern(offset + k);
+}
+
+static int check(const unsigned char *buf, uint64_t offset, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    if (buf[k] != pattern(offset + k)) return -1;
+  return 0;
+}
+
+struct stream {
+  int fd;
+  _Atomic uint64_t bytes;
+  _Atomic int bad;
+};
+
+static struct stream receivers[MAX_STREAMS], senders[MAX_STREAMS];
+
+/* Send the pattern until stopped or the peer goes. */
+static void *sender(void *arg) {
+  struct stream *s = arg;
+  unsigned char *buf = malloc(BUF);
+  uint64_t offset = 0;
+  size_t have = 0; /* bytes of buf, from offset on, already filled */
+  while (!stop_flag) {
+    if (have == 0) { fill(buf, offset, BUF); have = BUF; }
+    ssize_t w = write(s->fd, buf + (BUF - have), have);
+    if (w <= 0) break;
+    offset += w;
+    have -= w;
+  }
+  free(buf);
+  return NULL;
+}
+
+/* Read and verify until EOF; counts what arrived. */
+static void *receiver(void *arg) {
+  struct stream *s = arg;
+  unsigned char *buf = malloc(BUF);
+  uint64_t offset = 0;
+  for (;;) {
+    ssize_t r = read(s->fd, buf, BUF);
+    if (r <= 0) break;
+    if (check(buf, offset, r) < 0) atomic_store(&s->bad, 1);
+    offset += r;
+    atomic_store(&s->bytes, offset);
+  }
+  free(buf);
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int run_throughput(const char *dir, int count, double seconds) {
+  int port, lfd = listen_any(&port);
+  int download = strcmp(dir, "down") == 0;
+  pthread_t threads[2 * MAX_STREAMS];
+  for (int i = 0; i < count; i++) {
+    int client = open_session(port, 0, NULL);
+    if (client < 0) die("session");
+    int server = accept(lfd, NULL, NULL);
+    senders[i].fd = download ? server : client;
+    receivers[i].fd = download ? client : server;
+  }
+  for (int i = 0; i < count; i++) {
+    pthread_create(&threads[2 * i], NULL, receiver, &receivers[i]);
+    pthread_create(&threads[2 * i + 1], NULL, sender, &senders[i]);
+  }
+  /* Measure after a short warm-up, so connection set-up and slow start do not count. */
+  double warm = seconds > 2 ? 0.5 : 0.2;
+  usleep((useconds_t)(warm * 1e6));
+  uint64_t start_bytes[MAX_STREAMS];
+  for (int i = 0; i < count; i++) start_bytes[i] = atomic_load(&receivers[i].bytes);
+  double t0 = now_s();
+  usleep((useconds_t)(seconds * 1e6));
+  double elapsed = now_s() - t0;
+  double rates[MAX_STREAMS], total = 0;
+  for (int i = 0; i < count; i++) {
+    rates[i] = (atomic_load(&receivers[i].bytes) - start_bytes[i]) / elapsed;
+    total += rates[i];
+  }
+  stop_flag = 1;
+  int bad = 0;
+  for (int i = 0; i < count; i++) {
+    shutdown(senders[i].fd, SHUT_RDWR);
+    shutdown(receivers[i].fd, SHUT_RDWR);
+  }
+  for (int i = 0; i < 2 * count; i++) pthread_join(threads[i], NULL);
+  for (int i = 0; i < count; i++) bad |= atomic_load(&receivers[i].bad);
+  qsort(rates, count, sizeof rates[0], cmp_double);
+  printf("{\"bytesPerSecond\":%.0f,\"slowest\":%.0f,\"fastest\":%.0f,\"fairness\":%.4f,\"corrupt\":%s}\n", total, rates[0], rates[count - 1],
+         rates[count - 1] > 0 ? rates[0] / rates[count - 1] : 0, bad ? "true" : "false");
+  return bad ? 1 : 0;
+}
+
+/* ---- sessions: connect, handshake, CONNECT, 32-byte echo, close ---- */
+
+static int echo_port;
+static _Atomic uint64_t sessions_done, sessions_failed;
+static double *latencies[256];
+static size_t latency_count[256], latency_cap[256];
+static int use_domain;
+
+/* The echo target: one epoll thread, since sessions come and go by the thousand. */
+static void *echo_server(void *arg) {
+  int lfd = *(int *)arg;
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  struct epoll_event events[256];
+  char buf[4096];
+  for (;;) {
+    int n = epoll_wait(ep, events, 256, -1);
+    for (int i = 0; i < n; i++) {
+      int fd = events[i].data.fd;
+      if (fd == lfd) {
+        int c;
+        while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+          int one = 1;
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        }
+        continue;
+      }
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) {
+        if (r < 0 && errno == EAGAIN) continue;
+        close(fd);
+        continue;
+      }
+      if (write(fd, buf, r) < 0) close(fd);
+    }
+  }
+  return NULL;
+}
+
+static void *session_client(void *arg) {
+  int id = (int)(intptr_t)arg;
+  unsigned char msg[32], back[32];
+  for (int k = 0; k < 32; k++) msg[k] = (unsigned char)(id + k);
+  while (!stop_flag) {
+    double t = now_s();
+    int fd = open_session(echo_port, use_domain, NULL);
+    int ok = fd >= 0 && write_full(fd, msg, 32) == 0 && read_full(fd, back, 32) == 0 && memcmp(msg, back, 32) == 0;
+    if (fd >= 0) close(fd);
+    if (!ok) {
+      atomic_fetch_add(&sessions_failed, 1);
+      continue;
+    }
+    atomic_fetch_add(&sessions_done, 1);
+    if (latency_count[id] == latency_cap[id]) {
+      latency_cap[id] = latency_cap[id] ? latency_cap[id] * 2 : 4096;
+      latencies[id] = realloc(latencies[id], latency_cap[id] * sizeof(double));
+    }
+    latencies[id][latency_count[id]++] = now_s() - t;
+  }
+  return NULL;
+}
+
+static int run_sessions(int clients, double seconds, int domain) {
+  int lfd = listen_any(&echo_port);
+  fcntl(lfd, F_SETFL, O_NONBLOCK); /* the echo thread accepts until EAGAIN */
+  use_domain = domain;
+  pthread_t server, threads[256];
+  pthread_create(&server, NULL, echo_server, &lfd);
+  for (int i = 0; i < clients; i++) pthread_create(&threads[i], NULL, session_client, (void *)(intptr_t)i);
+  double t0 = now_s();
+  usleep((useconds_t)(seconds * 1e6));
+  stop_flag = 1;
+  for (int i = 0; i < clients; i++) pthread_join(threads[i], NULL);
+  double elapsed = now_s() - t0;
+  size_t total = 0;
+  for (int i = 0; i < clients; i++) total += latency_count[i];
+  double *all = malloc((total + 1) * sizeof(double));
+  size_t k = 0;
+  for (int i = 0; i < clients; i++)
+    for (size_t j = 0; j < latency_count[i]; j++) all[k++] = latencies[i][j];
+  qsort(all, total, sizeof(double), cmp_double);
+  double p50 = total ? all[total / 2] : 0, p99 = total ? all[(size_t)(total * 0.99)] : 0;
+  printf("{\"sessionsPerSecond\":%.0f,\"p50ms\":%.3f,\"p99ms\":%.3f,\"failed\":%lu}\n", atomic_load(&sessions_done) / elapsed, p50 * 1e3, p99 * 1e3,
+         (unsigned long)atomic_load(&sessions_failed));
+  return 0;
+}
+
+/* ---- idle: hold COUNT open sessions so the bench can weigh the proxy ---- */
+
+static void *idle_acceptor(void *arg) {
+  int lfd = *(int *)arg;
+  while (!stop_flag) {
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0 && errno != EINTR) break;
+  }
+  return NULL;
+}
+
+static int run_idle(int count) {
+  int port, lfd = listen_any(&port);
+  pthread_t acceptor;
+  pthread_create(&acceptor, NULL, idle_acceptor, &lfd);
+  int opened = 0;
+  for (int i = 0; i < count; i++) {
+    int fd = open_session(port, 0, NULL);
+    if (fd < 0) break;
+    opened++;
+  }
+  printf("ready %d\n", opened);
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  return opened == count ? 0 : 1;
+}
+
+/* ---- udp: datagrams through one association, a window of them in flight ---- */
+
+static int run_udp(double seconds, int window) {
+  int target = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in ta = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(target, (struct sockaddr *)&ta, sizeof ta) < 0) die("udp bind");
+  socklen_t len = sizeof ta;
+  getsockname(target, (struct sockaddr *)&ta, &len);
+  int tport = ntohs(ta.sin_port);
+  int big = 4 << 20;
+  setsockopt(target, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+
+  /* The association: a control connection, and the relay address it names. */
+  int ctl = tcp_connect(proxy_host, proxy_port);
+  unsigned char req[] = {5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, 0, 0};
+  unsigned char rep[12];
+  if (ctl < 0 || write_full(ctl, req, sizeof req) < 0 || read_full(ctl, rep, 12) < 0 || rep[3] != 0 || rep[5] != 1) die("udp associate");
+  struct sockaddr_in relay = {.sin_family = AF_INET};
+  memcpy(&relay.sin_addr, rep + 6, 4);
+  memcpy(&relay.sin_port, rep + 10, 2);
+  if (relay.sin_addr.s_addr == 0) relay.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+  int client = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in ca = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  bind(client, (struct sockaddr *)&ca, sizeof ca);
+  setsockopt(client, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  connect(client, (struct sockaddr *)&relay, sizeof relay);
+
+  /* 64-byte payloads after the 10-byte SOCKS header; the target echoes what it gets. */
+  unsigned char dgram[10 + 64], in[2048];
+  dgram[0] = dgram[1] = dgram[2] = 0; dgram[3] = 1;
+  dgram[4] = 127; dgram[5] = 0; dgram[6] = 0; dgram[7] = 1;
+  dgram[8] = tport >> 8; dgram[9] = tport & 255;
+  uint64_t sent = 0, received = 0, corrupt = 0, seq = 0;
+  double t0 = now_s(), end = t0 + seconds, last_progress = t0;
+  struct pollfd fds[2] = {{.fd = client, .events = POLLIN}, {.fd = target, .events = POLLIN}};
+  while (now_s() < end) {
+    while (sent - received < (uint64_t)window) {
+      uint64_t s64 = seq++;
+      memcpy(dgram + 10, &s64, 8);
+      memset(dgram + 18, (int)(s64 & 255), 56);
+      if (send(client, dgram, sizeof dgram, 0) < 0) break;
+      sent++;
+    }
+    int n = poll(fds, 2, 50);
+    if (n == 0 && now_s() - last_progress > 0.2) {
+      /* The window stalled: count what is out as lost and carry on. */
+      received = sent;
+      last_progress = now_s();
+      continue;
+    }
+    if (fds[1].revents & POLLIN) {
+      struct sockaddr_in from;
+      socklen_t fl = sizeof from;
+      ssize_t r;
+      while ((r = recvfrom(target, in, sizeof in, MSG_DONTWAIT, (struct sockaddr *)&from, &fl)) > 0) sendto(target, in, r, 0, (struct sockaddr *)&from, fl);
+    }
+    if (fds[0].revents & POLLIN) {
+      ssize_t r;
+      while ((r = recv(client, in, sizeof in, MSG_DONTWAIT)) > 0) {
+        if (r != (ssize_t)sizeof dgram || in[3] != 1) { corrupt++; continue; }
+        uint64_t s64;
+        memcpy(&s64, in + 10, 8);
+        if (in[18] != (unsigned char)(s64 & 255)) corrupt++;
+        received++;
+        last_progress = now_s();
+      }
+    }
+  }
+  double elapsed = now_s() - t0;
+  printf("{\"datagramsPerSecond\":%.0f,\"sent\":%lu,\"lost\":%lu,\"corrupt\":%lu}\n", (double)received / elapsed, (unsigned long)sent, (unsigned long)(sent - received), (unsigned long)corrupt);
+  close(ctl);
+  return 0;
+}
+
+static void set_proxy(const char *arg) {
+  if (strcmp(arg, "direct") == 0) return;
+  static char host[64];
+  const char *colon = strrchr(arg, ':');
+  if (!colon || colon - arg >= (long)sizeof host) { fprintf(stderr, "loadgen: bad proxy %s\n", arg); exit(2); }
+  memcpy(host, arg, colon - arg);
+  host[colon - arg] = 0;
+  proxy_host = host;
+  proxy_port = atoi(colon + 1);
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 3) {
+    fprintf(stderr, "usage: loadgen throughput|sessions|idle|udp PROXY|direct ...\n");
+    return 2;
+  }
+  set_proxy(argv[2]);
+  if (strcmp(argv[1], "throughput") == 0 && argc == 6) return run_throughput(argv[3], atoi(argv[4]), atof(argv[5]));
+  if (strcmp(argv[1], "sessions") == 0 && argc == 6) return run_sessions(atoi(argv[3]), atof(argv[4]), strcmp(argv[5], "domain") == 0);
+  if (strcmp(argv[1], "idle") == 0 && argc == 4) return run_idle(atoi(argv[3]));
+  if (strcmp(argv[1], "udp") == 0 && argc == 5) return run_udp(atof(argv[3]), atoi(argv[4]));
+  fprintf(stderr, "loadgen: bad arguments\n");
+  return 2;
+}
