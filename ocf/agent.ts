@@ -10,17 +10,7 @@ import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, lo
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
 import { control } from './probes.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
-
-interface Status {
-  pid: number;
-  role: 'standalone' | 'promoted' | 'unpromoted';
-  sessions: number;
-  sessionMax: number;
-  listeners: string[];
-  openFiles: number;
-  fileLimit: number;
-}
-type ControlAnswer = { ok: true; status?: Status } | { ok: false; error: string };
+import type { ControlReply, ControlStatus } from '../src/server/control-protocol.js';
 
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const PROMOTION_SCORE_HEALTHY = 100;
@@ -37,13 +27,17 @@ const PROMOTION_SCORE_PROMOTED = 160;
 const promotable = (): boolean =>
   param('CRM_meta_promotable') === 'true' || Number(param('CRM_meta_promoted_max') ?? param('CRM_meta_master_max') ?? '0') > 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A parameter, or the default the meta-data advertises for it. */
+const paramOrDefault = (name: string): string | undefined => param(name) ?? PARAMETERS.find((p) => p.name === name)?.default;
+/** drain_timeout in seconds. */
+const drainTimeout = (): number => Number(paramOrDefault('drain_timeout'));
 
 /**
  * The listen address and port this resource answers for: the parameters;
  * else what the running daemon reports (its config file may have changed
  * since); else the config's first "internal".
  */
-function listenEndpoint(running?: Status): { address: string; port: number } {
+function listenEndpoint(running?: ControlStatus): { address: string; port: number } {
   const address = param('listen_address');
   const port = param('listen_port');
   if (address && port) return { address, port: Number(port) };
@@ -131,8 +125,8 @@ function setPromotionScore(dir: string, score: number | undefined): void {
   else writeFileSync(file, String(score));
 }
 
-async function status(dir: string, timeoutMs = 2000): Promise<Status> {
-  const answer = await control<ControlAnswer>(files.control(dir), { cmd: 'status' }, timeoutMs);
+async function status(dir: string, timeoutMs = 2000): Promise<ControlStatus> {
+  const answer = await control(files.control(dir), { cmd: 'status' }, timeoutMs);
   if (!answer.ok || !answer.status) throw new Error(answer.ok ? 'no status' : answer.error);
   return answer.status;
 }
@@ -161,7 +155,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     return OCF.NOT_RUNNING;
   }
   checkParameters();
-  let current: Status;
+  let current: ControlStatus;
   try {
     current = await status(dir);
   } catch (err) {
@@ -187,7 +181,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
   }
   setPromotionScore(dir, promoted ? PROMOTION_SCORE_PROMOTED : PROMOTION_SCORE_HEALTHY);
-  const limit = Number(param('degraded_percent') ?? '90') / 100;
+  const limit = Number(paramOrDefault('degraded_percent')) / 100;
   const busy = current.sessions >= current.sessionMax * limit || (current.fileLimit > 0 && current.openFiles >= current.fileLimit * limit);
   if (busy) {
     log('warning', `degraded: ${current.sessions}/${current.sessionMax} sessions, ${current.openFiles}/${current.fileLimit} open files`);
@@ -267,7 +261,7 @@ async function actionStop(): Promise<OcfCode> {
     // A demoted clone instance stops without draining: the VIP has gone or is
     // going, and its sessions with it, while Pacemaker holds the promote of
     // another instance until this stop is done.
-    const drainSeconds = running?.role === 'unpromoted' ? 0 : Number(param('drain_timeout') ?? '10');
+    const drainSeconds = running?.role === 'unpromoted' ? 0 : drainTimeout();
     const drainMs = Math.max(0, Math.min(drainSeconds * 1000, deadline - Date.now() - 5000));
     const goneBy = async (until: number): Promise<boolean> => {
       while (Date.now() < until) {
@@ -330,8 +324,8 @@ async function roleChange(cmd: 'promote' | 'demote'): Promise<OcfCode> {
     }
     throw new AgentError(OCF.NOT_RUNNING, 'cannot promote: hasocks is not running');
   }
-  const request = cmd === 'demote' ? { cmd, drain: Number(param('drain_timeout') ?? '10') } : { cmd };
-  const answer = await control<ControlAnswer>(files.control(dir), request).catch((err: Error) => ({ ok: false as const, error: err.message }));
+  const request = cmd === 'demote' ? { cmd, drain: drainTimeout() } : { cmd };
+  const answer = await control(files.control(dir), request).catch((err: Error) => ({ ok: false as const, error: err.message }));
   if (!answer.ok) throw new AgentError(OCF.ERR_GENERIC, `${cmd} failed: ${answer.error}`);
   log('info', cmd === 'promote' ? 'promoted: serving' : 'demoted: warm standby, open sessions draining');
   return OCF.SUCCESS;
@@ -349,8 +343,8 @@ function actionNotify(): OcfCode {
 }
 
 /** Ask the running daemon to re-read its config, from the file the "config" parameter names now. */
-async function reloadDaemon(dir: string): Promise<ControlAnswer> {
-  return control<ControlAnswer>(files.control(dir), { cmd: 'reload', config: param('config')! }, actionTimeoutMs(10000) - 1000);
+function reloadDaemon(dir: string): Promise<ControlReply> {
+  return control(files.control(dir), { cmd: 'reload', config: param('config')! }, actionTimeoutMs(10000) - 1000);
 }
 
 async function actionReload(): Promise<OcfCode> {
@@ -406,7 +400,7 @@ export async function dispatch(action: string | undefined): Promise<OcfCode> {
     case 'reload':
       return actionReload();
     case 'reload-agent':
-      return await actionReloadAgent();
+      return actionReloadAgent();
     case 'usage':
     case 'help':
       process.stdout.write(`${usage()}\n`);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
 import { instanceName, param } from './ocf.js';
+import { CONTROL_SOCKET, PROBE_SOCKET } from '../src/server/control-protocol.js';
 
 export function stateDir(): string {
   return param('state_dir') ?? join(process.env.HA_RSCTMP ?? '/run/resource-agents', `hasocks-${instanceName()}`);
@@ -13,8 +14,8 @@ export function stateDir(): string {
 export const files = {
   pid: (dir: string) => join(dir, 'hasocks.pid'),
   identity: (dir: string) => join(dir, 'identity'),
-  control: (dir: string) => join(dir, 'control.sock'),
-  probe: (dir: string) => join(dir, 'socks.sock'),
+  control: (dir: string) => join(dir, CONTROL_SOCKET),
+  probe: (dir: string) => join(dir, PROBE_SOCKET),
   log: (dir: string) => join(dir, 'daemon.log'),
   score: (dir: string) => join(dir, 'promotion-score'),
 };

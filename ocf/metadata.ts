@@ -48,7 +48,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: 'drain_timeout',
     shortdesc: 'Drain time in seconds',
-    longdesc: 'On stop and demote, how long open sessions may finish before they are closed. Stop never waits beyond its own operation timeout.',
+    longdesc: 'On demote, and on stop of a plain or Promoted instance, how long open sessions may finish before they are closed. A demoted instance stops at once: its sessions left with the VIP, and Pacemaker holds the next promote until that stop is done. Stop never waits beyond its own operation timeout.',
     type: 'integer',
     default: '10',
     reloadable: true,

@@ -1,9 +1,10 @@
 // Talking to this node's daemon over its control socket (JSON lines). The
 // SOCKS probes over socks.sock use the shared client in src/client/.
 import { connect } from 'node:net';
+import type { ControlReply, ControlRequest } from '../src/server/control-protocol.js';
 
 /** One JSON request on control.sock; resolves with the reply, rejects on timeout or error. */
-export function control<T>(path: string, request: object, timeoutMs = 2000): Promise<T> {
+export function control(path: string, request: ControlRequest, timeoutMs = 2000): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     let data = '';
@@ -20,7 +21,7 @@ export function control<T>(path: string, request: object, timeoutMs = 2000): Pro
     socket.on('end', () => {
       clearTimeout(timer);
       try {
-        resolve(JSON.parse(data) as T);
+        resolve(JSON.parse(data) as ControlReply);
       } catch {
         reject(new Error(`unreadable answer on ${path}: ${data.slice(0, 80)}`));
       }

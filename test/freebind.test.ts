@@ -4,6 +4,7 @@
 import { type TwoHostLab, createTwoHostLab } from './helpers/lab.js';
 import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
 import { loadAddon } from '../src/native/addon.js';
+import { control } from '../ocf/probes.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,41 @@ describe.each([
       await delAddress(`${externalVip}${prefix}`).catch(() => undefined);
     }
   });
+});
+
+test('a warm standby holds a client that arrives before promote; after a demote it resets clients until the VIP has left', async () => {
+  const vip = '10.202.1.120';
+  const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+  const ask = (cmd: 'promote' | 'demote') => control(join(controlDir, 'control.sock'), cmd === 'demote' ? { cmd, drain: 0 } : { cmd });
+  const connect = () => lab.socksClient(['connect', vip, '1080', '10.202.1.2', '7000']);
+  /** A client that has no answer after 700 ms is being held. */
+  const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+  try {
+    await addAddress(`${vip}/24`);
+    await startProxy({ internal: [`${vip}:1080`], freebind: true, rules: OPEN_RULES }, { netns: lab.server.name, args: ['--control-dir', controlDir, '--role', 'unpromoted'] });
+
+    // The VIP is here before promote (Pacemaker starts both at once): the client waits, then is served.
+    const early = connect();
+    expect(await settlesWithin(early, 700)).toBe(false);
+    expect(await ask('promote')).toEqual({ ok: true });
+    expect(await early).toMatchObject({ code: '00', answer: expect.stringMatching(/^you are 10\.202\.1\.1:\d+$/) });
+
+    // Demoted with the VIP still here: reset at once, so the client retries where the VIP goes.
+    expect(await ask('demote')).toEqual({ ok: true });
+    expect(await connect()).toEqual({ code: 'closed' });
+
+    // The VIP leaves and comes back ahead of the next promote: held again, not reset.
+    await delAddress(`${vip}/24`);
+    await new Promise((r) => setTimeout(r, 400));
+    await addAddress(`${vip}/24`);
+    const again = connect();
+    expect(await settlesWithin(again, 700)).toBe(false);
+    await ask('promote');
+    expect(await again).toMatchObject({ code: '00' });
+  } finally {
+    await delAddress(`${vip}/24`).catch(() => undefined);
+    rmSync(controlDir, { recursive: true, force: true });
+  }
 });
 
 describe('freebind without the addon', () => {

@@ -2,7 +2,10 @@
 // real built proxy: connections spread over SO_REUSEPORT workers, a killed
 // worker is replaced without a refused connection, signals reach every
 // worker, and every process ends up unprivileged.
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { control } from '../ocf/probes.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
@@ -122,4 +125,24 @@ test('"user": every process runs as the unprivileged user after start (single pr
   const all = [pool.pid, ...childrenOf(pool.pid)];
   expect(all).toHaveLength(3);
   for (const pid of all) expect(uids(pid)).toEqual([nobody, nobody, nobody, nobody]);
+});
+
+test('a shutdown request reaches every worker with its drain time (0: the agent stopping a demoted instance)', async () => {
+  const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+  try {
+    const proxy = await startProxy({ workers: 2, rules: OPEN_RULES, timeout: { drain: 60 } }, { args: ['--control-dir', controlDir] });
+    await proxy.waitForLog(/ready with 2 workers/);
+    const open = await RawClient.connect(proxy.port);
+    open.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+    expect((await open.read(12))[3]).toBe(0);
+    const started = Date.now();
+    expect(await control(join(controlDir, 'control.sock'), { cmd: 'shutdown', drain: 0 })).toEqual({ ok: true });
+    // Not timeout.drain (60 s): the open session is closed at once and every process exits.
+    expect(await open.waitForEnd(5000)).toBe(true);
+    expect(await proxy.stop()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10000);
+    open.destroy();
+  } finally {
+    rmSync(controlDir, { recursive: true, force: true });
+  }
 });

@@ -2,7 +2,7 @@
 // (over the daemon's local socks.sock) and the failover drill (over TCP to a
 // VIP). Every call has one overall deadline and rejects with what went wrong.
 import { type NetConnectOpts, type Socket, connect } from 'node:net';
-import { bytesToIPv4, bytesToIPv6 } from '../protocol/address.js';
+import { bytesToIPv4, bytesToIPv6, encodeAddress } from '../protocol/address.js';
 
 /** Where the proxy is: a Unix socket path, or host and port. */
 export type ProxyEndpoint = { path: string } | { host: string; port: number };
@@ -136,10 +136,7 @@ export function socksConnect(
     proxy,
     async (send, read) => {
       await negotiate(send, read, credentials);
-      const name = Buffer.from(host);
-      const portBytes = Buffer.alloc(2);
-      portBytes.writeUInt16BE(port);
-      send(Buffer.concat([Buffer.from([5, 1, 0, 3, name.length]), name, portBytes]));
+      send(Buffer.concat([Buffer.from([5, 1, 0]), encodeAddress(host, port)]));
       const reply = await read(4);
       if (reply[1] !== 0) throw new Error(`CONNECT to ${host}:${port} through the proxy failed with reply 0x${reply[1]!.toString(16).padStart(2, '0')}`);
       if (echo) {
@@ -166,7 +163,7 @@ export async function socksUdpAssociate(proxy: ProxyEndpoint, credentials: Crede
     proxy,
     async (send, read) => {
       await negotiate(send, read, credentials);
-      send(Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+      send(Buffer.concat([Buffer.from([5, 3, 0]), encodeAddress('0.0.0.0', 0)]));
       const reply = await read(4);
       if (reply[1] !== 0) throw new Error(`UDP ASSOCIATE failed with reply 0x${reply[1]!.toString(16).padStart(2, '0')}`);
       return readBound(reply, read);

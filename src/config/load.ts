@@ -4,7 +4,7 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { SCHEMA_PATH } from '../paths.js';
 import { type UserTable, loadUsers } from '../auth/users.js';
-import { type Rule, compileRules, resolveRuleHosts } from '../policy/rules.js';
+import { type Rule, compileRules, resolveRuleHosts, rulesNeedClientName } from '../policy/rules.js';
 import { lookup } from 'node:dns/promises';
 import { splitHostPort } from '../protocol/address.js';
 import type { MethodName } from '../protocol/constants.js';
@@ -31,6 +31,8 @@ export interface RuntimeConfig {
   readonly user: string | undefined;
   readonly methods: readonly MethodName[];
   readonly rules: readonly Rule[];
+  /** Some rule names clients by name or domain, so every client needs a reverse lookup first. */
+  readonly lookUpClientNames: boolean;
   /** The users file named in the config, and its entries (name -> scrypt hash) once loaded. */
   readonly usersFile: string | undefined;
   readonly users: UserTable | undefined;
@@ -190,6 +192,7 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
     usersFile: file.users,
     users: undefined,
     rules,
+    lookUpClientNames: rulesNeedClientName(rules),
     timeouts: {
       negotiate: ms(t.negotiate),
       connect: ms(t.connect),

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { RuleCommand } from '../config/types.js';
 import { ipToBytes16 } from '../policy/address-match.js';
-import { type Decision, decide } from '../policy/rules.js';
+import { type Decision, type MatchInput, decide } from '../policy/rules.js';
 import { unmapIPv4 } from '../protocol/address.js';
 import type { Session } from './session.js';
 
@@ -21,24 +21,26 @@ export interface Target {
   readonly port: number;
 }
 
-/** The socks-rule decision for one request or datagram of this session. */
 /** The probe socket's sessions are the agent's own deep check: they pass as if by a rule that logs errors only. */
 const LOCAL_PASS: Decision = {
   action: 'pass',
   rule: { number: 0, type: 'socks', action: 'pass', from: { kind: 'any' }, to: { kind: 'any' }, ports: undefined, commands: undefined, users: undefined, methods: undefined, protocols: undefined, log: new Set(['error']), limits: undefined },
 };
 
+/** What every socks rule sees of the session itself: who the client is and how it authenticated. */
+function sessionInput(session: Session): Pick<MatchInput, 'clientIp' | 'clientName' | 'method' | 'user'> {
+  return { clientIp: session.clientIp, clientName: session.clientName, method: session.method ?? 'none', user: session.username };
+}
+
+/** The socks-rule decision for one request or datagram of this session. */
 export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
   if (session.local) return LOCAL_PASS;
   return decide(session.config.rules, 'socks', {
-    clientIp: session.clientIp,
-    clientName: session.clientName,
+    ...sessionInput(session),
     targetIp: ipToBytes16(target.address),
     targetName: target.name,
     port: target.port,
     command,
-    method: session.method ?? 'none',
-    user: session.username,
     protocol,
   });
 }
@@ -50,17 +52,7 @@ export function decideSocks(session: Session, command: RuleCommand, target: Targ
  */
 export function decideAssociation(session: Session): Decision {
   if (session.local) return LOCAL_PASS;
-  return decide(session.config.rules, 'socks', {
-    clientIp: session.clientIp,
-    clientName: session.clientName,
-    targetIp: undefined,
-    port: 0,
-    command: 'udpassociate',
-    method: session.method ?? 'none',
-    user: session.username,
-    protocol: 'udp',
-    anyTarget: true,
-  });
+  return decide(session.config.rules, 'socks', { ...sessionInput(session), targetIp: undefined, port: 0, command: 'udpassociate', protocol: 'udp', anyTarget: true });
 }
 
 /**

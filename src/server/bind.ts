@@ -90,17 +90,15 @@ export async function handleBind(session: Session, request: SocksRequest): Promi
       return;
     }
     const reply = decideReply(session, 'bindreply', peerAddress, peerPort, 'tcp');
-    if (reply.action === 'block') {
-      if (decisionLogs(reply, 'error') || decisionLogs(reply, 'connect')) {
-        session.logger.info(`${session.label}: ${describeDecision(reply)}: bindreply from ${formatEndpoint(peerAddress, peerPort)}`);
-      }
+    const blocked = reply.action === 'block';
+    if (decisionLogs(reply, 'connect') || (blocked && decisionLogs(reply, 'error'))) {
+      session.logger.info(`${session.label}: ${describeDecision(reply)}: bindreply from ${formatEndpoint(peerAddress, peerPort)}`);
+    }
+    if (blocked) {
       peer.destroy();
       return;
     }
     stopListening();
-    if (decisionLogs(reply, 'connect')) {
-      session.logger.info(`${session.label}: ${describeDecision(reply)}: bindreply from ${formatEndpoint(peerAddress, peerPort)}`);
-    }
     session.socket.write(replyFor(version, Reply.SUCCEEDED, peerAddress, peerPort));
     session.startRelay(peer);
     peer.resume();

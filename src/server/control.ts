@@ -2,31 +2,9 @@ import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { Role, SocksServer } from './server.js';
-
-/** What `status` answers. The OCF agent's monitor reads it. */
-export interface ControlStatus {
-  pid: number;
-  role: Role;
-  sessions: number;
-  sessionMax: number;
-  listeners: string[];
-  openFiles: number;
-  fileLimit: number;
-}
-
-export type ControlRequest =
-  | { cmd: 'status' }
-  | { cmd: 'promote' }
-  | { cmd: 'demote'; drain?: number }
-  /** config: a new config file path to use from now on (the agent's reloadable "config" parameter). */
-  | { cmd: 'reload'; config?: string }
-  | { cmd: 'shutdown'; drain?: number };
-
-export type ControlReply = { ok: true; status?: ControlStatus } | { ok: false; error: string };
-
-export const CONTROL_SOCKET = 'control.sock';
-export const PROBE_SOCKET = 'socks.sock';
+import type { SocksServer } from './server.js';
+import { CONTROL_SOCKET, type ControlReply, type ControlRequest, PROBE_SOCKET } from './control-protocol.js';
+import { listenOn } from './sockets.js';
 
 function openFiles(): number {
   try {
@@ -90,13 +68,7 @@ export async function answerControl(server: SocksServer, handlers: ControlHandle
 
 async function listenUnix(server: Server, path: string): Promise<void> {
   rmSync(path, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, { path }, 16);
   chmodSync(path, 0o600);
 }
 

@@ -4,7 +4,7 @@ import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, reconfigureLogger } from '../log/logger.js';
 import { formatEndpoint } from '../protocol/address.js';
 import { Session } from './session.js';
-import { type SocketFactory, isLocalAddress, socketsFor } from './sockets.js';
+import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
 
 export type Role = 'standalone' | 'promoted' | 'unpromoted';
 
@@ -120,13 +120,7 @@ export class SocksServer {
     const inherited = this.inheritedListeners?.get(listenKey(listen));
     try {
       if (inherited !== undefined) {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ fd: inherited }, LISTEN_BACKLOG, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
+        await listenOn(server, { fd: inherited }, LISTEN_BACKLOG);
       } else {
         await sockets.listen(server, listen.host, listen.port, { ipv6Only: ipv6OnlyFor(listen, config), backlog: LISTEN_BACKLOG });
       }
@@ -192,13 +186,16 @@ export class SocksServer {
     this.demoted = true;
     this.releaseAwaiting();
     clearInterval(this.vipDepartureWatch);
+    // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
     const hosts = this.config.internal.map((l) => l.host);
-    this.vipDepartureWatch = setInterval(() => {
-      if (hosts.some((host) => isLocalAddress(host))) return;
-      clearInterval(this.vipDepartureWatch);
-      this.demoted = false;
-    }, VIP_DEPARTURE_POLL_MS);
-    this.vipDepartureWatch.unref();
+    if (!hosts.some((host) => host === '0.0.0.0' || host === '::')) {
+      this.vipDepartureWatch = setInterval(() => {
+        if (hosts.some((host) => isLocalAddress(host))) return;
+        clearInterval(this.vipDepartureWatch);
+        this.demoted = false;
+      }, VIP_DEPARTURE_POLL_MS);
+      this.vipDepartureWatch.unref();
+    }
     if (this.role === 'unpromoted') return;
     this.role = 'unpromoted';
     this.logger.info(`demoted: no new sessions; ${this.sessions.size} open session(s) may finish within ${drainMs / 1000}s`);

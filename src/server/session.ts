@@ -3,7 +3,7 @@ import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { ipToBytes16 } from '../policy/address-match.js';
-import { type Decision, decide, decisionLogs, describeDecision, rulesNeedClientName } from '../policy/rules.js';
+import { type Decision, decide, decisionLogs, describeDecision } from '../policy/rules.js';
 import { lookupService } from 'node:dns/promises';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
@@ -93,7 +93,7 @@ export class Session {
 
   /** Look up the client's name if rules need it, then apply the client rules and start the handshake. */
   begin(): void {
-    if (this.local || !rulesNeedClientName(this.config.rules)) {
+    if (this.local || !this.config.lookUpClientNames) {
       this.start();
       return;
     }

@@ -1,6 +1,6 @@
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { type Server, Socket, isIPv6 } from 'node:net';
+import { type ListenOptions, type Server, Socket, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { type NativeAddon, loadAddon } from '../native/addon.js';
 
@@ -24,7 +24,8 @@ export interface SocketFactory {
   dial(address: string, port: number, localAddress: string | undefined): Socket;
 }
 
-async function listenOn(server: Server, handle: { fd: number } | { host: string; port: number; ipv6Only: boolean; backlog: number }, backlog: number): Promise<void> {
+/** server.listen(handle) as a promise that rejects with the listen error. */
+export async function listenOn(server: Server, handle: ListenOptions | { fd: number }, backlog: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // listen({fd, backlog}) ignores the backlog; pass it as an argument of its own.

@@ -9,7 +9,8 @@ import { PACKAGE_ROOT } from '../paths.js';
 import type { DaemonOptions } from './daemon.js';
 import { flush, removePidFile } from './daemon.js';
 import { dropPrivileges } from './privileges.js';
-import { type ControlReply, type ControlRequest, openControlSockets } from './control.js';
+import { openControlSockets } from './control.js';
+import type { ControlReply, ControlRequest } from './control-protocol.js';
 import type { Role } from './server.js';
 import type { Socket } from 'node:net';
 
@@ -168,7 +169,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     });
   const answer = async (request: ControlRequest): Promise<ControlReply> => {
     if (request.cmd === 'shutdown') {
-      stop('SIGTERM');
+      // The workers get the request itself, so its drain time (0 for a demoted instance) holds.
+      stop('shutdown requested', (child) => (child.connected ? void ask(child, request) : child.kill('SIGTERM')));
       return { ok: true };
     }
     if (request.cmd === 'promote') role = 'promoted';
@@ -212,27 +214,25 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     if (config.user) dropPrivileges(config.user);
   } catch (err) {
     closeControl();
-    for (const fd of listeners.flat()) addon.close(fd);
+    closeListeners();
     logger.error((err as Error).message);
     await flush(logger);
     return 1;
   }
 
-  const broadcast = (signal: NodeJS.Signals): void => {
-    for (const child of workers) child?.kill(signal);
-  };
   const reloadAll = (): void => {
     logger.info('SIGHUP: reloading every worker');
-    broadcast('SIGHUP');
+    for (const child of workers) child?.kill('SIGHUP');
   };
-  const stop = (signal: NodeJS.Signals): void => {
+  /** Stop every worker: by SIGTERM (each drains for timeout.drain), or as `tell` says. */
+  const stop = (why: string, tell: (child: ChildProcess) => void = (child) => child.kill('SIGTERM')): void => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal}: stopping ${workers.filter(Boolean).length} worker(s)`);
+    logger.info(`${why}: stopping ${workers.filter(Boolean).length} worker(s)`);
     // New connections are refused at once, as with a single process; the workers drain.
     closeListeners();
     closeControl();
-    broadcast('SIGTERM');
+    for (const child of workers) if (child) tell(child);
     if (workers.every((c) => c === undefined)) finish();
   };
   onSignal = (signal) => (signal === 'SIGHUP' ? reloadAll() : stop(signal));

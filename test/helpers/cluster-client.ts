@@ -1,8 +1,9 @@
-import { type ResultPromise, execa } from 'execa';
+import { execa } from 'execa';
+import { socksClientIn, whoamiIn } from './netns-tools.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
-import { CLI, REPO } from './proxy.js';
+import { CLI } from './proxy.js';
 
 /**
  * What the cluster tests do from the outside: ask Pacemaker how things
@@ -28,18 +29,17 @@ export async function waitFor(cluster: Cluster, what: string, check: () => Promi
 }
 
 /** test/helpers/socks-client.mjs run in the client namespace; its JSON answer. */
-export async function socksClient(cluster: Cluster, args: string[]): Promise<Record<string, unknown>> {
-  const result = await execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, join(REPO, 'test', 'helpers', 'socks-client.mjs'), ...args]);
-  return JSON.parse(String(result.stdout)) as Record<string, unknown>;
-}
+export const socksClient = (cluster: Cluster, args: string[]): Promise<Record<string, unknown>> => socksClientIn(cluster.client, args);
 
 /** Targets in the client namespace: "who am i" servers on 7000, echo servers on 7007 (TCP and UDP each). */
 export async function startTargets(cluster: Cluster): Promise<{ whoami: number; echo: number; stop(): Promise<void> }> {
-  const children: ResultPromise[] = [];
-  for (const [port, mode] of [['7000'], ['7007', 'echo']] as const) {
-    const child = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, join(REPO, 'test', 'helpers', 'whoami-servers.mjs'), cluster.clientAddress, port, ...(mode ? [mode] : [])], { reject: false });
-    children.push(child);
-    await new Promise((resolve) => child.stdout!.once('data', resolve));
+  const servers = [whoamiIn(cluster.client, cluster.clientAddress, 7000), whoamiIn(cluster.client, cluster.clientAddress, 7007, 'echo')];
+  const children = servers.map((s) => s.child);
+  try {
+    await Promise.all(servers.map((s) => s.ready));
+  } catch (err) {
+    for (const child of children) child.kill();
+    throw err;
   }
   return {
     whoami: 7000,

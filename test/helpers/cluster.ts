@@ -157,12 +157,8 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const powerOff = async (name: string): Promise<void> => {
       const node = nodes.find((n) => n.name === name);
       if (!node) throw new Error(`no node ${name}`);
-      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} off ${name} pid ${node.initPid}; nodes ${nodes.map((n) => `${n.name}=${n.initPid}`).join(' ')}\n`);
-      try {
-        process.kill(node.initPid, 'SIGKILL');
-      } catch {
-        /* already down */
-      }
+      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} off ${name} (pid 1 = ${node.initPid}${currentLife(name)?.ended ? ', already down' : ''})\n`);
+      endLife(currentLife(name));
       // A powered-off machine holds no addresses (its VIP included): remove its NIC, both ends.
       await execa('ip', ['-n', node.netns, 'link', 'del', 'eth1'], { reject: false });
     };
@@ -201,16 +197,28 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const clientAddress = `${subnet}.2`;
     await plug(client.name, 'eth1', clientAddress, `c${id}`);
 
-    // Every node life (first boot and restarts): unshare, and the node's PID 1 under it.
-    const lives: Array<{ initPid: number; unshare: ResultPromise }> = [];
-    cleanups.push(async () => {
-      for (const life of lives) {
+    // Every node life (first boot and restarts): unshare, and the node's PID 1
+    // under it. A life's PID 1 is signalled only while its unshare still runs:
+    // once it has ended, that pid may belong to any other process.
+    interface Life {
+      readonly initPid: number;
+      readonly unshare: ResultPromise;
+      ended: boolean;
+    }
+    const lives = new Map<string, Life[]>();
+    const endLife = (life: Life | undefined): void => {
+      if (!life || life.ended) return;
+      try {
         // Killing a PID namespace's init kills every process in it; its mounts go with it.
-        try {
-          process.kill(life.initPid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
+        process.kill(life.initPid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
+    const currentLife = (name: string): Life | undefined => lives.get(name)?.at(-1);
+    cleanups.push(async () => {
+      for (const life of [...lives.values()].flat()) {
+        endLife(life);
         await life.unshare;
       }
     });
@@ -225,14 +233,16 @@ export async function createCluster(size: number, options: { subnet?: string; st
         try {
           const children = readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim();
           if (children) {
-            const initPid = Number(children.split(' ')[0]);
-            lives.push({ initPid, unshare });
-            return initPid;
+            const life: Life = { initPid: Number(children.split(' ')[0]), unshare, ended: false };
+            void unshare.finally(() => (life.ended = true));
+            lives.set(name, [...(lives.get(name) ?? []), life]);
+            return life.initPid;
           }
         } catch {
           /* not yet */
         }
       }
+      unshare.kill('SIGKILL');
       throw new Error(`node ${name} did not start`);
     };
 
@@ -289,11 +299,8 @@ export async function createCluster(size: number, options: { subnet?: string; st
     /** Power a crashed or fenced node back on: a new NIC if it lost it, fresh /run, and a new boot. */
     const restart = async (name: string): Promise<void> => {
       const node = nodes.find((n) => n.name === name)!;
-      try {
-        process.kill(node.initPid, 'SIGKILL');
-      } catch {
-        /* already down */
-      }
+      endLife(currentLife(name));
+      await currentLife(name)?.unshare;
       const base = join(dir, name);
       rmSync(join(base, 'fs', 'run'), { recursive: true, force: true });
       mkdirSync(join(base, 'fs', 'run'));

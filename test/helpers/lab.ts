@@ -1,7 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
-import { join } from 'node:path';
 import { type Netns, createNetns } from './netns.js';
-import { REPO } from './proxy.js';
+import { socksClientIn, whoamiIn } from './netns-tools.js';
 
 /**
  * Two test hosts joined by a veth pair, both inside namespaces this test
@@ -64,16 +63,11 @@ export async function createTwoHostLab(options: { server: string[]; client: stri
     serverIf: `${link}s`,
     clientIf: `${link}c`,
     spawn,
-    socksClient: async (args) => {
-      const result = await clientNs.exec(process.execPath, [join(REPO, 'test', 'helpers', 'socks-client.mjs'), ...args]);
-      return JSON.parse(result.stdout) as Record<string, unknown>;
-    },
+    socksClient: (args) => socksClientIn(clientNs, args),
     whoami: async (host, address, port) => {
-      const child = spawn(host, process.execPath, [join(REPO, 'test', 'helpers', 'whoami-servers.mjs'), address, String(port)]);
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.once('data', () => resolve());
-        void child.then((r) => reject(new Error(`whoami servers exited: ${String(r.stderr)}`)));
-      });
+      const { child, ready } = whoamiIn(host, address, port);
+      children.push(child);
+      await ready;
     },
     remove,
   };
