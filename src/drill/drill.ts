@@ -62,11 +62,23 @@ export function errorKind(err: unknown): string {
  * failing probe after a success and ends when the next successful probe
  * completes. Probes of both kinds count: a failover that breaks either is
  * an outage for the client.
+ *
+ * Outages less than `mergeGapMs` apart are one outage: when a proxy dies, a
+ * probe already past it can still succeed between the first failures, and
+ * a lone success inside a failover is no recovery a client can rely on.
+ * The drill passes its probe interval.
  */
-export function findOutages(results: readonly ProbeResult[]): Outage[] {
+export function findOutages(results: readonly ProbeResult[], mergeGapMs = 0): Outage[] {
   const sorted = [...results].sort((a, b) => a.start - b.start);
   const outages: Outage[] = [];
   let current: { start: number; errors: Record<string, number>; kinds: Set<ProbeKind> } | undefined;
+  const close = (end: number): void => {
+    const outage = { start: current!.start, end, durationMs: end - current!.start, errors: current!.errors, kinds: [...current!.kinds] };
+    current = undefined;
+    const previous = outages.at(-1);
+    if (previous && outage.start - previous.end < mergeGapMs) outages[outages.length - 1] = mergeOutages(previous, outage);
+    else outages.push(outage);
+  };
   for (const probe of sorted) {
     if (!probe.ok) {
       current ??= { start: probe.start, errors: {}, kinds: new Set() };
@@ -74,15 +86,17 @@ export function findOutages(results: readonly ProbeResult[]): Outage[] {
       current.errors[kind] = (current.errors[kind] ?? 0) + 1;
       current.kinds.add(probe.kind);
     } else if (current && probe.start >= current.start) {
-      outages.push({ start: current.start, end: probe.end, durationMs: probe.end - current.start, errors: current.errors, kinds: [...current.kinds] });
-      current = undefined;
+      close(probe.end);
     }
   }
-  if (current) {
-    const last = sorted.at(-1)!;
-    outages.push({ start: current.start, end: last.end, durationMs: last.end - current.start, errors: current.errors, kinds: [...current.kinds] });
-  }
+  if (current) close(sorted.at(-1)!.end);
   return outages;
+}
+
+function mergeOutages(first: Outage, second: Outage): Outage {
+  const errors = { ...first.errors };
+  for (const [kind, count] of Object.entries(second.errors)) errors[kind] = (errors[kind] ?? 0) + count;
+  return { start: first.start, end: second.end, durationMs: second.end - first.start, errors, kinds: [...new Set([...first.kinds, ...second.kinds])] };
 }
 
 /** One UDP association through the proxy, and the socket that talks to its relay. */

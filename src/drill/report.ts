@@ -17,7 +17,7 @@ export interface DrillReport {
 
 export function buildReport(options: DrillOptions, startedAt: Date, results: readonly ProbeResult[]): DrillReport {
   const count = (kind: 'tcp' | 'udp', ok: boolean): number => results.filter((r) => r.kind === kind && r.ok === ok).length;
-  const outages = findOutages(results);
+  const outages = findOutages(results, 1000 / options.rate);
   return {
     proxy: `${options.proxy.host}:${options.proxy.port}`,
     target: `${options.target.host}:${options.target.port}`,
