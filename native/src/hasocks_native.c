@@ -8,6 +8,9 @@
  *   Linux: IP_FREEBIND / IPV6_FREEBIND. FreeBSD: IP_BINDANY / IPV6_BINDANY.
  *   OpenBSD: SO_BINDANY. (The BSD branches compile but are not tested here.)
  * - reuseport: SO_REUSEPORT, one listener per worker process.
+ * - the relay's fast path: dup() a socket so Node can re-open it with a
+ *   shared read buffer, and a non-blocking send() straight from that buffer
+ *   (see src/relay/fast-relay.ts for why).
  *
  * Every function closes its socket on every error path and throws a
  * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,
@@ -293,6 +296,54 @@ static napi_value local_address(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* dup(fd), close-on-exec: a second descriptor for the same socket. */
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  int fd = fd_argument(env, info);
+  if (fd < 0) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    throw_system_error(env, errno, "dup", "", 0);
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, copy, &result));
+  return result;
+}
+
+/*
+ * trySend(fd, buffer, length): send as much of the first `length` bytes as
+ * the socket takes now, without blocking. Returns the bytes sent (0 when the
+ * send buffer is full), or -errno on an error; the caller hands the rest,
+ * or the error, to Node's own write path.
+ */
+static napi_value try_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1, length = 0;
+  void *data = NULL;
+  size_t capacity = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], &data, &capacity) != napi_ok || napi_get_value_int32(env, argv[2], &length) != napi_ok || fd < 0 ||
+      length < 0 || (size_t)length > capacity) {
+    napi_throw_type_error(env, NULL, "expected (fd, buffer, length)");
+    return NULL;
+  }
+  int32_t sent = 0;
+  while (sent < length) {
+    ssize_t n = send(fd, (char *)data + sent, (size_t)(length - sent), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += (int32_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && sent == 0) sent = -errno;
+    break;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, sent, &result));
+  return result;
+}
+
 static napi_value close_fd(napi_env env, napi_callback_info info) {
   int fd = fd_argument(env, info);
   if (fd < 0) return NULL;
@@ -307,6 +358,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpSocket", NULL, tcp_socket, NULL, NULL, NULL, napi_default, NULL},
       {"localAddress", NULL, local_address, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"trySend", NULL, try_send, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

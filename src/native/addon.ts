@@ -25,6 +25,10 @@ export interface NativeAddon {
   /** "address|port" of a socket. */
   localAddress(fd: number): string;
   close(fd: number): void;
+  /** A second, close-on-exec descriptor for the same socket. */
+  dup(fd: number): number;
+  /** Non-blocking send of buffer[0, length): bytes sent now (0: send buffer full), or -errno. */
+  trySend(fd: number, buffer: Buffer, length: number): number;
 }
 
 /** Where the build puts the addon; HASOCKS_NATIVE_ADDON overrides it (a prebuilt copy, or a test of the no-addon path). */

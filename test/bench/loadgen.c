@@ -98,17 +98,18 @@ static int tcp_connect(const char *host, int port) {
 
 /*
  * A connection to the target at 127.0.0.1:port, through the proxy when there
- * is one: greeting (no auth) and CONNECT, by IPv4 address or by the name
- * "localhost" (domain ATYP), sent in one write as fast clients do.
+ * is one: greeting (no auth), then CONNECT by IPv4 address or by the name
+ * "localhost" (domain ATYP). The request waits for the method reply, as curl
+ * does; microsocks, for one, drops a request that arrives with the greeting.
  * Returns -1 on any failure.
  */
-static int open_session(int port, int domain, unsigned char *reply_code) {
+static int open_session(int port, int domain) {
   if (!proxy_port) return tcp_connect("127.0.0.1", port);
   int fd = tcp_connect(proxy_host, proxy_port);
   if (fd < 0) return -1;
+  static const unsigned char greeting[] = {5, 1, 0};
   unsigned char req[64];
   int n = 0;
-  req[n++] = 5; req[n++] = 1; req[n++] = 0;
   req[n++] = 5; req[n++] = 1; req[n++] = 0;
   if (domain) {
     req[n++] = 3; req[n++] = 9; memcpy(req + n, "localhost", 9); n += 9;
@@ -116,9 +117,9 @@ static int open_session(int port, int domain, unsigned char *reply_code) {
     req[n++] = 1; req[n++] = 127; req[n++] = 0; req[n++] = 0; req[n++] = 1;
   }
   req[n++] = port >> 8; req[n++] = port & 255;
-  unsigned char rep[12];
-  if (write_full(fd, req, n) < 0 || read_full(fd, rep, 12) < 0 || rep[0] != 5 || rep[1] != 0 || rep[3] != 0) {
-    if (reply_code) *reply_code = rep[3];
+  unsigned char method[2], rep[10] = {0};
+  if (write_full(fd, greeting, sizeof greeting) < 0 || read_full(fd, method, 2) < 0 || method[1] != 0 ||
+      write_full(fd, req, n) < 0 || read_full(fd, rep, 10) < 0 || rep[0] != 5 || rep[1] != 0 || rep[3] != 1) {
     close(fd);
     return -1;
   }
@@ -194,7 +195,7 @@ static int run_throughput(const char *dir, int count, double seconds) {
   int download = strcmp(dir, "down") == 0;
   pthread_t threads[2 * MAX_STREAMS];
   for (int i = 0; i < count; i++) {
-    int client = open_session(port, 0, NULL);
+    int client = open_session(port, 0);
     if (client < 0) die("session");
     int server = accept(lfd, NULL, NULL);
     senders[i].fd = download ? server : client;
@@ -234,19 +235,22 @@ static int run_throughput(const char *dir, int count, double seconds) {
 /* ---- sessions: connect, handshake, CONNECT, 32-byte echo, close ---- */
 
 static int echo_port;
-static _Atomic uint64_t sessions_done, sessions_failed;
-static double *latencies[256];
-static size_t latency_count[256], latency_cap[256];
-static int use_domain;
 
-/* The echo target: one epoll thread, since sessions come and go by the thousand. */
+/*
+ * The echo target: one epoll thread, since sessions come and go by the
+ * thousand. It echoes 32 bytes and then closes, so the TIME_WAIT states land
+ * on the listening sides: when clients close first, their TIME_WAITs fill the
+ * ephemeral port range within seconds and connect() crawls through it.
+ */
+static unsigned char echoed[1 << 16];
+
 static void *echo_server(void *arg) {
   int lfd = *(int *)arg;
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
   struct epoll_event events[256];
-  char buf[4096];
+  char buf[32];
   for (;;) {
     int n = epoll_wait(ep, events, 256, -1);
     for (int i = 0; i < n; i++) {
@@ -256,68 +260,163 @@ static void *echo_server(void *arg) {
         while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
           int one = 1;
           setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          echoed[c] = 0;
           struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
           epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
         }
         continue;
       }
-      ssize_t r = read(fd, buf, sizeof buf);
-      if (r <= 0) {
-        if (r < 0 && errno == EAGAIN) continue;
-        close(fd);
-        continue;
-      }
-      if (write(fd, buf, r) < 0) close(fd);
+      ssize_t r = read(fd, buf, 32 - echoed[fd]);
+      if (r < 0 && errno == EAGAIN) continue;
+      if (r <= 0 || write(fd, buf, r) != r || (echoed[fd] += r) >= 32) close(fd);
     }
   }
   return NULL;
 }
 
-static void *session_client(void *arg) {
-  int id = (int)(intptr_t)arg;
-  unsigned char msg[32], back[32];
-  for (int k = 0; k < 32; k++) msg[k] = (unsigned char)(id + k);
-  while (!stop_flag) {
-    double t = now_s();
-    int fd = open_session(echo_port, use_domain, NULL);
-    int ok = fd >= 0 && write_full(fd, msg, 32) == 0 && read_full(fd, back, 32) == 0 && memcmp(msg, back, 32) == 0;
-    if (fd >= 0) close(fd);
-    if (!ok) {
-      atomic_fetch_add(&sessions_failed, 1);
-      continue;
+/*
+ * One client of the session mode, as a state machine over a non-blocking
+ * socket: all clients share one epoll loop, so the load generator spends a
+ * few microseconds per session and the proxy gets the rest of the machine.
+ * Each state names what the client waits for, and `want` how many bytes.
+ */
+enum client_state { CONNECTING, AWAIT_METHOD, AWAIT_REPLY, AWAIT_ECHO, AWAIT_EOF };
+
+struct session_client {
+  int fd;
+  enum client_state state;
+  unsigned char in[64];
+  size_t got, want;
+  double started;
+};
+
+static unsigned char session_request[32], session_request_len;
+static const unsigned char echo_message[32] = "hasocks bench: 32 bytes of echo";
+
+static double *latencies;
+static size_t latency_count, latency_cap;
+static uint64_t sessions_failed, sessions_stuck;
+
+static void client_send(struct session_client *c, const void *data, size_t n, enum client_state next, size_t want) {
+  if (write(c->fd, data, n) != (ssize_t)n) { c->state = CONNECTING; c->want = 0; return; } /* tiny writes on a fresh socket: all or fail */
+  c->state = next;
+  c->got = 0;
+  c->want = want;
+}
+
+static void client_start(int ep, struct session_client *c) {
+  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(proxy_port ? proxy_port : echo_port)};
+  inet_pton(AF_INET, proxy_port ? proxy_host : "127.0.0.1", &a.sin_addr);
+  c->started = now_s();
+  c->state = CONNECTING;
+  c->got = c->want = 0;
+  if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) die("connect");
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+  epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+static void client_finish(int ep, struct session_client *c, int ok) {
+  close(c->fd); /* also leaves the epoll set */
+  if (!ok) sessions_failed++;
+  else {
+    if (latency_count == latency_cap) {
+      latency_cap = latency_cap ? latency_cap * 2 : 65536;
+      latencies = realloc(latencies, latency_cap * sizeof(double));
     }
-    atomic_fetch_add(&sessions_done, 1);
-    if (latency_count[id] == latency_cap[id]) {
-      latency_cap[id] = latency_cap[id] ? latency_cap[id] * 2 : 4096;
-      latencies[id] = realloc(latencies[id], latency_cap[id] * sizeof(double));
-    }
-    latencies[id][latency_count[id]++] = now_s() - t;
+    latencies[latency_count++] = now_s() - c->started;
   }
-  return NULL;
+  if (!stop_flag) client_start(ep, c);
+  else c->fd = -1;
+}
+
+/* Advance one client on readiness; returns when it needs to wait again. */
+static void client_step(int ep, struct session_client *c, uint32_t events) {
+  if (c->state == CONNECTING) {
+    if (!(events & EPOLLOUT)) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) return client_finish(ep, c, 0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    static const unsigned char greeting[] = {5, 1, 0};
+    if (proxy_port) client_send(c, greeting, sizeof greeting, AWAIT_METHOD, 2);
+    else client_send(c, echo_message, 32, AWAIT_ECHO, 32);
+    if (c->state == CONNECTING) client_finish(ep, c, 0);
+    return;
+  }
+  for (;;) {
+    ssize_t r = read(c->fd, c->in + c->got, c->want - c->got + (c->state == AWAIT_EOF));
+    if (r < 0 && errno == EAGAIN) return;
+    if (r == 0 && c->state == AWAIT_EOF) return client_finish(ep, c, 1); /* the target closed, and the proxy passed it on */
+    if (r <= 0) return client_finish(ep, c, 0);
+    c->got += r;
+    if (c->got < c->want) continue;
+    switch (c->state) {
+    case AWAIT_METHOD:
+      if (c->in[1] != 0) return client_finish(ep, c, 0);
+      client_send(c, session_request, session_request_len, AWAIT_REPLY, 10);
+      break;
+    case AWAIT_REPLY:
+      if (c->in[1] != 0 || c->in[3] != 1) return client_finish(ep, c, 0);
+      client_send(c, echo_message, 32, AWAIT_ECHO, 32);
+      break;
+    case AWAIT_ECHO:
+      if (memcmp(c->in, echo_message, 32) != 0) return client_finish(ep, c, 0);
+      c->state = AWAIT_EOF;
+      c->got = c->want = 0;
+      continue;
+    case AWAIT_EOF: /* data after the echo */
+      return client_finish(ep, c, 0);
+    case CONNECTING:
+      break;
+    }
+    if (c->state == CONNECTING) return client_finish(ep, c, 0);
+  }
 }
 
 static int run_sessions(int clients, double seconds, int domain) {
   int lfd = listen_any(&echo_port);
   fcntl(lfd, F_SETFL, O_NONBLOCK); /* the echo thread accepts until EAGAIN */
-  use_domain = domain;
-  pthread_t server, threads[256];
+  pthread_t server;
   pthread_create(&server, NULL, echo_server, &lfd);
-  for (int i = 0; i < clients; i++) pthread_create(&threads[i], NULL, session_client, (void *)(intptr_t)i);
-  double t0 = now_s();
-  usleep((useconds_t)(seconds * 1e6));
-  stop_flag = 1;
-  for (int i = 0; i < clients; i++) pthread_join(threads[i], NULL);
+
+  int n = 0;
+  session_request[n++] = 5; session_request[n++] = 1; session_request[n++] = 0;
+  if (domain) {
+    session_request[n++] = 3; session_request[n++] = 9; memcpy(session_request + n, "localhost", 9); n += 9;
+  } else {
+    session_request[n++] = 1; session_request[n++] = 127; session_request[n++] = 0; session_request[n++] = 0; session_request[n++] = 1;
+  }
+  session_request[n++] = echo_port >> 8; session_request[n++] = echo_port & 255;
+  session_request_len = n;
+
+  int ep = epoll_create1(0);
+  struct session_client *all = calloc(clients, sizeof *all);
+  for (int i = 0; i < clients; i++) client_start(ep, &all[i]);
+  struct epoll_event events[256];
+  double t0 = now_s(), end = t0 + seconds;
+  double next_sweep = t0 + 0.1;
+  while (now_s() < end) {
+    int k = epoll_wait(ep, events, 256, 10);
+    for (int i = 0; i < k; i++) client_step(ep, events[i].data.ptr, events[i].events);
+    if (now_s() < next_sweep) continue;
+    /* A session that has waited a second for the proxy is stuck: count it and start over. */
+    next_sweep = now_s() + 0.1;
+    for (int i = 0; i < clients; i++)
+      if (next_sweep - all[i].started > 1.0) { sessions_stuck++; client_finish(ep, &all[i], 0); }
+  }
   double elapsed = now_s() - t0;
-  size_t total = 0;
-  for (int i = 0; i < clients; i++) total += latency_count[i];
-  double *all = malloc((total + 1) * sizeof(double));
-  size_t k = 0;
-  for (int i = 0; i < clients; i++)
-    for (size_t j = 0; j < latency_count[i]; j++) all[k++] = latencies[i][j];
-  qsort(all, total, sizeof(double), cmp_double);
-  double p50 = total ? all[total / 2] : 0, p99 = total ? all[(size_t)(total * 0.99)] : 0;
-  printf("{\"sessionsPerSecond\":%.0f,\"p50ms\":%.3f,\"p99ms\":%.3f,\"failed\":%lu}\n", atomic_load(&sessions_done) / elapsed, p50 * 1e3, p99 * 1e3,
-         (unsigned long)atomic_load(&sessions_failed));
+  stop_flag = 1;
+  for (int i = 0; i < clients; i++) if (all[i].fd >= 0) close(all[i].fd);
+
+  qsort(latencies, latency_count, sizeof(double), cmp_double);
+  double p50 = latency_count ? latencies[latency_count / 2] : 0, p99 = latency_count ? latencies[(size_t)(latency_count * 0.99)] : 0;
+  printf("{\"sessionsPerSecond\":%.0f,\"p50ms\":%.3f,\"p99ms\":%.3f,\"failed\":%lu,\"stuck\":%lu}\n", latency_count / elapsed, p50 * 1e3, p99 * 1e3,
+         (unsigned long)sessions_failed, (unsigned long)sessions_stuck);
   return 0;
 }
 
@@ -338,7 +437,7 @@ static int run_idle(int count) {
   pthread_create(&acceptor, NULL, idle_acceptor, &lfd);
   int opened = 0;
   for (int i = 0; i < count; i++) {
-    int fd = open_session(port, 0, NULL);
+    int fd = open_session(port, 0);
     if (fd < 0) break;
     opened++;
   }
@@ -364,12 +463,14 @@ static int run_udp(double seconds, int window) {
 
   /* The association: a control connection, and the relay address it names. */
   int ctl = tcp_connect(proxy_host, proxy_port);
-  unsigned char req[] = {5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, 0, 0};
-  unsigned char rep[12];
-  if (ctl < 0 || write_full(ctl, req, sizeof req) < 0 || read_full(ctl, rep, 12) < 0 || rep[3] != 0 || rep[5] != 1) die("udp associate");
+  unsigned char greeting[] = {5, 1, 0}, req[] = {5, 3, 0, 1, 127, 0, 0, 1, 0, 0};
+  unsigned char method[2], rep[10];
+  if (ctl < 0 || write_full(ctl, greeting, sizeof greeting) < 0 || read_full(ctl, method, 2) < 0 || write_full(ctl, req, sizeof req) < 0 ||
+      read_full(ctl, rep, 10) < 0 || rep[1] != 0 || rep[3] != 1)
+    die("udp associate");
   struct sockaddr_in relay = {.sin_family = AF_INET};
-  memcpy(&relay.sin_addr, rep + 6, 4);
-  memcpy(&relay.sin_port, rep + 10, 2);
+  memcpy(&relay.sin_addr, rep + 4, 4);
+  memcpy(&relay.sin_port, rep + 8, 2);
   if (relay.sin_addr.s_addr == 0) relay.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
   int client = socket(AF_INET, SOCK_DGRAM, 0);

@@ -74,7 +74,7 @@ const servers = {
     start: () => {
       const port = nextPort++;
       const config = join(dir, 'danted.conf');
-      writeFileSync(config, readFileSync(join(REPO, 'test', 'bench', 'danted.conf'), 'utf8').replace('@PORT@', String(port)));
+      writeFileSync(config, readFileSync(join(REPO, 'test', 'bench', 'danted.conf'), 'utf8').replaceAll('@PORT@', String(port)));
       return launch('/usr/sbin/danted', ['-f', config], port);
     },
   },

@@ -37,6 +37,8 @@ export interface StartOptions {
   args?: string[];
   /** Listen address; default 127.0.0.1 with a free port. */
   host?: string;
+  /** Extra environment for the proxy. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -63,8 +65,8 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
   const pidFile = join(dir, 'hasocks.pid');
   const argv = [CLI, 'serve', '--config', configPath, '--pidfile', pidFile, ...(options.args ?? [])];
   const child: ResultPromise = options.netns
-    ? execa('ip', ['netns', 'exec', options.netns, process.execPath, ...argv], { reject: false, all: true, stdin: 'ignore' })
-    : execa(process.execPath, argv, { reject: false, all: true, stdin: 'ignore' });
+    ? execa('ip', ['netns', 'exec', options.netns, process.execPath, ...argv], { reject: false, all: true, stdin: 'ignore', env: options.env })
+    : execa(process.execPath, argv, { reject: false, all: true, stdin: 'ignore', env: options.env });
   let output = '';
   const listeners = new Set<() => void>();
   child.all!.on('data', (chunk: Buffer) => {

@@ -1,0 +1,141 @@
+// The relay's two data paths against the real built proxy: the shared-buffer
+// fast path (native addon present, bulk data) and Node streams (no addon).
+// Megabytes of random data go both ways, each way checked by hash, with
+// half-close in the middle and at the end, and the proxy's own byte counts.
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { type Socket, connect, createServer } from 'node:net';
+import { type TestServer, listen } from './helpers/net.js';
+import { type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+
+const MB = 1024 * 1024;
+const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Reads everything until the client's FIN, then answers with `reply` and closes: the order half-close allows. */
+let readThenReply: TestServer;
+const received: Buffer[] = [];
+const REPLY = randomBytes(6 * MB);
+/** Echoes everything back as it comes, so both directions are busy at once. */
+let echo: TestServer;
+
+beforeAll(async () => {
+  readThenReply = await listen(
+    createServer({ allowHalfOpen: true }, (socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('end', () => {
+        received.push(Buffer.concat(chunks));
+        socket.end(REPLY);
+      });
+    }),
+  );
+  echo = await listen(createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket)));
+});
+
+afterAll(async () => {
+  await stopAllProxies();
+  await readThenReply.close();
+  await echo.close();
+});
+
+async function socksConnect(proxy: RunningProxy, port: number): Promise<Socket> {
+  const socket = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(socket, 'connect');
+  socket.write(Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 255]));
+  // Method reply (2) and CONNECT reply (10), read before anything else so they are not taken for data.
+  const head = await readExactly(socket, 12);
+  expect([...head.subarray(0, 4)]).toEqual([5, 0, 5, 0]);
+  return socket;
+}
+
+function readExactly(socket: Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let have = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      have = Buffer.concat([have, chunk]);
+      if (have.length < n) return;
+      socket.off('data', onData);
+      socket.pause();
+      if (have.length > n) socket.unshift(have.subarray(n));
+      resolve(have.subarray(0, n));
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
+
+function readAll(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.resume();
+  return new Promise((resolve, reject) => {
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', reject);
+  });
+}
+
+/** Write `data` in chunks of varied size, so reads and sends fall at every kind of boundary. */
+async function writeVaried(socket: Socket, data: Buffer): Promise<void> {
+  let offset = 0;
+  let size = 1;
+  while (offset < data.length) {
+    const end = Math.min(data.length, offset + size);
+    if (!socket.write(data.subarray(offset, end))) await once(socket, 'drain');
+    offset = end;
+    size = size >= 512 * 1024 ? 1 : size * 7 + 3;
+  }
+}
+
+const sessionOf = (line: string): string => /session (\d+) /.exec(line)![1]!;
+
+describe.each<{ path: string; env: Record<string, string> }>([
+  { path: 'the shared-buffer fast path', env: {} },
+  { path: 'Node streams', env: { HASOCKS_NATIVE_ADDON: '/nonexistent/no-addon.node' } },
+])('relay on $path', ({ path, env }) => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startProxy(
+      { debug: 1, rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', to: '0/0', log: ['disconnect'] }] },
+      { env },
+    );
+  });
+  afterAll(() => proxy.stop());
+
+  test('8 MB up, then FIN, then 6 MB down: every byte arrives, in order, and the proxy counts them', async () => {
+    const upload = randomBytes(8 * MB);
+    const before = received.length;
+    const socket = await socksConnect(proxy, readThenReply.port);
+    const download = readAll(socket);
+    await writeVaried(socket, upload);
+    socket.end();
+    const back = await download;
+    expect(received.length).toBe(before + 1);
+    expect(received.at(-1)!.length).toBe(upload.length);
+    expect(sha(received.at(-1)!)).toBe(sha(upload));
+    expect(back.length).toBe(REPLY.length);
+    expect(sha(back)).toBe(sha(REPLY));
+    const line = await proxy.waitForLog(/disconnect 127\.0\.0\.1:\d+: up 8388608 bytes/);
+    expect(line).toMatch(/up 8388608 bytes, down 6291456 bytes, [\d.]+s, closed/);
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
+  }, 60000);
+
+  test('4 MB through an echo both ways at once comes back intact', async () => {
+    const data = randomBytes(4 * MB);
+    const socket = await socksConnect(proxy, echo.port);
+    const back = readAll(socket);
+    await writeVaried(socket, data);
+    socket.end();
+    const echoed = await back;
+    expect(echoed.length).toBe(data.length);
+    expect(sha(echoed)).toBe(sha(data));
+  }, 60000);
+
+  test('a short exchange stays on Node streams', async () => {
+    const socket = await socksConnect(proxy, echo.port);
+    const back = readAll(socket);
+    socket.end(Buffer.from('hello'));
+    expect((await back).toString()).toBe('hello');
+    const line = await proxy.waitForLog(/disconnect .*: up 5 bytes, down 5 bytes/);
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on Node streams`));
+  }, 20000);
+});
