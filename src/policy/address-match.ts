@@ -1,5 +1,5 @@
 import { isIP, isIPv4 } from 'node:net';
-import { ipv4ToBytes, ipv6ToBytes } from '../protocol/address.js';
+import { ipv6ToBytes, writeIPv4 } from '../protocol/address.js';
 
 /**
  * One `from` or `to` value of a rule, compiled once at config load.
@@ -22,7 +22,7 @@ export function ipToBytes16(ip: string): Buffer {
     const out = Buffer.alloc(16);
     out[10] = 0xff;
     out[11] = 0xff;
-    ipv4ToBytes(ip).copy(out, 12);
+    writeIPv4(ip, out, 12);
     return out;
   }
   return ipv6ToBytes(ip);

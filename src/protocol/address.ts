@@ -19,13 +19,29 @@ export function splitHostPort(text: string): { host: string; port: number } | un
   return match ? { host: match[1]!, port: Number(match[2]) } : undefined;
 }
 
-/** "host:port" with brackets around IPv6, as logs and configs write it. */
+/** "host:port" with brackets around IPv6, as logs and configs write it. (Only IPv6 literals hold a colon.) */
 export function formatEndpoint(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Write a valid dotted-quad IPv4 address as 4 bytes at out[offset]; per session, so no split() or regex. */
+export function writeIPv4(address: string, out: Buffer, offset: number): void {
+  let index = offset;
+  let part = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 46 /* . */) {
+      out[index++] = part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  out[index] = part;
 }
 
 export function ipv4ToBytes(address: string): Buffer {
-  return Buffer.from(address.split('.').map((part) => Number(part)));
+  const out = Buffer.allocUnsafe(4);
+  writeIPv4(address, out, 0);
+  return out;
 }
 
 export function bytesToIPv4(bytes: Buffer): string {

@@ -1,5 +1,4 @@
 import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
-import { isIP } from 'node:net';
 import { decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
@@ -70,8 +69,12 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   const relayPort = clientSide.address().port;
 
   const outgoing = new Map<4 | 6, Promise<UdpSocket>>();
+  /** The outgoing sockets once bound, so a datagram goes out without waiting on a promise. */
+  const bound = new Map<4 | 6, UdpSocket>();
   const resolved = new Map<string, string>();
   const decisions = new Map<string, Decision>();
+  /** Per remote sender: may it answer, and the SOCKS header its datagrams get. */
+  const replies = new Map<string, { decision: Decision; header: Buffer }>();
   let clientPort = allowedPort;
   let lastActivity = Date.now();
   let datagramsUp = 0;
@@ -103,6 +106,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
       const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
       socket = session.sockets.bindUdp(external ?? (family === 6 ? '::' : '0.0.0.0'), 0).then((s) => {
         if (closed) s.close();
+        bound.set(family, s);
         s.on('message', fromRemote);
         s.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
         return s;
@@ -114,14 +118,17 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
 
   const fromRemote = (message: Buffer, remote: RemoteInfo): void => {
     if (clientPort === undefined) return; // the client has not said where it listens yet
-    const sender = unmapIPv4(remote.address);
-    const key = `${sender}|${remote.port}`;
-    const decision = decisions.get(`reply|${key}`) ?? remember(decisions, `reply|${key}`, decideReply(session, 'udpreply', sender, remote.port, 'udp'));
-    if (decision.action === 'block') return;
+    const key = `${remote.address}|${remote.port}`;
+    let reply = replies.get(key);
+    if (!reply) {
+      const sender = unmapIPv4(remote.address);
+      reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, remote.port, 'udp'), header: udpHeader(sender, remote.port) });
+    }
+    if (reply.decision.action === 'block') return;
     lastActivity = Date.now();
     datagramsDown++;
     bytesDown += message.length;
-    clientSide.send([udpHeader(sender, remote.port), message], clientPort, allowedAddress);
+    clientSide.send([reply.header, message], clientPort, allowedAddress);
   };
 
   const fromClient = (datagram: Buffer, remote: RemoteInfo): void => {
@@ -160,7 +167,13 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     if (decision.action === 'block') return;
     datagramsUp++;
     bytesUp += payload.length;
-    outgoingFor(isIP(address) === 6 ? 6 : 4).then(
+    const family = address.includes(':') ? 6 : 4;
+    const socket = bound.get(family);
+    if (socket) {
+      socket.send(payload, port, address);
+      return;
+    }
+    outgoingFor(family).then(
       (socket) => {
         if (!closed) socket.send(payload, port, address);
       },
