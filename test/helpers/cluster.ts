@@ -166,6 +166,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const fenceServer = createServer({ allowHalfOpen: true }, (socket) => {
       socket.on('error', () => undefined);
       socket.once('data', (data: Buffer) => {
+        appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} request: ${data.toString().trim()}\n`);
         const [verb, name] = data.toString().trim().split(/\s+/);
         if (verb === 'ping') {
           socket.end('pong\n');
@@ -184,7 +185,10 @@ export async function createCluster(size: number, options: { subnet?: string; st
     // The device's network face: the bridge's address in the switch namespace, relayed to the socket.
     const fenceDevice = { ip: `${subnet}.254`, port: 7999 };
     await execa('ip', ['-n', sw, 'addr', 'add', `${fenceDevice.ip}/24`, 'dev', 'br0']);
-    const relay = execa('ip', ['netns', 'exec', sw, process.execPath, join(REPO, 'test', 'helpers', 'tcp-to-unix.mjs'), fenceDevice.ip, String(fenceDevice.port), fenceSocket], { reject: false });
+    const relay = execa('ip', ['netns', 'exec', sw, process.execPath, join(REPO, 'test', 'helpers', 'tcp-to-unix.mjs'), fenceDevice.ip, String(fenceDevice.port), fenceSocket], {
+      reject: false,
+      stderr: { file: join(dir, 'fence-relay.log') },
+    });
     cleanups.push(async () => {
       relay.kill('SIGKILL');
       await relay;
