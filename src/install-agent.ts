@@ -4,8 +4,10 @@ import { PACKAGE_ROOT } from './paths.js';
 
 /**
  * Install the agent where Pacemaker looks for ocf:hasocks:socks. The
- * installed file is a launcher with this installation's node binary and path
- * written in, so it runs for any user (meta-data runs as nobody) without PATH.
+ * installed file hands over to this installation's launcher (ocf/hasocks)
+ * with the node binary and the path written in, so it runs for any user
+ * (meta-data runs as nobody) without PATH, and keeps the launcher's
+ * Node-free promote.
  */
 export function installAgent(ocfRoot: string): string {
   const dir = join(ocfRoot, 'resource.d', 'hasocks');
@@ -17,9 +19,9 @@ export function installAgent(ocfRoot: string): string {
     [
       '#!/bin/sh',
       '# ocf:hasocks:socks, installed by "hasocks install-agent" from the installation below.',
-      '# The agent does no TLS; loading extra CA files would only slow every call.',
-      'unset NODE_EXTRA_CA_CERTS',
-      `exec ${quote(process.execPath)} ${quote(join(PACKAGE_ROOT, 'dist', 'ocf', 'agent.js'))} "$@"`,
+      `HASOCKS_NODE=${quote(process.execPath)} HASOCKS_ROOT=${quote(PACKAGE_ROOT)}`,
+      'export HASOCKS_NODE HASOCKS_ROOT',
+      `exec ${quote(join(PACKAGE_ROOT, 'ocf', 'hasocks'))} "$@"`,
       '',
     ].join('\n'),
   );

@@ -264,7 +264,10 @@ describe('lifecycle', () => {
       early.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
       expect(await early.waitForEnd(500)).toBe(false);
 
-      expect((await agent('promote', params)).code).toBe(0);
+      // The launcher promotes without starting Node (it is on the failover's
+      // critical path): with no usable node binary, promote still succeeds.
+      const promote = await agent('promote', params, { HASOCKS_NODE: '/bin/false' });
+      expect(promote.code).toBe(0);
       const reply = await early.read(12);
       expect([reply[1], reply[3]]).toEqual([0x00, 0x00]);
       early.destroy();
@@ -287,6 +290,13 @@ describe('lifecycle', () => {
     } finally {
       await agent('stop', params);
     }
+  });
+
+  test('promote of a stopped instance goes to the full agent: 7, with an exit reason', async () => {
+    const params = fresh({ CRM_meta_promotable: 'true' });
+    const result = await agent('promote', params);
+    expect(result.code).toBe(7);
+    expect(result.reason).toMatch(/cannot promote: hasocks is not running/);
   });
 
   test('degraded near the session limit: 190, or 191 when promoted', async () => {
