@@ -5,12 +5,11 @@
 // machine; the measured figures are printed for the README's Failover section.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, createCluster } from './helpers/cluster.js';
-import { type DrillReport, crmMon, drillAround, socksClient, startTargets, waitFor } from './helpers/cluster-client.js';
-import { OPEN_RULES, REPO } from './helpers/proxy.js';
+import type { Cluster } from './helpers/cluster.js';
+import { type DrillReport, crmMon, drillAround, socksClient, waitFor } from './helpers/cluster-client.js';
+import { OPEN_RULES } from './helpers/proxy.js';
+import { EXTERNAL_VIP, VIP, buildLab, holders, serving, standbys } from './helpers/failover-lab.js';
 
-const VIP = '10.205.0.100';
-const EXTERNAL_VIP = '10.205.0.101';
 /** Targets from the issue, and how much slower a loaded 2-core CI machine may be. */
 const TARGET = { crashMedianMs: 2400, crashEachMs: 3400, sigkillMs: 2500, switchoverMs: 1000 };
 const MARGIN = 1.25;
@@ -24,67 +23,8 @@ function record(scenario: string, report: DrillReport, note = ''): number {
 
 afterAll(() => console.log(`failover figures (worst outage per run):\n${figures.join('\n')}`));
 
-/**
- * Scenarios that do not pass reliably yet run only with
- * HASOCKS_FAILOVER_WIP=1 and are reported as skipped otherwise. The crash
- * runs pass alone (2.42-2.48 s each) but about half the time the survivor's
- * fence request never reaches the lab's fence device (see the issue's note).
- */
-const wip = process.env.HASOCKS_FAILOVER_WIP === '1' ? describe : describe.skip;
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const warmCrashes: number[] = [];
-
-/** A lab with the fence device and the layout from examples/, traffic targets, and the config every node shares. */
-async function buildLab(size: number, layout: 'warm' | 'cold'): Promise<{ cluster: Cluster; stop(): Promise<void> }> {
-  const cluster = await createCluster(size, { subnet: '10.205.0', stonith: true });
-  let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
-  try {
-    targets = await startTargets(cluster);
-    const config = join(cluster.dir, 'hasocks.json');
-    writeFileSync(config, JSON.stringify({ internal: [`${VIP}:1080`], external: [EXTERNAL_VIP], freebind: true, rules: OPEN_RULES, logoutput: [join(cluster.dir, 'proxy.log')] }));
-    const node1 = cluster.nodes[0]!;
-    await node1.exec('pcs', cluster.fenceDeviceArgs);
-    const env = { ...process.env, CONFIG: config, VIP, EXTERNAL_VIP, NIC: cluster.nic, PROMOTED_MONITOR: '1s' } as Record<string, string>;
-    const script = await node1.exec('sh', [join(REPO, 'examples', layout === 'warm' ? 'pcs-promotable.sh' : 'pcs-group.sh')], { env, reject: false });
-    expect(script.stderr).not.toMatch(/error/i);
-    await waitFor(cluster, 'the service up', async () => (await serving(cluster)) !== undefined);
-    if (layout === 'warm') await waitFor(cluster, 'a warm standby on every other node', async () => standbys(await crmMon(cluster)) === size - 1);
-    const started = targets;
-    return {
-      cluster,
-      stop: async () => {
-        await started.stop();
-        await cluster.remove();
-      },
-    };
-  } catch (err) {
-    // Processes outlive `ip netns del`: stop the targets before the lab goes.
-    await targets?.stop();
-    await cluster.remove();
-    throw err;
-  }
-}
-
-const standbys = (mon: string): number => (/Unpromoted: \[ ([^\]]*) \]/.exec(mon)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).length;
-
-/** The node that serves (Promoted, or the group's hasocks) and holds both VIPs, if one does. */
-async function serving(cluster: Cluster): Promise<string | undefined> {
-  const mon = await crmMon(cluster);
-  const active = /Promoted: \[ (node\d) \]/.exec(mon)?.[1] ?? /socks\s+\(ocf:hasocks:socks\):\s+Started (node\d)/.exec(mon)?.[1];
-  const vip = /vip\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
-  const external = /vip-external\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
-  return active && vip === active && (external === undefined || external === active) ? active : undefined;
-}
-
-/** Which nodes have an address on an interface right now (a powered-off node has none). */
-async function holders(cluster: Cluster, address: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const node of cluster.nodes) {
-    const addr = await node.exec('ip', ['-br', 'addr'], { reject: false, timeout: 5000 }).catch(() => undefined);
-    if (addr?.stdout.includes(`${address}/`)) found.push(node.name);
-  }
-  return found;
-}
 
 /** After every scenario: one node serves and alone holds the VIPs, and CONNECT, UDP and BIND work and name the VIPs. */
 async function expectHealthy(cluster: Cluster): Promise<void> {
@@ -195,6 +135,14 @@ async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefin
   const dc = await dcOf(cluster);
   const report = await drillAround(cluster, `crash-${label}`, `${VIP}:1080`, 8, () => cluster.crash(active));
   const outage = record(`crash, ${label}`, report, active === dc ? 'the active node was the DC' : 'the DC survived');
+  if (cluster.fenced.at(-1) !== active) {
+    // Nobody fenced the crashed node in time: show what the survivors were doing (this found the bridge-MAC stall).
+    for (const node of cluster.nodes.filter((n) => n.name !== active)) {
+      const ps = await node.exec('ps', ['-eo', 'pid,ppid,etime,stat,args'], { reject: false });
+      const ss = await node.exec('ss', ['-tanp'], { reject: false });
+      console.log(`fencing did not happen; ${node.name}'s processes:\n${ps.stdout}\nand sockets:\n${ss.stdout}`);
+    }
+  }
   expect(report.outages.length).toBe(1);
   expect(cluster.fenced.at(-1)).toBe(active);
   await expectHealthy(cluster);
@@ -203,7 +151,7 @@ async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefin
   return outage;
 }
 
-wip('2-node lab, warm standby: crash and network cut', () => {
+describe('2-node lab, warm standby: crash and network cut', () => {
   const lab = labFor(2, 'warm');
 
   test('crash of the active node, 5 runs: median and every run within the target', async () => {
@@ -229,20 +177,26 @@ wip('2-node lab, warm standby: crash and network cut', () => {
   }, 180000);
 });
 
-wip('3-node lab, warm standby', () => {
+describe('3-node lab, warm standby', () => {
   const lab = labFor(3, 'warm');
 
+  // With a third node Corosync's token is token + token_coefficient (650 ms
+  // by default) and consensus 1.2 times that: detection takes 3.6 s instead
+  // of 2.2. The issue's targets are for 2 nodes; here the bound is the
+  // 2-node one plus those 1430 ms. The active node is the DC, as the layout
+  // prefers after any failover.
   test('crash of the active node: one outage within the target, the VIPs on one node', async () => {
-    expect(await crashRun(lab.cluster, '3 nodes', undefined)).toBeLessThan(TARGET.crashEachMs * MARGIN);
-  }, 180000);
+    expect(await crashRun(lab.cluster, '3 nodes', true)).toBeLessThan((TARGET.crashEachMs + 1430) * MARGIN);
+  }, 240000);
 });
 
-wip('2-node lab, cold start (examples/pcs-group.sh)', () => {
+describe('2-node lab, cold start (examples/pcs-group.sh)', () => {
   const lab = labFor(2, 'cold');
 
   test('warm standby beats the cold-start group on the same machine', async () => {
     const cold: number[] = [];
     for (let run = 0; run < 3; run++) cold.push(await crashRun(lab.cluster, `cold run ${run + 1}`, undefined, 'cold'));
+    // The warm figures come from the 2-node crash test above, in this same run.
     expect(warmCrashes.length).toBeGreaterThanOrEqual(5);
     expect(median(warmCrashes)).toBeLessThan(median(cold));
   }, 600000);

@@ -72,7 +72,7 @@ hostname "$name"
 cp "$base/corosync.conf" /etc/corosync/corosync.conf
 corosync -f > /var/log/corosync/stdout.log 2>&1 &
 for i in $(seq 1 50); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
-pacemakerd > /var/log/pacemaker/stdout.log 2>&1 &
+PCMK_debug=\${HASOCKS_LAB_PCMK_DEBUG:-no} pacemakerd > /var/log/pacemaker/stdout.log 2>&1 &
 # Reap orphans (a killed resource's children are re-parented here), forever.
 while true; do wait || true; sleep 1; done
 `;
@@ -140,7 +140,11 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const sw = `hcsw${id}`;
     await execa('ip', ['netns', 'add', sw]);
     cleanups.push(async () => void (await execa('ip', ['netns', 'del', sw], { reject: false })));
-    await execa('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+    // A fixed MAC: a bridge otherwise takes the lowest MAC among its ports,
+    // so removing a crashed node's port could change it, and the survivors'
+    // ARP entries for the fence device (on br0) would point at nothing for
+    // seconds; fencing then stalled in SYN-SENT, in about half the crashes.
+    await execa('ip', ['-n', sw, 'link', 'add', 'br0', 'address', '02:00:00:00:00:fe', 'type', 'bridge']);
     await execa('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
 
     const plug = async (netns: string, ifname: string, address: string, port: string): Promise<void> => {
@@ -164,6 +168,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
     };
     // allowHalfOpen: the agent (nc -N) half-closes after its request and waits for the answer.
     const fenceServer = createServer({ allowHalfOpen: true }, (socket) => {
+      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} connection\n`);
       socket.on('error', () => undefined);
       socket.once('data', (data: Buffer) => {
         appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} request: ${data.toString().trim()}\n`);

@@ -1,12 +1,13 @@
 import { execa, type ResultPromise } from 'execa';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ConfigFile } from '../../src/config/types.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { freePort } from './net.js';
 
-export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository, found the way the proxy finds its package root, so this also works compiled (npm run lab). */
+export const REPO = PACKAGE_ROOT;
 export const CLI = join(REPO, 'dist', 'src', 'cli.js');
 
 /** Rules that let loopback clients do everything; tests that test rules bring their own. */

@@ -12,7 +12,10 @@ createServer({ allowHalfOpen: true }, (client) => {
   console.error(`${new Date().toISOString()} connection from ${client.remoteAddress}:${client.remotePort}`);
   const upstream = connect({ path: socketPath, allowHalfOpen: true });
   client.on('error', () => upstream.destroy());
-  upstream.on('error', () => client.destroy());
+  upstream.on('error', (err) => {
+    console.error(`${new Date().toISOString()} ${socketPath}: ${err.message}`);
+    client.destroy();
+  });
   client.pipe(upstream);
   upstream.pipe(client);
 }).listen(Number(port), address, () => console.log('ready'));

@@ -1,0 +1,82 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Cluster, createCluster } from './cluster.js';
+import { crmMon, startTargets, waitFor } from './cluster-client.js';
+import { OPEN_RULES, REPO } from './proxy.js';
+
+/**
+ * The failover lab: a cluster (cluster.ts) with the lab's fence device, the
+ * traffic targets in the client namespace, one hasocks config every node
+ * shares, and a layout configured by the README's own scripts in examples/
+ * with plain pcs commands. Used by test/failover.test.ts and `npm run lab`.
+ */
+export const VIP = '10.205.0.100';
+export const EXTERNAL_VIP = '10.205.0.101';
+export const SUBNET = '10.205.0';
+
+/** warm: promotable clone with a warm standby (pcs-promotable.sh); cold: IPaddr2 and hasocks in a group (pcs-group.sh); bare: no resources. */
+export type Layout = 'warm' | 'cold' | 'bare';
+
+export interface Lab {
+  readonly cluster: Cluster;
+  /** The hasocks config the nodes share. */
+  readonly config: string;
+  stop(): Promise<void>;
+}
+
+/** Build a lab of `size` nodes with `layout`; on any failure everything it made is removed. */
+export async function buildLab(size: number, layout: Layout): Promise<Lab> {
+  const cluster = await createCluster(size, { subnet: SUBNET, stonith: true });
+  let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
+  try {
+    targets = await startTargets(cluster);
+    const config = join(cluster.dir, 'hasocks.json');
+    writeFileSync(config, JSON.stringify({ internal: [`${VIP}:1080`], external: [EXTERNAL_VIP], freebind: true, rules: OPEN_RULES, logoutput: [join(cluster.dir, 'proxy.log')] }));
+    const node1 = cluster.nodes[0]!;
+    await node1.exec('pcs', cluster.fenceDeviceArgs);
+    if (layout !== 'bare') {
+      const env = { ...process.env, CONFIG: config, VIP, EXTERNAL_VIP, NIC: cluster.nic, PROMOTED_MONITOR: '1s' } as Record<string, string>;
+      const script = await node1.exec('sh', [join(REPO, 'examples', layout === 'warm' ? 'pcs-promotable.sh' : 'pcs-group.sh')], { env, reject: false });
+      if (/error/i.test(script.stderr)) throw new Error(`examples/${layout === 'warm' ? 'pcs-promotable.sh' : 'pcs-group.sh'} failed:\n${script.stderr}`);
+      await waitFor(cluster, 'the service up', async () => (await serving(cluster)) !== undefined);
+      if (layout === 'warm') await waitFor(cluster, 'a warm standby on every other node', async () => standbys(await crmMon(cluster)) === size - 1);
+    }
+    const started = targets;
+    return {
+      cluster,
+      config,
+      stop: async () => {
+        await started.stop();
+        await cluster.remove();
+      },
+    };
+  } catch (err) {
+    // Processes outlive `ip netns del`: stop the targets before the lab goes.
+    await targets?.stop();
+    await cluster.remove();
+    throw err;
+  }
+}
+
+/** How many Unpromoted instances crm_mon shows. */
+export const standbys = (mon: string): number => (/Unpromoted: \[ ([^\]]*) \]/.exec(mon)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).length;
+
+/** The node that serves (Promoted, or the group's hasocks) and holds both VIPs, if one does. */
+export async function serving(cluster: Cluster): Promise<string | undefined> {
+  const mon = await crmMon(cluster);
+  const active = /Promoted: \[ (node\d) \]/.exec(mon)?.[1] ?? /socks\s+\(ocf:hasocks:socks\):\s+Started (node\d)/.exec(mon)?.[1];
+  const vip = /vip\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
+  const external = /vip-external\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
+  return active && vip === active && (external === undefined || external === active) ? active : undefined;
+}
+
+/** Which nodes have an address on an interface right now (a powered-off node has none). */
+export async function holders(cluster: Cluster, address: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of cluster.nodes) {
+    const addr = await node.exec('ip', ['-br', 'addr'], { reject: false, timeout: 5000 }).catch(() => undefined);
+    if (addr?.stdout.includes(`${address}/`)) found.push(node.name);
+  }
+  return found;
+}
+

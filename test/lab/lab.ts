@@ -1,0 +1,208 @@
+/**
+ * `npm run lab -- up [N] [--layout warm|cold|bare]`, `status`, `exec`, `client`, `down`:
+ * the failover lab of the test suite (test/helpers/failover-lab.ts), standalone,
+ * for exploring by hand. `up` starts a keeper process in the background that
+ * builds the lab and holds it (the lab's fence device lives in that process);
+ * `down` asks the keeper to remove everything it made: nodes, namespaces,
+ * processes and files. One lab at a time.
+ *
+ * Everything happens inside network namespaces the lab creates; nothing
+ * touches this machine's own interfaces.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXTERNAL_VIP, type Layout, VIP, buildLab } from '../helpers/failover-lab.js';
+
+const STATE = join(tmpdir(), 'hasocks-lab.json');
+const KEEPER_LOG = join(tmpdir(), 'hasocks-lab-keeper.log');
+
+interface LabState {
+  readonly keeperPid: number;
+  readonly dir: string;
+  readonly layout: Layout;
+  readonly nodes: Array<{ name: string; address: string; initPid: number; netns: string }>;
+  readonly client: { netns: string; address: string };
+  readonly config: string;
+}
+
+function readState(): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(STATE, 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function usage(): never {
+  console.error(
+    [
+      'usage: npm run lab -- up [N] [--layout warm|cold|bare]   build an N-node lab (default 2, warm) in the background',
+      '       npm run lab -- status                              nodes, addresses and crm_mon',
+      '       npm run lab -- exec NODE CMD [ARGS...]             run a command on a node (e.g. exec node1 pcs status)',
+      '       npm run lab -- client CMD [ARGS...]                run a command in the client namespace (e.g. a drill)',
+      '       npm run lab -- down                                remove the lab and everything it made',
+    ].join('\n'),
+  );
+  process.exit(2);
+}
+
+/** Runs in the background: build the lab, record it, hold it until SIGTERM or SIGINT, then remove it. */
+async function keep(size: number, layout: Layout): Promise<void> {
+  const lab = await buildLab(size, layout);
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${new Date().toISOString()} removing the lab`);
+    await lab.stop();
+    rmSync(STATE, { force: true });
+    console.log(`${new Date().toISOString()} lab removed`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  const state: LabState = {
+    keeperPid: process.pid,
+    dir: lab.cluster.dir,
+    layout,
+    nodes: lab.cluster.nodes.map((n) => ({ name: n.name, address: n.address, initPid: n.initPid, netns: n.netns })),
+    client: { netns: lab.cluster.client.name, address: lab.cluster.clientAddress },
+    config: lab.config,
+  };
+  writeFileSync(STATE, `${JSON.stringify(state, null, 2)}\n`);
+  console.log(`${new Date().toISOString()} lab up: ${state.nodes.map((n) => n.name).join(', ')}`);
+  // Hold the lab (and its fence device) until told to stop.
+  setInterval(() => undefined, 1 << 30);
+}
+
+async function up(args: string[]): Promise<void> {
+  const existing = readState();
+  if (existing && alive(existing.keeperPid)) {
+    console.error(`lab: a lab is already up (keeper pid ${existing.keeperPid}); npm run lab -- down first`);
+    process.exit(1);
+  }
+  rmSync(STATE, { force: true });
+  const size = Number(args.find((a) => /^\d+$/.test(a)) ?? 2);
+  const layoutIndex = args.indexOf('--layout');
+  const layout = (layoutIndex >= 0 ? args[layoutIndex + 1] : 'warm') as Layout;
+  if (!(size >= 2 && size <= 5) || !['warm', 'cold', 'bare'].includes(layout)) usage();
+  const log = openSync(KEEPER_LOG, 'w');
+  const keeper = spawn(process.execPath, [fileURLToPath(import.meta.url), 'keep', String(size), layout], { detached: true, stdio: ['ignore', log, log] });
+  keeper.unref();
+  console.log(`lab: building ${size} nodes, layout ${layout} (keeper pid ${keeper.pid}, log ${KEEPER_LOG})...`);
+  const deadline = Date.now() + 180000;
+  while (!readState()) {
+    if (!alive(keeper.pid!) || Date.now() > deadline) {
+      console.error(`lab: the lab did not come up:\n${readFileSync(KEEPER_LOG, 'utf8').split('\n').slice(-30).join('\n')}`);
+      if (alive(keeper.pid!)) process.kill(keeper.pid!, 'SIGTERM');
+      process.exit(1);
+    }
+    await sleep(500);
+  }
+  await status();
+}
+
+async function status(): Promise<void> {
+  const state = readState();
+  if (!state || !alive(state.keeperPid)) {
+    console.log('lab: no lab is up');
+    return;
+  }
+  console.log(`lab: layout ${state.layout}, files in ${state.dir}, keeper pid ${state.keeperPid}`);
+  for (const node of state.nodes) console.log(`  ${node.name}  ${node.address}  (netns ${node.netns}, PID 1 = ${node.initPid})`);
+  console.log(`  client ${state.client.address}  (netns ${state.client.netns}; targets: who-am-i on :7000, echo on :7007, TCP and UDP)`);
+  if (state.layout !== 'bare') console.log(`  VIP ${VIP}:1080, external VIP ${EXTERNAL_VIP}; config ${state.config}`);
+  const node = state.nodes[0]!;
+  const mon = spawnSync('nsenter', ['-t', String(node.initPid), '-m', '-u', '-p', '-n', 'crm_mon', '-1', '-r'], { encoding: 'utf8' });
+  console.log(mon.stdout || mon.stderr);
+  console.log(
+    [
+      'try:',
+      '  npm run lab -- exec node1 pcs status',
+      `  npm run lab -- client node dist/src/cli.js drill --proxy ${VIP}:1080 --target ${state.client.address}:7007 --udp-target ${state.client.address}:7007 --duration 30`,
+      '  npm run lab -- exec node1 pcs node standby node1     (a switchover)',
+      '  npm run lab -- down',
+    ].join('\n'),
+  );
+}
+
+function execIn(args: string[], inClient: boolean): void {
+  const state = readState();
+  if (!state || !alive(state.keeperPid)) {
+    console.error('lab: no lab is up; npm run lab -- up');
+    process.exit(1);
+  }
+  let argv: string[];
+  if (inClient) argv = ['ip', 'netns', 'exec', state.client.netns, ...args];
+  else {
+    const node = state.nodes.find((n) => n.name === args[0]);
+    if (!node) {
+      console.error(`lab: no node "${args[0] ?? ''}"; the nodes are ${state.nodes.map((n) => n.name).join(', ')}`);
+      process.exit(2);
+    }
+    argv = ['nsenter', '-t', String(node.initPid), '-m', '-u', '-p', '-n', ...args.slice(1)];
+  }
+  if (argv.length === (inClient ? 4 : 7)) usage();
+  const result = spawnSync(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+  process.exit(result.status ?? 1);
+}
+
+async function down(): Promise<void> {
+  const state = readState();
+  if (!state || !alive(state.keeperPid)) {
+    rmSync(STATE, { force: true });
+    console.log('lab: no lab is up');
+    return;
+  }
+  process.kill(state.keeperPid, 'SIGTERM');
+  const deadline = Date.now() + 120000;
+  while (alive(state.keeperPid) && Date.now() < deadline) await sleep(200);
+  if (alive(state.keeperPid)) {
+    console.error(`lab: the keeper (pid ${state.keeperPid}) did not finish; see ${KEEPER_LOG}`);
+    process.exit(1);
+  }
+  console.log('lab: removed');
+}
+
+async function main(): Promise<void> {
+  const [command, ...args] = process.argv.slice(2);
+  if (process.getuid?.() !== 0 && command !== undefined) {
+    console.error('lab: needs root (network namespaces, unshare, Pacemaker)');
+    process.exit(1);
+  }
+  switch (command) {
+    case 'up':
+      return up(args);
+    case 'status':
+      return status();
+    case 'exec':
+      return execIn(args, false);
+    case 'client':
+      return execIn(args, true);
+    case 'down':
+      return down();
+    case 'keep':
+      return keep(Number(args[0]), args[1] as Layout);
+    default:
+      usage();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`lab: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
