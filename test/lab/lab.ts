@@ -175,6 +175,7 @@ async function down(): Promise<void> {
     console.error(`lab: the keeper (pid ${state.keeperPid}) did not finish; see ${KEEPER_LOG}`);
     process.exit(1);
   }
+  rmSync(KEEPER_LOG, { force: true });
   console.log('lab: removed');
 }
 
