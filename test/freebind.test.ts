@@ -145,6 +145,28 @@ test('a warm standby holds a client that arrives before promote; after a demote 
   }
 });
 
+test('promoted before its external VIP has arrived, it holds clients until it has, then CONNECTs from it', async () => {
+  const vip = '10.202.1.121';
+  const external = '10.202.1.122';
+  const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+  const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+  try {
+    await addAddress(`${vip}/24`);
+    const proxy = await startProxy({ internal: [`${vip}:1080`], external: [external], freebind: true, rules: OPEN_RULES }, { netns: lab.server.name, args: ['--control-dir', controlDir, '--role', 'unpromoted'] });
+    const client = lab.socksClient(['connect', vip, '1080', '10.202.1.2', '7000']);
+    expect(await control(join(controlDir, 'control.sock'), { cmd: 'promote' })).toEqual({ ok: true });
+    // Promoted, but dialling from the absent external address would fail (network unreachable): still held.
+    expect(await settlesWithin(client, 700)).toBe(false);
+    await proxy.waitForLog(new RegExp(`holding clients until the external address\\(es\\) ${external.replace(/\./g, '\\.')} arrive`));
+    await addAddress(`${external}/24`);
+    expect(await client).toMatchObject({ code: '00', answer: expect.stringMatching(/^you are 10\.202\.1\.122:\d+$/) });
+  } finally {
+    await delAddress(`${external}/24`).catch(() => undefined);
+    await delAddress(`${vip}/24`).catch(() => undefined);
+    rmSync(controlDir, { recursive: true, force: true });
+  }
+});
+
 describe('freebind without the addon', () => {
   // A failed addon build is simulated by pointing HASOCKS_NATIVE_ADDON at a missing file.
   const serve = async (env: string[]) => {

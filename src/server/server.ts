@@ -13,6 +13,9 @@ export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 const LISTEN_BACKLOG = 1024;
 const ADDRESS_POLL_MS = 500;
 const VIP_DEPARTURE_POLL_MS = 100;
+/** How often a promoted instance looks for its external addresses, and for how long at most. */
+const EXTERNAL_ARRIVAL_POLL_MS = 10;
+const EXTERNAL_ARRIVAL_MAX_MS = 5000;
 
 /** What decides where sockets come from: freebind, and the addresses to bind. */
 function factoryInput(config: RuntimeConfig): { freebind: boolean; addresses: string[] } {
@@ -82,6 +85,15 @@ export class SocksServer {
    */
   private demoted = false;
   private vipDepartureWatch: NodeJS.Timeout | undefined;
+  /**
+   * Promoted, but an `external` address is not on this node yet: Pacemaker
+   * starts the external VIP alongside promote, and promote no longer waits
+   * for anything (ocf/hasocks). A CONNECT dialled from an absent address
+   * fails (network unreachable) where one moment later it would work, so
+   * clients stay held until the addresses are here, for at most
+   * EXTERNAL_ARRIVAL_MAX_MS.
+   */
+  private externalArrivalWatch: NodeJS.Timeout | undefined;
 
   private sockets: SocketFactory;
   private readonly addressWatch = new Map<string, NodeJS.Timeout>();
@@ -154,7 +166,7 @@ export class SocksServer {
     return this.role;
   }
 
-  /** Serve clients from now on. */
+  /** Serve clients from now on (once the external addresses are here). */
   promote(): void {
     clearTimeout(this.demoteDrain);
     this.demoteDrain = undefined;
@@ -162,6 +174,32 @@ export class SocksServer {
     this.role = 'promoted';
     this.demoted = false;
     clearInterval(this.vipDepartureWatch);
+    clearInterval(this.externalArrivalWatch);
+    this.externalArrivalWatch = undefined;
+    const absent = this.absentExternalAddresses();
+    if (absent.length === 0) {
+      this.serveAwaiting();
+      return;
+    }
+    this.logger.info(`promoted: holding clients until the external address(es) ${absent.join(', ')} arrive`);
+    const deadline = Date.now() + EXTERNAL_ARRIVAL_MAX_MS;
+    this.externalArrivalWatch = setInterval(() => {
+      const missing = this.absentExternalAddresses();
+      if (missing.length > 0 && Date.now() < deadline) return;
+      if (missing.length > 0) this.logger.warn(`promoted: external address(es) ${missing.join(', ')} still absent after ${EXTERNAL_ARRIVAL_MAX_MS / 1000}s; serving anyway`);
+      clearInterval(this.externalArrivalWatch);
+      this.externalArrivalWatch = undefined;
+      this.serveAwaiting();
+    }, EXTERNAL_ARRIVAL_POLL_MS);
+  }
+
+  /** With freebind, the external addresses sockets are bound to but this node does not hold (yet). */
+  private absentExternalAddresses(): string[] {
+    if (!this.config.freebind) return [];
+    return [this.config.external.ipv4, this.config.external.ipv6].filter((a): a is string => a !== undefined && !isLocalAddress(a));
+  }
+
+  private serveAwaiting(): void {
     for (const [socket, timer] of this.awaitingPromotion) {
       clearTimeout(timer);
       if (!socket.destroyed) this.startSession(socket, false);
@@ -184,6 +222,8 @@ export class SocksServer {
    */
   demote(drainMs: number): void {
     this.demoted = true;
+    clearInterval(this.externalArrivalWatch);
+    this.externalArrivalWatch = undefined;
     this.releaseAwaiting();
     clearInterval(this.vipDepartureWatch);
     // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
@@ -226,7 +266,7 @@ export class SocksServer {
       socket.destroy();
       return;
     }
-    if (this.role === 'unpromoted') {
+    if (this.role === 'unpromoted' || this.externalArrivalWatch !== undefined) {
       socket.on('error', () => socket.destroy());
       const timer = setTimeout(() => {
         this.awaitingPromotion.delete(socket);
@@ -302,6 +342,7 @@ export class SocksServer {
     this.accepting = false;
     clearTimeout(this.demoteDrain);
     clearInterval(this.vipDepartureWatch);
+    clearInterval(this.externalArrivalWatch);
     this.releaseAwaiting();
     for (const timer of this.addressWatch.values()) clearInterval(timer);
     for (const key of [...this.listeners.keys()]) this.closeListener(key);

@@ -30,7 +30,8 @@ function decodeAddress(buf, offset) {
 function request(cmd, h, p) {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: proxyHost, port: Number(proxyPort), ...(source ? { localAddress: source } : {}) });
-    socket.on('error', reject);
+    // A reset before any reply is how a demoted standby turns clients away: report it as "closed".
+    socket.on('error', (err) => (err.code === 'ECONNRESET' ? resolve({ socket, code: 'closed' }) : reject(err)));
     let buf = Buffer.alloc(0);
     socket.write(Buffer.concat([Buffer.from([5, 1, 0, 5, cmd, 0]), encodeAddress(h, p)]));
     const onData = (chunk) => {
