@@ -17,3 +17,5 @@ if [ -n "$EXTERNAL_VIP" ]; then
 fi
 pcs resource create socks ocf:hasocks:socks config="$CONFIG" \
   op monitor interval=5s timeout=10s --group socks-group
+# Stay put when a failed node comes back: moving back would be a second outage.
+pcs resource meta socks-group resource-stickiness=100
