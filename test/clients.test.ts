@@ -33,7 +33,8 @@ beforeAll(async () => {
   );
   echo = await startEchoServer();
   echo6 = await startEchoServer('::1');
-  proxy = await startProxy();
+  // debug: 1 logs which relay path each session ended on.
+  proxy = await startProxy({ debug: 1 });
 });
 
 afterAll(async () => {
@@ -48,6 +49,8 @@ describe('curl', () => {
     });
     expect(result.stdout.length).toBe(BODY.length);
     expect(createHash('sha256').update(result.stdout).digest('hex')).toBe(BODY_SHA);
+    // A body this size moves on the relay's shared-buffer fast path.
+    await proxy.waitForLog(/relay ended on the shared-buffer fast path/);
   });
 
   test('--socks5-hostname lets the proxy resolve the name', async () => {

@@ -397,6 +397,8 @@ describe('lifecycle', () => {
     const started = await agent('start', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir });
     expect(started.code).toBe(0);
     expect(existsSync(join(dir, 'hasocks-socks-1', 'hasocks.pid'))).toBe(true);
+    // The launcher's Node-free promote names the state directory the same way (it fails over to Node otherwise, and there is none).
+    expect((await agent('promote', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir, HASOCKS_NODE: '/bin/false' })).code).toBe(0);
     expect((await agent('stop', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir })).code).toBe(0);
   });
 

@@ -45,8 +45,9 @@ else
   echo "test/run.sh: Debian packages present: ${packages[*]}"
 fi
 
-echo "test/run.sh: build"
+echo "test/run.sh: build (the proxy, and the lab for test/lab.test.ts)"
 npm run --silent build
+npx tsc -p tsconfig.lab.json
 # npm ci builds the addon before this script could install a compiler; build it now if it is missing.
 [ -f native/build/Release/hasocks_native.node ] || npm run --silent build:native
 echo "test/run.sh: lint (eslint, tsc --noEmit on tests too)"

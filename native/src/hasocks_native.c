@@ -10,7 +10,7 @@
  * - reuseport: SO_REUSEPORT, one listener per worker process.
  * - the relay's fast path: dup() a socket so Node can re-open it with a
  *   shared read buffer, and a non-blocking send() straight from that buffer
- *   (see src/relay/fast-relay.ts for why).
+ *   (see src/relay/shared-reads.ts for why).
  *
  * Every function closes its socket on every error path and throws a
  * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,

@@ -87,11 +87,13 @@ export function openSharedReads(client: Socket, target: Socket, observe: ChunkOb
 
   const reopen = (old: Socket, fd: number, onRead: (n: number) => boolean): { socket: Socket; fd: number; buffered: Buffer[] } => {
     const copy = addon.dup(fd);
+    // Listeners go first: read() also emits each chunk as 'data', and the
+    // stream path's listener would send it on a second time.
+    old.removeAllListeners();
+    old.on('error', () => undefined);
     // What the old socket had read but nobody consumed yet goes first.
     const buffered: Buffer[] = [];
     for (let chunk = old.read() as Buffer | null; chunk !== null; chunk = old.read() as Buffer | null) buffered.push(chunk);
-    old.removeAllListeners();
-    old.on('error', () => undefined);
     // Closes only the old descriptor: the socket lives on in the copy.
     old.destroy();
     // Node's constructor takes `onread` (net.connect passes it through), though its types list it for connect() only.

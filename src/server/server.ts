@@ -17,6 +17,21 @@ const VIP_DEPARTURE_POLL_MS = 100;
 const EXTERNAL_ARRIVAL_POLL_MS = 10;
 const EXTERNAL_ARRIVAL_MAX_MS = 5000;
 
+/**
+ * Check `ready` every `everyMs` until it holds, then call `then`; returns the
+ * cancel. The proxy learns that an address arrived or left by looking: a
+ * listener's VIP arriving, a demoted VIP leaving, an external VIP arriving.
+ */
+function whenReady(ready: () => boolean, everyMs: number, then: () => void): () => void {
+  const timer = setInterval(() => {
+    if (!ready()) return;
+    clearInterval(timer);
+    then();
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** What decides where sockets come from: freebind, and the addresses to bind. */
 function factoryInput(config: RuntimeConfig): { freebind: boolean; addresses: string[] } {
   const addresses = [...config.internal.map((l) => l.host), ...[config.external.ipv4, config.external.ipv6].filter((a): a is string => a !== undefined)];
@@ -84,7 +99,7 @@ export class SocksServer {
    * arrives can only mean the VIP is back for a coming promote: it is held.
    */
   private demoted = false;
-  private vipDepartureWatch: NodeJS.Timeout | undefined;
+  private cancelDepartureWatch: (() => void) | undefined;
   /**
    * Promoted, but an `external` address is not on this node yet: Pacemaker
    * starts the external VIP alongside promote, and promote no longer waits
@@ -93,10 +108,11 @@ export class SocksServer {
    * clients stay held until the addresses are here, for at most
    * EXTERNAL_ARRIVAL_MAX_MS.
    */
-  private externalArrivalWatch: NodeJS.Timeout | undefined;
+  private cancelExternalWatch: (() => void) | undefined;
 
   private sockets: SocketFactory;
-  private readonly addressWatch = new Map<string, NodeJS.Timeout>();
+  /** Listener addresses not on this node yet, and the cancel of each one's watch. */
+  private readonly addressWatch = new Map<string, () => void>();
 
   constructor(
     private config: RuntimeConfig,
@@ -152,14 +168,11 @@ export class SocksServer {
   private watchForAddress(host: string): void {
     if (this.addressWatch.has(host)) return;
     this.logger.info(`waiting for address ${host} to arrive on this node; the listener is bound and will serve as soon as it does`);
-    const timer = setInterval(() => {
-      if (!isLocalAddress(host)) return;
-      clearInterval(timer);
+    const cancel = whenReady(() => isLocalAddress(host), ADDRESS_POLL_MS, () => {
       this.addressWatch.delete(host);
       this.logger.info(`address ${host} is now present; serving on it`);
-    }, ADDRESS_POLL_MS);
-    timer.unref();
-    this.addressWatch.set(host, timer);
+    });
+    this.addressWatch.set(host, cancel);
   }
 
   get currentRole(): Role {
@@ -173,9 +186,9 @@ export class SocksServer {
     if (this.role !== 'promoted') this.logger.info(`promoted: serving ${this.boundAddresses().join(', ')}`);
     this.role = 'promoted';
     this.demoted = false;
-    clearInterval(this.vipDepartureWatch);
-    clearInterval(this.externalArrivalWatch);
-    this.externalArrivalWatch = undefined;
+    this.cancelDepartureWatch?.();
+    this.cancelExternalWatch?.();
+    this.cancelExternalWatch = undefined;
     const absent = this.absentExternalAddresses();
     if (absent.length === 0) {
       this.serveAwaiting();
@@ -183,14 +196,16 @@ export class SocksServer {
     }
     this.logger.info(`promoted: holding clients until the external address(es) ${absent.join(', ')} arrive`);
     const deadline = Date.now() + EXTERNAL_ARRIVAL_MAX_MS;
-    this.externalArrivalWatch = setInterval(() => {
-      const missing = this.absentExternalAddresses();
-      if (missing.length > 0 && Date.now() < deadline) return;
-      if (missing.length > 0) this.logger.warn(`promoted: external address(es) ${missing.join(', ')} still absent after ${EXTERNAL_ARRIVAL_MAX_MS / 1000}s; serving anyway`);
-      clearInterval(this.externalArrivalWatch);
-      this.externalArrivalWatch = undefined;
-      this.serveAwaiting();
-    }, EXTERNAL_ARRIVAL_POLL_MS);
+    this.cancelExternalWatch = whenReady(
+      () => this.absentExternalAddresses().length === 0 || Date.now() >= deadline,
+      EXTERNAL_ARRIVAL_POLL_MS,
+      () => {
+        this.cancelExternalWatch = undefined;
+        const missing = this.absentExternalAddresses();
+        if (missing.length > 0) this.logger.warn(`promoted: external address(es) ${missing.join(', ')} still absent after ${EXTERNAL_ARRIVAL_MAX_MS / 1000}s; serving anyway`);
+        this.serveAwaiting();
+      },
+    );
   }
 
   /** With freebind, the external addresses sockets are bound to but this node does not hold (yet). */
@@ -222,19 +237,14 @@ export class SocksServer {
    */
   demote(drainMs: number): void {
     this.demoted = true;
-    clearInterval(this.externalArrivalWatch);
-    this.externalArrivalWatch = undefined;
+    this.cancelExternalWatch?.();
+    this.cancelExternalWatch = undefined;
     this.releaseAwaiting();
-    clearInterval(this.vipDepartureWatch);
+    this.cancelDepartureWatch?.();
     // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
     const hosts = this.config.internal.map((l) => l.host);
     if (!hosts.some((host) => host === '0.0.0.0' || host === '::')) {
-      this.vipDepartureWatch = setInterval(() => {
-        if (hosts.some((host) => isLocalAddress(host))) return;
-        clearInterval(this.vipDepartureWatch);
-        this.demoted = false;
-      }, VIP_DEPARTURE_POLL_MS);
-      this.vipDepartureWatch.unref();
+      this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => (this.demoted = false));
     }
     if (this.role === 'unpromoted') return;
     this.role = 'unpromoted';
@@ -266,7 +276,7 @@ export class SocksServer {
       socket.destroy();
       return;
     }
-    if (this.role === 'unpromoted' || this.externalArrivalWatch !== undefined) {
+    if (this.role === 'unpromoted' || this.cancelExternalWatch !== undefined) {
       socket.on('error', () => socket.destroy());
       const timer = setTimeout(() => {
         this.awaitingPromotion.delete(socket);
@@ -341,10 +351,10 @@ export class SocksServer {
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
     clearTimeout(this.demoteDrain);
-    clearInterval(this.vipDepartureWatch);
-    clearInterval(this.externalArrivalWatch);
+    this.cancelDepartureWatch?.();
+    this.cancelExternalWatch?.();
     this.releaseAwaiting();
-    for (const timer of this.addressWatch.values()) clearInterval(timer);
+    for (const cancel of this.addressWatch.values()) cancel();
     for (const key of [...this.listeners.keys()]) this.closeListener(key);
     if (this.sessions.size > 0) {
       this.logger.info(`draining ${this.sessions.size} session(s) for up to ${drainMs / 1000}s`);

@@ -68,9 +68,8 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   }
   const relayPort = clientSide.address().port;
 
-  const outgoing = new Map<4 | 6, Promise<UdpSocket>>();
-  /** The outgoing sockets once bound, so a datagram goes out without waiting on a promise. */
-  const bound = new Map<4 | 6, UdpSocket>();
+  /** Per family: the outgoing socket being bound, and the socket itself once bound (a datagram then waits on no promise). */
+  const outgoing = new Map<4 | 6, { ready: Promise<UdpSocket>; socket?: UdpSocket }>();
   const resolved = new Map<string, string>();
   const decisions = new Map<string, Decision>();
   /** Per remote sender: may it answer, and the SOCKS header its datagrams get. */
@@ -89,7 +88,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     closed = true;
     clearTimeout(idleTimer);
     clientSide.close();
-    for (const socket of outgoing.values()) void socket.then((s) => s.close(), () => undefined);
+    for (const out of outgoing.values()) void out.ready.then((s) => s.close(), () => undefined);
     if (decisionLogs(admission, 'disconnect')) {
       const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
       session.logger.info(
@@ -100,20 +99,23 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   session.hold({ close });
 
   /** One outgoing socket per family, bound to the external address, made on first use. */
-  const outgoingFor = (family: 4 | 6): Promise<UdpSocket> => {
-    let socket = outgoing.get(family);
-    if (!socket) {
+  const outgoingFor = (family: 4 | 6): { ready: Promise<UdpSocket>; socket?: UdpSocket } => {
+    let out = outgoing.get(family);
+    if (!out) {
       const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
-      socket = session.sockets.bindUdp(external ?? (family === 6 ? '::' : '0.0.0.0'), 0).then((s) => {
-        if (closed) s.close();
-        bound.set(family, s);
-        s.on('message', fromRemote);
-        s.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
-        return s;
-      });
-      outgoing.set(family, socket);
+      const entry: { ready: Promise<UdpSocket>; socket?: UdpSocket } = {
+        ready: session.sockets.bindUdp(external ?? (family === 6 ? '::' : '0.0.0.0'), 0).then((s) => {
+          if (closed) s.close();
+          entry.socket = s;
+          s.on('message', fromRemote);
+          s.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
+          return s;
+        }),
+      };
+      out = entry;
+      outgoing.set(family, out);
     }
-    return socket;
+    return out;
   };
 
   const fromRemote = (message: Buffer, remote: RemoteInfo): void => {
@@ -167,13 +169,12 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     if (decision.action === 'block') return;
     datagramsUp++;
     bytesUp += payload.length;
-    const family = address.includes(':') ? 6 : 4;
-    const socket = bound.get(family);
-    if (socket) {
-      socket.send(payload, port, address);
+    const out = outgoingFor(address.includes(':') ? 6 : 4);
+    if (out.socket) {
+      out.socket.send(payload, port, address);
       return;
     }
-    outgoingFor(family).then(
+    out.ready.then(
       (socket) => {
         if (!closed) socket.send(payload, port, address);
       },

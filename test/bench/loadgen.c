@@ -50,6 +50,13 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * Every mode measures after a short warm-up, so connection set-up, TCP slow
+ * start and a JIT-compiled proxy's first calls do not count: the figures
+ * are of a proxy that has been running, as in production.
+ */
+static double warm_up_for(double seconds) { return seconds > 2 ? 0.5 : 0.2; }
+
 static int read_full(int fd, void *buf, size_t n) {
   size_t got = 0;
   while (got < n) {
@@ -97,26 +104,34 @@ static int tcp_connect(const char *host, int port) {
 }
 
 /*
- * A connection to the target at 127.0.0.1:port, through the proxy when there
- * is one: greeting (no auth), then CONNECT by IPv4 address or by the name
- * "localhost" (domain ATYP). The request waits for the method reply, as curl
- * does; microsocks, for one, drops a request that arrives with the greeting.
- * Returns -1 on any failure.
+ * A SOCKS5 request for 127.0.0.1:port, by IPv4 address or by the name
+ * "localhost" (domain ATYP). Returns its length; `out` needs 16 bytes.
  */
-static int open_session(int port, int domain) {
+static int socks_request(unsigned char *out, int command, int port, int domain) {
+  int n = 0;
+  out[n++] = 5; out[n++] = command; out[n++] = 0;
+  if (domain) {
+    out[n++] = 3; out[n++] = 9; memcpy(out + n, "localhost", 9); n += 9;
+  } else {
+    out[n++] = 1; out[n++] = 127; out[n++] = 0; out[n++] = 0; out[n++] = 1;
+  }
+  out[n++] = port >> 8; out[n++] = port & 255;
+  return n;
+}
+
+/*
+ * A connection to the target at 127.0.0.1:port, through the proxy when there
+ * is one: greeting (no auth), then CONNECT. The request waits for the method
+ * reply, as curl does; microsocks, for one, drops a request that arrives with
+ * the greeting. Returns -1 on any failure.
+ */
+static int open_session(int port) {
   if (!proxy_port) return tcp_connect("127.0.0.1", port);
   int fd = tcp_connect(proxy_host, proxy_port);
   if (fd < 0) return -1;
   static const unsigned char greeting[] = {5, 1, 0};
-  unsigned char req[64];
-  int n = 0;
-  req[n++] = 5; req[n++] = 1; req[n++] = 0;
-  if (domain) {
-    req[n++] = 3; req[n++] = 9; memcpy(req + n, "localhost", 9); n += 9;
-  } else {
-    req[n++] = 1; req[n++] = 127; req[n++] = 0; req[n++] = 0; req[n++] = 1;
-  }
-  req[n++] = port >> 8; req[n++] = port & 255;
+  unsigned char req[16];
+  int n = socks_request(req, 1, port, 0);
   unsigned char method[2], rep[10] = {0};
   if (write_full(fd, greeting, sizeof greeting) < 0 || read_full(fd, method, 2) < 0 || method[1] != 0 ||
       write_full(fd, req, n) < 0 || read_full(fd, rep, 10) < 0 || rep[0] != 5 || rep[1] != 0 || rep[3] != 1) {
@@ -195,7 +210,7 @@ static int run_throughput(const char *dir, int count, double seconds) {
   int download = strcmp(dir, "down") == 0;
   pthread_t threads[2 * MAX_STREAMS];
   for (int i = 0; i < count; i++) {
-    int client = open_session(port, 0);
+    int client = open_session(port);
     if (client < 0) die("session");
     int server = accept(lfd, NULL, NULL);
     senders[i].fd = download ? server : client;
@@ -205,9 +220,7 @@ static int run_throughput(const char *dir, int count, double seconds) {
     pthread_create(&threads[2 * i], NULL, receiver, &receivers[i]);
     pthread_create(&threads[2 * i + 1], NULL, sender, &senders[i]);
   }
-  /* Measure after a short warm-up, so connection set-up and slow start do not count. */
-  double warm = seconds > 2 ? 0.5 : 0.2;
-  usleep((useconds_t)(warm * 1e6));
+  usleep((useconds_t)(warm_up_for(seconds) * 1e6));
   uint64_t start_bytes[MAX_STREAMS];
   for (int i = 0; i < count; i++) start_bytes[i] = atomic_load(&receivers[i].bytes);
   double t0 = now_s();
@@ -296,6 +309,8 @@ static const unsigned char echo_message[32] = "hasocks bench: 32 bytes of echo";
 static double *latencies;
 static size_t latency_count, latency_cap;
 static uint64_t sessions_failed, sessions_stuck;
+/* Sessions that start before this (the warm-up) are not counted. */
+static double measure_from;
 
 static void client_send(struct session_client *c, const void *data, size_t n, enum client_state next, size_t want) {
   if (write(c->fd, data, n) != (ssize_t)n) { c->state = CONNECTING; c->want = 0; return; } /* tiny writes on a fresh socket: all or fail */
@@ -320,7 +335,9 @@ static void client_start(int ep, struct session_client *c) {
 
 static void client_finish(int ep, struct session_client *c, int ok) {
   close(c->fd); /* also leaves the epoll set */
-  if (!ok) sessions_failed++;
+  if (c->started < measure_from) {
+    /* warm-up: not counted */
+  } else if (!ok) sessions_failed++;
   else {
     if (latency_count == latency_cap) {
       latency_cap = latency_cap ? latency_cap * 2 : 65536;
@@ -384,21 +401,16 @@ static int run_sessions(int clients, double seconds, int domain) {
   pthread_t server;
   pthread_create(&server, NULL, echo_server, &lfd);
 
-  int n = 0;
-  session_request[n++] = 5; session_request[n++] = 1; session_request[n++] = 0;
-  if (domain) {
-    session_request[n++] = 3; session_request[n++] = 9; memcpy(session_request + n, "localhost", 9); n += 9;
-  } else {
-    session_request[n++] = 1; session_request[n++] = 127; session_request[n++] = 0; session_request[n++] = 0; session_request[n++] = 1;
-  }
-  session_request[n++] = echo_port >> 8; session_request[n++] = echo_port & 255;
+  int n = socks_request(session_request, 1, echo_port, domain);
   session_request_len = n;
 
   int ep = epoll_create1(0);
   struct session_client *all = calloc(clients, sizeof *all);
+  double t0 = now_s();
+  measure_from = t0 + warm_up_for(seconds);
+  double end = measure_from + seconds;
   for (int i = 0; i < clients; i++) client_start(ep, &all[i]);
   struct epoll_event events[256];
-  double t0 = now_s(), end = t0 + seconds;
   double next_sweep = t0 + 0.1;
   while (now_s() < end) {
     int k = epoll_wait(ep, events, 256, 10);
@@ -407,9 +419,12 @@ static int run_sessions(int clients, double seconds, int domain) {
     /* A session that has waited a second for the proxy is stuck: count it and start over. */
     next_sweep = now_s() + 0.1;
     for (int i = 0; i < clients; i++)
-      if (next_sweep - all[i].started > 1.0) { sessions_stuck++; client_finish(ep, &all[i], 0); }
+      if (next_sweep - all[i].started > 1.0) {
+        if (all[i].started >= measure_from) sessions_stuck++;
+        client_finish(ep, &all[i], 0);
+      }
   }
-  double elapsed = now_s() - t0;
+  double elapsed = now_s() - measure_from;
   stop_flag = 1;
   for (int i = 0; i < clients; i++) if (all[i].fd >= 0) close(all[i].fd);
 
@@ -437,7 +452,7 @@ static int run_idle(int count) {
   pthread_create(&acceptor, NULL, idle_acceptor, &lfd);
   int opened = 0;
   for (int i = 0; i < count; i++) {
-    int fd = open_session(port, 0);
+    int fd = open_session(port);
     if (fd < 0) break;
     opened++;
   }
@@ -463,9 +478,10 @@ static int run_udp(double seconds, int window) {
 
   /* The association: a control connection, and the relay address it names. */
   int ctl = tcp_connect(proxy_host, proxy_port);
-  unsigned char greeting[] = {5, 1, 0}, req[] = {5, 3, 0, 1, 127, 0, 0, 1, 0, 0};
+  unsigned char greeting[] = {5, 1, 0}, req[16];
+  int req_len = socks_request(req, 3, 0, 0); /* UDP ASSOCIATE, from 127.0.0.1, any port */
   unsigned char method[2], rep[10];
-  if (ctl < 0 || write_full(ctl, greeting, sizeof greeting) < 0 || read_full(ctl, method, 2) < 0 || write_full(ctl, req, sizeof req) < 0 ||
+  if (ctl < 0 || write_full(ctl, greeting, sizeof greeting) < 0 || read_full(ctl, method, 2) < 0 || write_full(ctl, req, req_len) < 0 ||
       read_full(ctl, rep, 10) < 0 || rep[1] != 0 || rep[3] != 1)
     die("udp associate");
   struct sockaddr_in relay = {.sin_family = AF_INET};
@@ -485,9 +501,15 @@ static int run_udp(double seconds, int window) {
   dgram[4] = 127; dgram[5] = 0; dgram[6] = 0; dgram[7] = 1;
   dgram[8] = tport >> 8; dgram[9] = tport & 255;
   uint64_t sent = 0, received = 0, lost = 0, corrupt = 0, seq = 0;
-  double t0 = now_s(), end = t0 + seconds, last_progress = t0;
+  double t0 = now_s(), measure_start = t0 + warm_up_for(seconds), end = measure_start + seconds, last_progress = t0;
+  uint64_t received_before = 0; /* at the end of the warm-up; loss and corruption count throughout */
+  int measuring = 0;
   struct pollfd fds[2] = {{.fd = client, .events = POLLIN}, {.fd = target, .events = POLLIN}};
   while (now_s() < end) {
+    if (!measuring && now_s() >= measure_start) {
+      measuring = 1;
+      received_before = received;
+    }
     while (sent - received - lost < (uint64_t)window) {
       uint64_t s64 = seq++;
       memcpy(dgram + 10, &s64, 8);
@@ -520,8 +542,8 @@ static int run_udp(double seconds, int window) {
       }
     }
   }
-  double elapsed = now_s() - t0;
-  printf("{\"datagramsPerSecond\":%.0f,\"sent\":%lu,\"lost\":%lu,\"corrupt\":%lu}\n", (double)received / elapsed, (unsigned long)sent, (unsigned long)lost, (unsigned long)corrupt);
+  double elapsed = now_s() - measure_start;
+  printf("{\"datagramsPerSecond\":%.0f,\"sent\":%lu,\"lost\":%lu,\"corrupt\":%lu}\n", (double)(received - received_before) / elapsed, (unsigned long)sent, (unsigned long)lost, (unsigned long)corrupt);
   close(ctl);
   return 0;
 }

@@ -133,6 +133,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
   const remove = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     // HASOCKS_KEEP_LAB=1 keeps the nodes' logs and state (processes and namespaces still go).
+    // HASOCKS_LAB_PCMK_DEBUG=<daemons> (e.g. pacemaker-fenced) turns on Pacemaker's debug log in every node.
     if (process.env.HASOCKS_KEEP_LAB) console.log(`cluster lab files kept in ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   };
@@ -168,7 +169,6 @@ export async function createCluster(size: number, options: { subnet?: string; st
     };
     // allowHalfOpen: the agent (nc -N) half-closes after its request and waits for the answer.
     const fenceServer = createServer({ allowHalfOpen: true }, (socket) => {
-      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} connection\n`);
       socket.on('error', () => undefined);
       socket.once('data', (data: Buffer) => {
         appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} request: ${data.toString().trim()}\n`);

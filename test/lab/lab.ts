@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXTERNAL_VIP, type Layout, VIP, buildLab } from '../helpers/failover-lab.js';
 
-const STATE = join(tmpdir(), 'hasocks-lab.json');
-const KEEPER_LOG = join(tmpdir(), 'hasocks-lab-keeper.log');
+/** The running lab's record (HASOCKS_LAB_STATE moves it, so a test's lab cannot meet a developer's). */
+const STATE = process.env.HASOCKS_LAB_STATE ?? join(tmpdir(), 'hasocks-lab.json');
+const KEEPER_LOG = STATE.replace(/\.json$/, '') + '-keeper.log';
 
 interface LabState {
   readonly keeperPid: number;
