@@ -33,13 +33,14 @@ pcs resource create vip ocf:heartbeat:IPaddr2 ip="$VIP" cidr_netmask="$CIDR" nic
   op monitor interval=5s
 
 pcs constraint colocation add vip with Promoted socks-clone INFINITY
-# Prefer the Designated Controller (DC) for the Promoted instance. When the
-# node that crashes is the DC, the survivor elects itself and schedules the
-# recovery at once; when the DC survives, Pacemaker 2.1 finds its own CIB
-# updates for the lost node still pending and waits a second before
-# scheduling (about 3.4 s instead of 2.4 s here). The score is below the
-# stickiness, so it picks a node but never moves a running service.
-pcs constraint location socks-clone rule role=Promoted score=50 '#is_dc' eq true
+# Prefer a node other than the Designated Controller (DC) for the Promoted
+# instance. When the active node crashes and the DC survives, the DC
+# schedules the recovery without an election and join first (0.05-0.2 s
+# faster here). After a 2-node failover the survivor is both, so this
+# matters at first start and, with three or more nodes, picks which
+# survivor is promoted. The score is below the stickiness: it picks a node
+# but never moves a running service.
+pcs constraint location socks-clone rule role=Promoted score=50 '#is_dc' eq false
 # Pacemaker runs at most about one action per core at once on a node by
 # default; a failover here runs fencing, promote and two IPaddr2 starts.
 pcs property set node-action-limit=8

@@ -1,0 +1,42 @@
+// Reading a lab node's pacemaker.log, to tell which of Pacemaker's own paths
+// a failover took. The drill measures what a client saw; this explains it.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cluster } from './cluster.js';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** "Nov 26 23:36:44.143 node1 pacemaker-controld  [50] (fn) ..." -> epoch ms and daemon. */
+function parseLine(line: string, year: number): { at: number; daemon: string; text: string } | undefined {
+  const m = /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3}) \S+ (pacemaker-\w+)/.exec(line);
+  if (!m) return undefined;
+  const month = MONTHS.indexOf(m[1]!);
+  const at = Date.UTC(year, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return { at, daemon: m[7]!, text: line };
+}
+
+/**
+ * Whether the controller on `node` slept its one second before the first
+ * scheduler run after `sinceMs`. Pacemaker's controller asks the CIB for the
+ * transition's input and, if any of its own CIB updates are still pending
+ * when the answer comes, sleeps one second and asks again
+ * (do_pe_invoke_callback: "Re-asking for the CIB"). After a node loss it has
+ * just sent such updates (the lost node's attributes, the join's node and
+ * quorum state), and the local query answer overtakes their round through
+ * Corosync about half the time. That line is a debug one; at the default log
+ * level the sleep shows as a silent second between the controller entering
+ * S_POLICY_ENGINE and the scheduler's first line.
+ */
+export function controllerReasked(cluster: Cluster, node: string, sinceMs: number): boolean {
+  const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+  if (!existsSync(file)) throw new Error(`no Pacemaker log for ${node} at ${file}`);
+  const year = new Date(sinceMs).getUTCFullYear();
+  let enteredPolicyEngine: number | undefined;
+  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+    const line = parseLine(raw, year);
+    if (!line || line.at < sinceMs) continue;
+    if (line.daemon === 'pacemaker-controld' && / -> S_POLICY_ENGINE /.test(line.text)) enteredPolicyEngine = line.at;
+    else if (line.daemon === 'pacemaker-schedulerd' && enteredPolicyEngine !== undefined) return line.at - enteredPolicyEngine >= 900;
+  }
+  throw new Error(`${node}'s Pacemaker log shows no scheduler run after ${new Date(sinceMs).toISOString()}`);
+}
