@@ -17,8 +17,9 @@ const PROMOTION_SCORE_HEALTHY = 100;
 const PROMOTION_SCORE_UNHEALTHY = 10;
 /**
  * A healthy Promoted instance scores higher than a healthy standby plus the
- * examples' preference for the DC (50), so a running service stays where it
- * is (and `pcs resource move` sticks), while a failover picks the DC. Set by
+ * examples' preference for a node that is not the DC (50), so a running
+ * service stays where it is (and `pcs resource move` sticks), while a
+ * failover among several survivors picks one that is not the DC. Set by
  * the monitor, never by promote, which is on a failover's critical path.
  */
 const PROMOTION_SCORE_PROMOTED = 160;

@@ -77,7 +77,7 @@ test('crm_resource --force-check at depths 0, 10 and 20 says promoted (8)', asyn
 test('a node whose deep check fails gets a lower promotion score, and its score comes back', async () => {
   const score = async (): Promise<string> =>
     (await node.exec('crm_attribute', ['--promotion', '-G', '-q'], { reject: false, env: { ...process.env, OCF_RESOURCE_INSTANCE: 'socks' } as Record<string, string> })).stdout.trim();
-  // A healthy Promoted instance: 160 (above a standby's 100 plus the DC preference, 50).
+  // A healthy Promoted instance: 160 (above a standby's 100 plus the examples' preference for a non-DC node, 50).
   expect(await score()).toBe('160');
   // probe_target is reloadable: pointing it at a closed port changes no running instance.
   await node.exec('pcs', ['resource', 'update', 'socks', `probe_target=${cluster.clientAddress}:1`]);
