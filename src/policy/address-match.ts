@@ -1,4 +1,4 @@
-import { isIP, isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
 import { ipv6ToBytes, writeIPv4 } from '../protocol/address.js';
 
 /**
@@ -18,7 +18,8 @@ export const ANY_ADDRESS: AddressMatcher = { kind: 'any' };
 
 /** 16 bytes for any IP literal; IPv4 becomes ::ffff:a.b.c.d. */
 export function ipToBytes16(ip: string): Buffer {
-  if (isIPv4(ip)) {
+  // Only IP literals come here, so no colon means IPv4 (a regex test cost a µs per call).
+  if (!ip.includes(':')) {
     const out = Buffer.alloc(16);
     out[10] = 0xff;
     out[11] = 0xff;

@@ -6,6 +6,7 @@ import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
 import { decideReply } from './authorize.js';
+import type { AuthorizedRequest } from './authorize.js';
 import type { Session } from './session.js';
 
 const isUnspecified = (host: string): boolean => host === '0.0.0.0' || host === '::';
@@ -28,10 +29,12 @@ function bindAddress(session: Session, family: number): string | undefined {
  * then relay. Only the peer named in the request may connect, unless the
  * request names all zeros.
  */
-export async function handleBind(session: Session, request: SocksRequest): Promise<void> {
+export function handleBind(session: Session, request: SocksRequest): void {
+  session.authorizeRequest(request, (allowed) => void bindFor(session, request, allowed));
+}
+
+async function bindFor(session: Session, request: SocksRequest, allowed: AuthorizedRequest): Promise<void> {
   const { version } = request;
-  const allowed = await session.authorizeRequest(request);
-  if (!allowed) return;
   const expected = isUnspecified(allowed.address) ? undefined : allowed.address;
   const family = expected ? isIP(expected) : isIP(session.localAddress);
   const host = bindAddress(session, family);

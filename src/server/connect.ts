@@ -1,21 +1,23 @@
-import { type Socket, isIP } from 'node:net';
+import type { Socket } from 'node:net';
 import { decisionLogs, describeDecision } from '../policy/rules.js';
 import { formatEndpoint } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
 import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
+import type { AuthorizedRequest } from './authorize.js';
 import type { Session } from './session.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
-export async function handleConnect(session: Session, request: SocksRequest): Promise<void> {
-  const { destination, version } = request;
-  const allowed = await session.authorizeRequest(request);
-  if (!allowed) return;
-  const { address, decision } = allowed;
+export function handleConnect(session: Session, request: SocksRequest): void {
+  session.authorizeRequest(request, (allowed) => dial(session, request, allowed));
+}
 
-  const family = isIP(address);
-  const localAddress = family === 4 ? session.config.external.ipv4 : session.config.external.ipv6;
+function dial(session: Session, request: SocksRequest, { address, decision }: AuthorizedRequest): void {
+  const { destination, version } = request;
+
+  // An IP literal by now: a colon is the whole family test.
+  const localAddress = address.includes(':') ? session.config.external.ipv6 : session.config.external.ipv4;
   let target: Socket;
   try {
     target = session.sockets.dial(address, destination.port, localAddress);

@@ -1,9 +1,9 @@
 import { type Server, type Socket, createServer } from 'node:net';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, reconfigureLogger } from '../log/logger.js';
-import { formatEndpoint } from '../protocol/address.js';
-import { Session } from './session.js';
+import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { type LocalEnd, Session } from './session.js';
 import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
 
 export type Role = 'standalone' | 'promoted' | 'unpromoted';
@@ -144,7 +144,9 @@ export class SocksServer {
   }
 
   private async openListener(listen: ListenAddress, config: RuntimeConfig, sockets = this.sockets): Promise<void> {
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    // A listener on one address knows every client's local end without asking the kernel (getsockname).
+    let localEnd: LocalEnd | undefined;
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket, localEnd));
     const inherited = this.inheritedListeners?.get(listenKey(listen));
     try {
       if (inherited !== undefined) {
@@ -156,6 +158,7 @@ export class SocksServer {
       throw new ListenError(listen, err as NodeJS.ErrnoException);
     }
     server.on('error', (err) => this.logger.error(`listener ${listen.text}: ${err.message}`));
+    if (isIP(listen.host) && listen.host !== '0.0.0.0' && listen.host !== '::') localEnd = { address: unmapIPv4(listen.host), port: (server.address() as { port: number }).port };
     this.listeners.set(listenKey(listen), server);
     this.logger.info(`listening on ${formatEndpoint(listen.host, (server.address() as { port: number }).port)}`);
     if (!isLocalAddress(listen.host)) this.watchForAddress(listen.host);
@@ -271,7 +274,7 @@ export class SocksServer {
     socket.resume(); // probe connections arrive paused, so they can be handed between processes
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, localEnd: LocalEnd | undefined): void {
     if (!this.accepting || (this.role === 'unpromoted' && this.demoted)) {
       socket.destroy();
       return;
@@ -290,10 +293,10 @@ export class SocksServer {
       });
       return;
     }
-    this.startSession(socket, false);
+    this.startSession(socket, false, localEnd);
   }
 
-  private startSession(socket: Socket, local: boolean): void {
+  private startSession(socket: Socket, local: boolean, localEnd?: LocalEnd): void {
     const config = this.config;
     if (this.sessions.size >= config.sessionMax) {
       this.logger.warn(`session limit ${config.sessionMax} reached; closing new client ${formatEndpoint(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}`);
@@ -302,7 +305,7 @@ export class SocksServer {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new Session(socket, config, this.logger, this.sockets, (s) => this.sessions.delete(s), local);
+    const session = new Session(socket, config, this.logger, this.sockets, (s) => this.sessions.delete(s), local, localEnd);
     this.sessions.add(session);
     session.begin();
   }

@@ -11,7 +11,7 @@ import { SocksError } from '../protocol/errors.js';
 import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
 import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
 import { type RelayHandle, relay } from '../relay/relay.js';
-import { firstPassing, resolveDestination } from './authorize.js';
+import { type AuthorizedRequest, firstPassing, resolveDestination } from './authorize.js';
 import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
 import { handleUdpAssociate } from './udp-associate.js';
@@ -27,6 +27,12 @@ let nextSessionId = 1;
 
 /** Errors after the handshake are seen by whoever owns the socket then; this only keeps Node from throwing. */
 function ignoreError(): void {}
+
+/** The address and port a client connected to, when the listener already knows them. */
+export interface LocalEnd {
+  readonly address: string;
+  readonly port: number;
+}
 
 /** Something that must end with the session: a relay, a BIND listener, a UDP association. */
 export interface SessionResource {
@@ -52,8 +58,7 @@ export class Session {
   username: string | undefined;
   /** The decision of the rule that passed the request; it says what to log. */
   decision: Decision | undefined;
-  /** The destination as "host:port" once the request is known, for log lines. */
-  destinationText = '-';
+  private request: SocksRequest | undefined;
 
   private readonly parser: HandshakeParser;
   private negotiateTimer: NodeJS.Timeout | undefined;
@@ -70,11 +75,13 @@ export class Session {
     private readonly onClosed: (session: Session) => void,
     /** From the local probe socket: client rules do not apply, and there is no IP. */
     readonly local = false,
+    /** From a listener bound to one address; otherwise the socket is asked. */
+    localEnd?: LocalEnd,
   ) {
     this.clientAddress = unmapIPv4(socket.remoteAddress ?? '0.0.0.0');
     this.clientPort = socket.remotePort ?? 0;
-    this.localAddress = unmapIPv4(socket.localAddress ?? '0.0.0.0');
-    this.localPort = socket.localPort ?? 0;
+    this.localAddress = localEnd?.address ?? unmapIPv4(socket.localAddress ?? '0.0.0.0');
+    this.localPort = localEnd?.port ?? socket.localPort ?? 0;
     this.clientIp = ipToBytes16(this.clientAddress);
     this.parser = new HandshakeParser({
       greeting: (methods) => this.onGreeting(methods),
@@ -84,8 +91,22 @@ export class Session {
     });
   }
 
+  /** The destination as "host:port" once the request is known, for log lines; formatted only when one is written. */
+  get destinationText(): string {
+    return this.request ? formatEndpoint(this.request.destination.host, this.request.destination.port) : '-';
+  }
+
   get label(): string {
     return this.local ? `session ${this.id} (local probe)` : `session ${this.id} ${formatEndpoint(this.clientAddress, this.clientPort)}`;
+  }
+
+  /**
+   * A debug line about this session. The text is built only when the
+   * session's config asks for debug output: several lines per session,
+   * formatted and then dropped, were a measurable share of its CPU.
+   */
+  debug(message: () => string): void {
+    if (this.config.debug > 0) this.logger.debug(`${this.label}: ${message()}`);
   }
 
   /** The client's name, looked up only when a rule names clients by name or domain. */
@@ -119,14 +140,14 @@ export class Session {
       targetIp: ipToBytes16(this.localAddress),
       port: this.localPort,
     });
-    const line = `${describeDecision(decision)}: client ${formatEndpoint(this.clientAddress, this.clientPort)} -> ${formatEndpoint(this.localAddress, this.localPort)}`;
+    const line = (): string => `${this.label}: ${describeDecision(decision)}: client ${formatEndpoint(this.clientAddress, this.clientPort)} -> ${formatEndpoint(this.localAddress, this.localPort)}`;
     const refusal = decision.action === 'pass' ? this.takeLimit(decision) : undefined;
     if (decision.action === 'block' || refusal) {
-      if (decisionLogs(decision, 'connect') || decisionLogs(decision, 'error')) this.logger.info(`${this.label}: ${line}${refusal ? `, refused: ${refusal}` : ''}`);
+      if (decisionLogs(decision, 'connect') || decisionLogs(decision, 'error')) this.logger.info(`${line()}${refusal ? `, refused: ${refusal}` : ''}`);
       this.close(undefined);
       return false;
     }
-    if (decisionLogs(decision, 'connect')) this.logger.info(`${this.label}: ${line}`);
+    if (decisionLogs(decision, 'connect')) this.logger.info(line());
     this.listen();
     return true;
   }
@@ -153,9 +174,7 @@ export class Session {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.logger.isDebugEnabled()) {
-      this.logger.debug(`${this.label}: ${chunk.length} bytes in state ${this.parser.currentState}`);
-    }
+    this.debug(() => `${chunk.length} bytes in state ${this.parser.currentState}`);
     this.parser.push(chunk);
   };
 
@@ -164,7 +183,7 @@ export class Session {
 
   private onGreeting(offered: readonly number[]): void {
     const chosen = this.config.methods.find((name) => offered.includes(METHOD_BY_NAME[name]));
-    this.logger.debug(`${this.label}: offers methods [${offered.join(',')}], chose ${chosen ?? 'none acceptable'}`);
+    this.debug(() => `offers methods [${offered.join(',')}], chose ${chosen ?? 'none acceptable'}`);
     if (chosen === undefined) {
       this.logger.info(`${this.label}: no acceptable authentication method among [${offered.join(',')}]`);
       this.close(methodSelection(Method.NO_ACCEPTABLE));
@@ -186,7 +205,7 @@ export class Session {
       return;
     }
     this.username = username;
-    this.logger.debug(`${this.label}: authenticated as "${username}"`);
+    this.debug(() => `authenticated as "${username}"`);
     this.socket.write(authStatus(true));
     this.parser.expectRequest();
   }
@@ -201,8 +220,8 @@ export class Session {
     this.socket.off('end', this.onNegotiationEnd);
     this.socket.off('error', this.onNegotiationError);
     this.socket.on('error', ignoreError);
-    this.destinationText = formatEndpoint(request.destination.host, request.destination.port);
-    this.logger.debug(`${this.label}: SOCKS${request.version} ${request.command} ${this.destinationText}`);
+    this.request = request;
+    this.debug(() => `SOCKS${request.version} ${request.command} ${this.destinationText}`);
     if (request.version === 4) {
       // SOCKS4 carries no authentication, so it is only for configs that allow none.
       if (!this.config.methods.includes('none')) {
@@ -213,10 +232,10 @@ export class Session {
     }
     switch (request.command) {
       case 'connect':
-        void handleConnect(this, request);
+        handleConnect(this, request);
         break;
       case 'bind':
-        void handleBind(this, request);
+        handleBind(this, request);
         break;
       case 'udpassociate':
         void handleUdpAssociate(this, request);
@@ -228,35 +247,37 @@ export class Session {
 
   /**
    * Resolve a CONNECT or BIND destination and apply the socks rules and
-   * their limits. Replies and closes on failure; returns the address to use
-   * on success.
+   * their limits. On success `proceed` gets the address to use, at once when
+   * the destination is an IP; on failure the session replies and closes.
    */
-  async authorizeRequest(request: SocksRequest): Promise<{ address: string; decision: Decision } | undefined> {
+  authorizeRequest(request: SocksRequest, proceed: (allowed: AuthorizedRequest) => void): void {
     const { destination, version } = request;
-    let addresses: string[];
-    try {
-      addresses = await resolveDestination(destination.host);
-    } catch (err) {
+    const unresolved = (err: unknown): void =>
       this.reject(version, Reply.HOST_UNREACHABLE, `cannot resolve ${destination.host}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      return undefined;
-    }
+    const resolved = resolveDestination(destination.host);
+    if (Array.isArray(resolved)) this.authorizeAddresses(request, resolved, proceed);
+    else resolved.then((addresses) => this.authorizeAddresses(request, addresses, proceed), unresolved);
+  }
+
+  private authorizeAddresses(request: SocksRequest, addresses: readonly string[], proceed: (allowed: AuthorizedRequest) => void): void {
+    const { destination, version } = request;
     if (addresses.length === 0) {
       this.reject(version, Reply.HOST_UNREACHABLE, `${destination.host} has no address`);
-      return undefined;
+      return;
     }
     const name = destination.type === 'domain' ? destination.host : undefined;
     const chosen = firstPassing(this, request.command, name, addresses, destination.port);
     this.decision = chosen.decision;
     if (chosen.address === undefined) {
       this.reject(version, Reply.NOT_ALLOWED, describeDecision(chosen.decision));
-      return undefined;
+      return;
     }
     const refusal = this.takeLimit(chosen.decision);
     if (refusal) {
       this.reject(version, Reply.NOT_ALLOWED, `${describeDecision(chosen.decision)}: ${refusal}`);
-      return undefined;
+      return;
     }
-    return { address: chosen.address, decision: chosen.decision };
+    proceed({ address: chosen.address, decision: chosen.decision });
   }
 
   /** Bytes the client sent after its request, in order, for the relay to forward first. */
@@ -277,7 +298,7 @@ export class Session {
         onData: logData ? (direction, chunk) => this.logger.info(`${this.label}: data ${direction} ${chunk.length} bytes: ${chunk.subarray(0, 32).toString('hex')}`) : undefined,
       },
       (result) => {
-        this.logger.debug(`${this.label}: relay ended on ${result.fastPath ? 'the shared-buffer fast path' : 'Node streams'}`);
+        this.debug(() => `relay ended on ${result.fastPath ? 'the shared-buffer fast path' : 'Node streams'}`);
         if (this.decision && decisionLogs(this.decision, 'disconnect')) {
           const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
           this.logger.info(

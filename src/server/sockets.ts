@@ -69,7 +69,7 @@ const nodeSockets: SocketFactory = {
   bindUdp: (host, port) => bindDgram(createSocket({ ...udpOptions(host), ipv6Only: isIPv6(host) }), { address: host, port, exclusive: true }),
   dial: (address, port, localAddress) => {
     const socket = new Socket({ allowHalfOpen: true });
-    return socket.connect({ host: address, port, localAddress, family: isIPv6(address) ? 6 : 4, noDelay: true, autoSelectFamily: false });
+    return socket.connect({ host: address, port, localAddress, family: address.includes(':') ? 6 : 4, noDelay: true, autoSelectFamily: false });
   },
 };
 

@@ -144,7 +144,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     const payload = datagram.subarray(header.dataOffset);
     const address = header.type === 'domain' ? resolved.get(header.host) : header.host;
     if (address === undefined) {
-      resolveDestination(header.host).then(
+      Promise.resolve(resolveDestination(header.host)).then(
         (addresses) => {
           if (closed || addresses.length === 0) return;
           remember(resolved, header.host, addresses[0]!);
