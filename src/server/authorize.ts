@@ -1,19 +1,8 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import type { RuleCommand } from '../config/types.js';
 import { ipToBytes16 } from '../policy/address-match.js';
 import { type Decision, type MatchInput, decide } from '../policy/rules.js';
 import { unmapIPv4 } from '../protocol/address.js';
 import type { Session } from './session.js';
-
-/**
- * The addresses a destination stands for: itself, at once, if it is an IP
- * (most requests: no promise and no extra tick), else what the resolver says.
- */
-export function resolveDestination(host: string): string[] | Promise<string[]> {
-  if (isIP(host)) return [unmapIPv4(host)];
-  return lookup(host, { all: true, verbatim: true }).then((answers) => answers.map((a) => a.address));
-}
 
 /** A CONNECT or BIND request the socks rules passed: the address to use and the rule that passed it. */
 export interface AuthorizedRequest {

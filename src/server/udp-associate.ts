@@ -6,7 +6,8 @@ import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
 import { parseUdpHeader, udpHeader } from '../protocol/udp-header.js';
-import { decideAssociation, decideReply, decideSocks, resolveDestination } from './authorize.js';
+import { decideAssociation, decideReply, decideSocks } from './authorize.js';
+import { resolveDestination } from './resolve.js';
 import type { Session } from './session.js';
 import type { SocketFactory } from './sockets.js';
 

@@ -1,0 +1,33 @@
+// Destination names to addresses, for CONNECT, BIND and UDP datagrams.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { unmapIPv4 } from '../protocol/address.js';
+
+/**
+ * How long a name's addresses are reused. A burst of sessions to one name
+ * (a browser's, a crawler's) then resolves it once instead of once per
+ * session, each a trip through libuv's thread pool that cost the domain
+ * session rate about a fifth; a DNS change is still seen within seconds.
+ * Failures are not kept.
+ */
+const NAME_CACHE_MS = 5000;
+const NAME_CACHE_MAX = 1024;
+const resolvedNames = new Map<string, { readonly addresses: string[]; readonly until: number }>();
+
+function remember(name: string, addresses: string[]): string[] {
+  if (resolvedNames.size >= NAME_CACHE_MAX) resolvedNames.delete(resolvedNames.keys().next().value!);
+  resolvedNames.set(name, { addresses, until: Date.now() + NAME_CACHE_MS });
+  return addresses;
+}
+
+/**
+ * The addresses a destination stands for: at once (no promise, no extra
+ * tick) for an IP or a name resolved in the last few seconds, else what the
+ * resolver says.
+ */
+export function resolveDestination(host: string): string[] | Promise<string[]> {
+  if (isIP(host)) return [unmapIPv4(host)];
+  const known = resolvedNames.get(host);
+  if (known !== undefined && known.until > Date.now()) return known.addresses;
+  return lookup(host, { all: true, verbatim: true }).then((answers) => remember(host, answers.map((a) => a.address)));
+}
