@@ -11,7 +11,8 @@ function parseLine(line: string, year: number): { at: number; daemon: string; te
   const m = /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3}) \S+ (pacemaker-\w+)/.exec(line);
   if (!m) return undefined;
   const month = MONTHS.indexOf(m[1]!);
-  const at = Date.UTC(year, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  // Pacemaker writes local time; the lab's daemons inherit this process's time zone, so read it as local time too.
+  const at = new Date(year, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
   return { at, daemon: m[7]!, text: line };
 }
 
@@ -30,7 +31,7 @@ function parseLine(line: string, year: number): { at: number; daemon: string; te
 export function controllerReasked(cluster: Cluster, node: string, sinceMs: number): boolean {
   const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
   if (!existsSync(file)) throw new Error(`no Pacemaker log for ${node} at ${file}`);
-  const year = new Date(sinceMs).getUTCFullYear();
+  const year = new Date(sinceMs).getFullYear();
   let enteredPolicyEngine: number | undefined;
   for (const raw of readFileSync(file, 'utf8').split('\n')) {
     const line = parseLine(raw, year);
