@@ -4,6 +4,7 @@ import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, reconfigureLogger } from '../log/logger.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { type LocalEnd, Session } from './session.js';
+import { Registry } from './session-registry.js';
 import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
 
 export type Role = 'standalone' | 'promoted' | 'unpromoted';
@@ -75,7 +76,7 @@ export class ListenError extends Error {
  */
 export class SocksServer {
   private readonly listeners = new Map<string, Server>();
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new Registry<Session>();
   private accepting = true;
   /**
    * standalone: a plain service, always serving. promoted/unpromoted: a
@@ -254,7 +255,7 @@ export class SocksServer {
     this.logger.info(`demoted: no new sessions; ${this.sessions.size} open session(s) may finish within ${drainMs / 1000}s`);
     if (this.sessions.size === 0) return;
     this.demoteDrain = setTimeout(() => {
-      for (const session of [...this.sessions]) session.terminate('demoted: drain time over');
+      for (const session of this.sessions.snapshot()) session.terminate('demoted: drain time over');
     }, drainMs);
     this.demoteDrain.unref();
   }
@@ -365,7 +366,7 @@ export class SocksServer {
       while (this.sessions.size > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, deadline - Date.now()))));
       }
-      for (const session of [...this.sessions]) session.terminate('shutdown: drain time over');
+      for (const session of this.sessions.snapshot()) session.terminate('shutdown: drain time over');
     }
   }
 }

@@ -48,6 +48,8 @@ export interface SessionResource {
  */
 export class Session {
   readonly id = nextSessionId++;
+  /** The server's registry keeps this session's slot here (session-registry.ts). */
+  registryIndex = -1;
   readonly clientAddress: string;
   readonly clientPort: number;
   /** The exact address the client connected to: in a cluster, the VIP. */
