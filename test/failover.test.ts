@@ -108,12 +108,16 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
 
   test('planned switchover with pcs node standby', async () => {
     const from = (await serving(lab.cluster))!;
-    const report = await drillAround(lab.cluster, 'standby', `${VIP}:1080`, 5, async () => void (await lab.cluster.nodes[0]!.exec('pcs', ['node', 'standby', from])));
-    expect(record('switchover, pcs node standby', report)).toBeLessThan(TARGET.switchoverMs * MARGIN);
-    await expectHealthy(lab.cluster);
-    expect(await serving(lab.cluster)).not.toBe(from);
-    await lab.cluster.nodes[0]!.exec('pcs', ['node', 'unstandby', from]);
-    await waitFor(lab.cluster, `${from} back as a standby`, async () => standbys(await crmMon(lab.cluster)) === 1);
+    try {
+      const report = await drillAround(lab.cluster, 'standby', `${VIP}:1080`, 5, async () => void (await lab.cluster.nodes[0]!.exec('pcs', ['node', 'standby', from])));
+      expect(record('switchover, pcs node standby', report)).toBeLessThan(TARGET.switchoverMs * MARGIN);
+      await expectHealthy(lab.cluster);
+      expect(await serving(lab.cluster)).not.toBe(from);
+    } finally {
+      // Even when the checks above fail, the next scenarios need both nodes back.
+      await lab.cluster.nodes[0]!.exec('pcs', ['node', 'unstandby', from]);
+      await waitFor(lab.cluster, `${from} back as a standby`, async () => standbys(await crmMon(lab.cluster)) === 1);
+    }
   }, 120000);
 
   test('SIGKILL of the proxy on the active node, 1 s promoted monitor', async () => {
