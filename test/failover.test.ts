@@ -100,7 +100,7 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
   test('planned switchover with pcs resource move', async () => {
     const from = (await serving(lab.cluster))!;
     const to = lab.cluster.nodes.find((n) => n.name !== from)!.name;
-    const report = await drillAround(lab.cluster, 'move', `${VIP}:1080`, 5, () => moveActive(lab.cluster, to));
+    const report = await drillAround(lab.cluster, 'move', `${VIP}:1080`, 7, () => moveActive(lab.cluster, to));
     expect(record('switchover, pcs resource move', report)).toBeLessThan(TARGET.switchoverMs * MARGIN);
     expect(await serving(lab.cluster)).toBe(to);
     await expectHealthy(lab.cluster);
@@ -109,7 +109,7 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
   test('planned switchover with pcs node standby', async () => {
     const from = (await serving(lab.cluster))!;
     try {
-      const report = await drillAround(lab.cluster, 'standby', `${VIP}:1080`, 5, async () => void (await lab.cluster.nodes[0]!.exec('pcs', ['node', 'standby', from])));
+      const report = await drillAround(lab.cluster, 'standby', `${VIP}:1080`, 7, async () => void (await lab.cluster.nodes[0]!.exec('pcs', ['node', 'standby', from])));
       expect(record('switchover, pcs node standby', report)).toBeLessThan(TARGET.switchoverMs * MARGIN);
       await expectHealthy(lab.cluster);
       expect(await serving(lab.cluster)).not.toBe(from);
