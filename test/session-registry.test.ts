@@ -2,11 +2,12 @@
 // each item keeping its own slot number.
 import { Registry } from '../src/server/session-registry.js';
 
-const item = (name: string): { name: string; registryIndex: number } => ({ name, registryIndex: -1 });
+type Item = { name: string; registryIndex: number };
+const item = (name: string): Item => ({ name, registryIndex: -1 });
 
 test('add and delete in any order keep exactly the items still there, and their slots right', () => {
-  const registry = new Registry<{ name: string; registryIndex: number }>();
-  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(item) as [ReturnType<typeof item>, ReturnType<typeof item>, ReturnType<typeof item>, ReturnType<typeof item>];
+  const registry = new Registry<Item>();
+  const [a, b, c, d] = [item('a'), item('b'), item('c'), item('d')];
   for (const x of [a, b, c, d]) registry.add(x);
   expect(registry.size).toBe(4);
 
@@ -23,7 +24,7 @@ test('add and delete in any order keep exactly the items still there, and their 
 });
 
 test('deleting twice, or deleting what was never added, changes nothing', () => {
-  const registry = new Registry<{ name: string; registryIndex: number }>();
+  const registry = new Registry<Item>();
   const a = item('a');
   const b = item('b');
   registry.add(a);
@@ -35,7 +36,7 @@ test('deleting twice, or deleting what was never added, changes nothing', () => 
 });
 
 test('a snapshot is a copy: items can leave while it is walked', () => {
-  const registry = new Registry<{ name: string; registryIndex: number }>();
+  const registry = new Registry<Item>();
   const all = ['a', 'b', 'c'].map(item);
   for (const x of all) registry.add(x);
   for (const x of registry.snapshot()) registry.delete(x);

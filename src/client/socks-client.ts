@@ -136,7 +136,7 @@ export function socksConnect(
     proxy,
     async (send, read) => {
       await negotiate(send, read, credentials);
-      send(Buffer.concat([Buffer.from([5, 1, 0]), encodeAddress(host, port)]));
+      send(encodeAddress(host, port, [5, 1, 0]));
       const reply = await read(4);
       if (reply[1] !== 0) throw new Error(`CONNECT to ${host}:${port} through the proxy failed with reply 0x${reply[1]!.toString(16).padStart(2, '0')}`);
       if (echo) {
@@ -163,7 +163,7 @@ export async function socksUdpAssociate(proxy: ProxyEndpoint, credentials: Crede
     proxy,
     async (send, read) => {
       await negotiate(send, read, credentials);
-      send(Buffer.concat([Buffer.from([5, 3, 0]), encodeAddress('0.0.0.0', 0)]));
+      send(encodeAddress('0.0.0.0', 0, [5, 3, 0]));
       const reply = await read(4);
       if (reply[1] !== 0) throw new Error(`UDP ASSOCIATE failed with reply 0x${reply[1]!.toString(16).padStart(2, '0')}`);
       return readBound(reply, read);

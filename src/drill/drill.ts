@@ -1,6 +1,7 @@
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type Credentials, type ProxyEndpoint, type UdpAssociation, socksConnect, socksUdpAssociate } from '../client/socks-client.js';
+import { isUnspecified } from '../protocol/address.js';
 import { udpHeader } from '../protocol/udp-header.js';
 
 /**
@@ -109,7 +110,7 @@ async function associate(options: DrillOptions): Promise<Association> {
   const made = await socksUdpAssociate(options.proxy, options.credentials, options.timeoutMs);
   made.control.on('error', () => undefined);
   // A relay reported as 0.0.0.0 means "the address you connected to".
-  const host = made.relay.host === '0.0.0.0' || made.relay.host === '::' ? options.proxy.host : made.relay.host;
+  const host = isUnspecified(made.relay.host) ? options.proxy.host : made.relay.host;
   const association: Association = { control: made.control, relay: { host, port: made.relay.port }, socket: createSocket(isIPv6(host) ? 'udp6' : 'udp4'), broken: false };
   made.control.on('close', () => (association.broken = true));
   return association;

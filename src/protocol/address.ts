@@ -100,29 +100,36 @@ export function bytesToIPv6(bytes: Buffer): string {
 }
 
 /**
- * Encode ATYP + address + port as they appear in SOCKS5 replies and UDP
- * headers. IP literals are sent as IPs (an IPv4-mapped IPv6 address as plain
- * IPv4, which is what the client connected to); anything else as a name.
+ * Encode `prefix` + ATYP + address + port, as SOCKS5 requests, replies and
+ * UDP headers carry them (each message's own first bytes go in `prefix`), in
+ * one allocation. IP literals are sent as IPs (an IPv4-mapped IPv6 address
+ * as plain IPv4, which is what the client connected to); anything else as a
+ * name.
  */
-export function encodeAddress(host: string, port: number): Buffer {
+export function encodeAddress(host: string, port: number, prefix: readonly number[] = []): Buffer {
   const ip = unmapIPv4(host);
+  const at = prefix.length;
   let out: Buffer;
   if (isIPv4(ip)) {
-    out = Buffer.allocUnsafe(7);
-    out[0] = AddressType.IPV4;
-    ipv4ToBytes(ip).copy(out, 1);
+    out = Buffer.allocUnsafe(at + 7);
+    out[at] = AddressType.IPV4;
+    writeIPv4(ip, out, at + 1);
   } else if (isIPv6(ip)) {
-    out = Buffer.allocUnsafe(19);
-    out[0] = AddressType.IPV6;
-    ipv6ToBytes(ip).copy(out, 1);
+    out = Buffer.allocUnsafe(at + 19);
+    out[at] = AddressType.IPV6;
+    ipv6ToBytes(ip).copy(out, at + 1);
   } else {
     const name = Buffer.from(ip, 'utf8');
     if (name.length > 255) throw new RangeError(`domain name longer than 255 bytes: ${ip.slice(0, 40)}...`);
-    out = Buffer.allocUnsafe(name.length + 4);
-    out[0] = AddressType.DOMAIN;
-    out[1] = name.length;
-    name.copy(out, 2);
+    out = Buffer.allocUnsafe(at + name.length + 4);
+    out[at] = AddressType.DOMAIN;
+    out[at + 1] = name.length;
+    name.copy(out, at + 2);
   }
+  for (let i = 0; i < at; i++) out[i] = prefix[i]!;
   out.writeUInt16BE(port, out.length - 2);
   return out;
 }
+
+/** The wildcard addresses: "any address" when bound, "none named" in a request. */
+export const isUnspecified = (host: string): boolean => host === '0.0.0.0' || host === '::';

@@ -1,5 +1,5 @@
-import { encodeAddress, ipv4ToBytes, unmapIPv4, writeIPv4 } from './address.js';
-import { AddressType, Reply, type ReplyCode, SOCKS5, Socks4Reply, USERPASS_VERSION } from './constants.js';
+import { encodeAddress, ipv4ToBytes, unmapIPv4 } from './address.js';
+import { Reply, type ReplyCode, SOCKS5, Socks4Reply, USERPASS_VERSION } from './constants.js';
 import { isIPv4 } from 'node:net';
 
 const METHOD_SELECTIONS = new Map<number, Buffer>();
@@ -21,25 +21,7 @@ export function authStatus(ok: boolean): Buffer {
  * 0.0.0.0:0, as the RFC allows; success replies must carry the real address.
  */
 export function socks5Reply(code: ReplyCode, host = '0.0.0.0', port = 0): Buffer {
-  const ip = unmapIPv4(host);
-  if (isIPv4(ip)) {
-    // The common case, written in place: one allocation instead of three.
-    const out = Buffer.allocUnsafe(10);
-    out[0] = SOCKS5;
-    out[1] = code;
-    out[2] = 0x00;
-    out[3] = AddressType.IPV4;
-    writeIPv4(ip, out, 4);
-    out.writeUInt16BE(port, 8);
-    return out;
-  }
-  const address = encodeAddress(host, port);
-  const out = Buffer.allocUnsafe(3 + address.length);
-  out[0] = SOCKS5;
-  out[1] = code;
-  out[2] = 0x00;
-  address.copy(out, 3);
-  return out;
+  return encodeAddress(host, port, [SOCKS5, code, 0x00]);
 }
 
 /**

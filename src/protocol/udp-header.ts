@@ -46,17 +46,14 @@ export function parseUdpHeader(datagram: Buffer): UdpRequestHeader | undefined {
   return { fragment, type, host, port, dataOffset: offset + 2 };
 }
 
+/** RSV RSV FRAG=0. */
+const UDP_HEADER_PREFIX = [0, 0, 0];
+
 /**
  * RSV RSV FRAG=0 ATYP ADDR PORT: the same header both ways. The proxy puts it
  * in front of each reply with the real sender's address; a client puts it in
  * front of each datagram with the destination.
  */
 export function udpHeader(host: string, port: number): Buffer {
-  const address = encodeAddress(host, port);
-  const out = Buffer.allocUnsafe(3 + address.length);
-  out[0] = 0;
-  out[1] = 0;
-  out[2] = 0;
-  address.copy(out, 3);
-  return out;
+  return encodeAddress(host, port, UDP_HEADER_PREFIX);
 }

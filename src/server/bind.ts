@@ -1,15 +1,13 @@
 import { type Server, type Socket, createServer, isIP, isIPv6 } from 'node:net';
 import { decisionLogs, describeDecision } from '../policy/rules.js';
-import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
 import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
-import { decideReply } from './authorize.js';
-import type { AuthorizedRequest } from './authorize.js';
+import { type AuthorizedRequest, decideReply } from './authorize.js';
 import type { Session } from './session.js';
 
-const isUnspecified = (host: string): boolean => host === '0.0.0.0' || host === '::';
 
 /**
  * Where a BIND listens: the `external` address of the family wanted, since

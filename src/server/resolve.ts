@@ -2,6 +2,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { unmapIPv4 } from '../protocol/address.js';
+import { remember } from './bounded-cache.js';
 
 /**
  * How long a name's addresses are reused. A burst of sessions to one name
@@ -14,20 +15,23 @@ const NAME_CACHE_MS = 5000;
 const NAME_CACHE_MAX = 1024;
 const resolvedNames = new Map<string, { readonly addresses: string[]; readonly until: number }>();
 
-function remember(name: string, addresses: string[]): string[] {
-  if (resolvedNames.size >= NAME_CACHE_MAX) resolvedNames.delete(resolvedNames.keys().next().value!);
-  resolvedNames.set(name, { addresses, until: Date.now() + NAME_CACHE_MS });
-  return addresses;
-}
-
 /**
- * The addresses a destination stands for: at once (no promise, no extra
- * tick) for an IP or a name resolved in the last few seconds, else what the
- * resolver says.
+ * Call `then` with the addresses a destination stands for: at once (no
+ * promise, no extra tick) for an IP or a name resolved in the last few
+ * seconds, else when the resolver answers; `failed` if it cannot.
  */
-export function resolveDestination(host: string): string[] | Promise<string[]> {
-  if (isIP(host)) return [unmapIPv4(host)];
+export function resolveDestination(host: string, then: (addresses: readonly string[]) => void, failed: (err: NodeJS.ErrnoException) => void): void {
+  if (isIP(host)) {
+    then([unmapIPv4(host)]);
+    return;
+  }
   const known = resolvedNames.get(host);
-  if (known !== undefined && known.until > Date.now()) return known.addresses;
-  return lookup(host, { all: true, verbatim: true }).then((answers) => remember(host, answers.map((a) => a.address)));
+  if (known !== undefined && known.until > Date.now()) {
+    then(known.addresses);
+    return;
+  }
+  lookup(host, { all: true, verbatim: true }).then(
+    (answers) => then(remember(resolvedNames, host, { addresses: answers.map((a) => a.address), until: Date.now() + NAME_CACHE_MS }, NAME_CACHE_MAX).addresses),
+    failed,
+  );
 }

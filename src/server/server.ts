@@ -2,7 +2,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { isIP, isIPv6 } from 'node:net';
 import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, reconfigureLogger } from '../log/logger.js';
-import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { type LocalEnd, Session } from './session.js';
 import { Registry } from './session-registry.js';
 import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
@@ -159,9 +159,10 @@ export class SocksServer {
       throw new ListenError(listen, err as NodeJS.ErrnoException);
     }
     server.on('error', (err) => this.logger.error(`listener ${listen.text}: ${err.message}`));
-    if (isIP(listen.host) && listen.host !== '0.0.0.0' && listen.host !== '::') localEnd = { address: unmapIPv4(listen.host), port: (server.address() as { port: number }).port };
+    const port = (server.address() as { port: number }).port;
+    if (isIP(listen.host) && !isUnspecified(listen.host)) localEnd = { address: unmapIPv4(listen.host), port };
     this.listeners.set(listenKey(listen), server);
-    this.logger.info(`listening on ${formatEndpoint(listen.host, (server.address() as { port: number }).port)}`);
+    this.logger.info(`listening on ${formatEndpoint(listen.host, port)}`);
     if (!isLocalAddress(listen.host)) this.watchForAddress(listen.host);
   }
 
@@ -247,7 +248,7 @@ export class SocksServer {
     this.cancelDepartureWatch?.();
     // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
     const hosts = this.config.internal.map((l) => l.host);
-    if (!hosts.some((host) => host === '0.0.0.0' || host === '::')) {
+    if (!hosts.some(isUnspecified)) {
       this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => (this.demoted = false));
     }
     if (this.role === 'unpromoted') return;

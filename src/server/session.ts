@@ -255,11 +255,11 @@ export class Session {
    */
   authorizeRequest(request: SocksRequest, proceed: (allowed: AuthorizedRequest) => void): void {
     const { destination, version } = request;
-    const unresolved = (err: unknown): void =>
-      this.reject(version, Reply.HOST_UNREACHABLE, `cannot resolve ${destination.host}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    const resolved = resolveDestination(destination.host);
-    if (Array.isArray(resolved)) this.authorizeAddresses(request, resolved, proceed);
-    else resolved.then((addresses) => this.authorizeAddresses(request, addresses, proceed), unresolved);
+    resolveDestination(
+      destination.host,
+      (addresses) => this.authorizeAddresses(request, addresses, proceed),
+      (err) => this.reject(version, Reply.HOST_UNREACHABLE, `cannot resolve ${destination.host}: ${err.code ?? String(err)}`),
+    );
   }
 
   private authorizeAddresses(request: SocksRequest, addresses: readonly string[], proceed: (allowed: AuthorizedRequest) => void): void {
@@ -343,7 +343,7 @@ export class Session {
   private abort(reason: string): void {
     if (this.closed) return;
     // The agent's probes hang up after the greeting every few seconds; that is not news.
-    if (this.local) this.logger.debug(`${this.label}: ${reason}`);
+    if (this.local) this.debug(() => reason);
     else this.logger.info(`${this.label}: ${reason}`);
     this.socket.destroy();
     this.finished();

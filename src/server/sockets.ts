@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { type ListenOptions, type Server, Socket, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { type NativeAddon, loadAddon } from '../native/addon.js';
+import { isUnspecified } from '../protocol/address.js';
 
 /**
  * Where every socket of the proxy comes from. With `freebind` the native
@@ -130,6 +131,6 @@ export function socketsFor(config: { freebind: boolean; addresses: readonly stri
 
 /** Is `address` on one of this host's (this namespace's) interfaces right now? */
 export function isLocalAddress(address: string): boolean {
-  if (address === '0.0.0.0' || address === '::') return true;
+  if (isUnspecified(address)) return true;
   return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === address));
 }

@@ -7,6 +7,7 @@ import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
 import { parseUdpHeader, udpHeader } from '../protocol/udp-header.js';
 import { decideAssociation, decideReply, decideSocks } from './authorize.js';
+import { remember } from './bounded-cache.js';
 import { resolveDestination } from './resolve.js';
 import type { Session } from './session.js';
 import type { SocketFactory } from './sockets.js';
@@ -29,13 +30,6 @@ export async function bindUdpInRange(sockets: SocketFactory, host: string, range
     }
   }
   throw lastError;
-}
-
-/** A small insertion-ordered cache that forgets its oldest entry when full. */
-function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
-  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as K);
-  cache.set(key, value);
-  return value;
 }
 
 /**
@@ -125,7 +119,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     let reply = replies.get(key);
     if (!reply) {
       const sender = unmapIPv4(remote.address);
-      reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, remote.port, 'udp'), header: udpHeader(sender, remote.port) });
+      reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, remote.port, 'udp'), header: udpHeader(sender, remote.port) }, CACHE_MAX);
     }
     if (reply.decision.action === 'block') return;
     lastActivity = Date.now();
@@ -143,26 +137,31 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     clientPort = remote.port;
     lastActivity = Date.now();
     const payload = datagram.subarray(header.dataOffset);
-    const address = header.type === 'domain' ? resolved.get(header.host) : header.host;
-    if (address === undefined) {
-      Promise.resolve(resolveDestination(header.host)).then(
-        (addresses) => {
-          if (closed || addresses.length === 0) return;
-          remember(resolved, header.host, addresses[0]!);
-          forward(addresses[0]!, header.type === 'domain' ? header.host : undefined, header.port, payload);
-        },
-        () => undefined, // an unresolvable name drops the datagram, as the network would
-      );
+    if (header.type !== 'domain') {
+      forward(header.host, undefined, header.port, payload);
       return;
     }
-    forward(address, header.type === 'domain' ? header.host : undefined, header.port, payload);
+    // A name keeps, for this association, the first address it resolved to.
+    const address = resolved.get(header.host);
+    if (address !== undefined) {
+      forward(address, header.host, header.port, payload);
+      return;
+    }
+    resolveDestination(
+      header.host,
+      (addresses) => {
+        if (closed || addresses.length === 0) return;
+        forward(remember(resolved, header.host, addresses[0]!, CACHE_MAX), header.host, header.port, payload);
+      },
+      () => undefined, // an unresolvable name drops the datagram, as the network would
+    );
   };
 
   const forward = (address: string, name: string | undefined, port: number, payload: Buffer): void => {
     const key = `${name ?? ''}|${address}|${port}`;
     let decision = decisions.get(key);
     if (!decision) {
-      decision = remember(decisions, key, decideSocks(session, 'udpassociate', { address, name, port }, 'udp'));
+      decision = remember(decisions, key, decideSocks(session, 'udpassociate', { address, name, port }, 'udp'), CACHE_MAX);
       if (decision.action === 'block' && decisionLogs(decision, 'error')) {
         session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name ?? address, port)} dropped`);
       }

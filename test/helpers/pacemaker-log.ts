@@ -31,13 +31,20 @@ function parseLine(line: string, year: number): { at: number; daemon: string; te
 export function controllerReasked(cluster: Cluster, node: string, sinceMs: number): boolean {
   const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
   if (!existsSync(file)) throw new Error(`no Pacemaker log for ${node} at ${file}`);
+  const reasked = reaskedInLog(readFileSync(file, 'utf8'), sinceMs);
+  if (reasked === undefined) throw new Error(`${node}'s Pacemaker log shows no scheduler run after ${new Date(sinceMs).toISOString()}`);
+  return reasked;
+}
+
+/** controllerReasked on a log's text; undefined when no scheduler run follows `sinceMs`. */
+export function reaskedInLog(log: string, sinceMs: number): boolean | undefined {
   const year = new Date(sinceMs).getFullYear();
   let enteredPolicyEngine: number | undefined;
-  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+  for (const raw of log.split('\n')) {
     const line = parseLine(raw, year);
     if (!line || line.at < sinceMs) continue;
     if (line.daemon === 'pacemaker-controld' && / -> S_POLICY_ENGINE /.test(line.text)) enteredPolicyEngine = line.at;
     else if (line.daemon === 'pacemaker-schedulerd' && enteredPolicyEngine !== undefined) return line.at - enteredPolicyEngine >= 900;
   }
-  throw new Error(`${node}'s Pacemaker log shows no scheduler run after ${new Date(sinceMs).toISOString()}`);
+  return undefined;
 }
