@@ -16,7 +16,7 @@ if (result.error || result.status !== 0) {
     [
       '',
       `hasocks: the native addon (native/) did not build: ${why}.`,
-      '  hasocks runs without it, but "freebind": true and "workers" need it.',
+      '  hasocks runs without it (UDP ASSOCIATE then relays at a fraction of the speed), but "freebind": true and "workers" need it.',
       '  To build it: install python3, make and a C compiler (apt-get install python3 make gcc),',
       '  make sure Node headers are present (nodedir in .npmrc points at them), then run:',
       '    npm run build:native',

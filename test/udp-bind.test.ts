@@ -57,9 +57,15 @@ async function exchange(relayPort: number, datagram: Buffer, source = '127.0.0.1
   }
 }
 
-describe('UDP ASSOCIATE', () => {
+// Both relays: the addon's C relay (forwards learned routes itself) and Node's dgram (the fallback without the addon).
+describe.each<{ kind: 'native' | 'node'; env: Record<string, string> }>([
+  { kind: 'native', env: {} },
+  { kind: 'node', env: { HASOCKS_NATIVE_ADDON: '/nonexistent/no-addon.node' } },
+])('UDP ASSOCIATE on the $kind relay', ({ kind, env }) => {
+  const start = (partial: Parameters<typeof startProxy>[0] = {}): Promise<RunningProxy> => startProxy(partial, { env });
+
   test('the socks npm client: relay address, sender address in the reply header, payload', async () => {
-    const proxy = await startProxy();
+    const proxy = await start();
     // createConnection() only does CONNECT; associate goes through the event API.
     const associating = new SocksClient({
       proxy: { host: '127.0.0.1', port: proxy.port, type: 5 },
@@ -85,7 +91,7 @@ describe('UDP ASSOCIATE', () => {
   });
 
   test('a domain-name destination is resolved by the proxy', async () => {
-    const proxy = await startProxy();
+    const proxy = await start();
     const { control, relayPort } = await associate(proxy);
     const portBytes = Buffer.alloc(2);
     portBytes.writeUInt16BE(udpEchoPort);
@@ -96,7 +102,7 @@ describe('UDP ASSOCIATE', () => {
   });
 
   test('datagrams with FRAG != 0 are dropped', async () => {
-    const proxy = await startProxy();
+    const proxy = await start();
     const { control, relayPort } = await associate(proxy);
     expect(await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'fragment', 1))).toBeUndefined();
     expect((await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'whole')))?.msg.subarray(10).toString()).toBe('echo:whole');
@@ -104,15 +110,17 @@ describe('UDP ASSOCIATE', () => {
   });
 
   test("only the client's IP may use the association", async () => {
-    const proxy = await startProxy();
+    const proxy = await start();
     const { control, relayPort } = await associate(proxy);
     expect(await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'stranger'), '127.0.0.2')).toBeUndefined();
     expect(await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'owner'), '127.0.0.1')).toBeDefined();
+    // The route is known now: a stranger is still kept out.
+    expect(await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'stranger again'), '127.0.0.2', 500)).toBeUndefined();
     control.destroy();
   });
 
   test('a non-zero DST.PORT in the request narrows it to that source port', async () => {
-    const proxy = await startProxy();
+    const proxy = await start();
     const mine = createSocket('udp4');
     mine.bind(0, '127.0.0.1');
     await once(mine, 'listening');
@@ -124,7 +132,7 @@ describe('UDP ASSOCIATE', () => {
   });
 
   test('udp.portrange picks the relay port from the range', async () => {
-    const proxy = await startProxy({ udp: { portrange: '41000-41009' } });
+    const proxy = await start({ udp: { portrange: '41000-41009' } });
     const ports: number[] = [];
     const controls: RawClient[] = [];
     for (let i = 0; i < 3; i++) {
@@ -139,7 +147,7 @@ describe('UDP ASSOCIATE', () => {
   });
 
   test('the association ends when the control connection closes, and its port is free again', async () => {
-    const proxy = await startProxy();
+    const proxy = await start();
     const { control, relayPort } = await associate(proxy);
     control.destroy();
     await proxy.waitForLog(/disconnect udpassociate .* control connection closed/);
@@ -150,14 +158,14 @@ describe('UDP ASSOCIATE', () => {
   });
 
   test('the UDP idle timeout (timeout.io.udp) ends the association and closes the control connection', async () => {
-    const proxy = await startProxy({ timeout: { io: { tcp: 0, udp: 1 } } });
+    const proxy = await start({ timeout: { io: { tcp: 0, udp: 1 } } });
     const { control } = await associate(proxy);
     expect(await control.waitForEnd(4000)).toBe(true);
     await proxy.waitForLog(/disconnect udpassociate .* io timeout/);
   });
 
   test('rules: udpassociate decides each destination, udpreply each answer', async () => {
-    const proxy = await startProxy({
+    const proxy = await start({
       rules: [
         { type: 'client', action: 'pass' },
         { type: 'socks', action: 'block', command: ['udpassociate'], port: 9 },
@@ -169,12 +177,60 @@ describe('UDP ASSOCIATE', () => {
     expect(await exchange(relayPort, frame('127.0.0.1', 9, 'discard port'))).toBeUndefined();
     await proxy.waitForLog(/block socks-rule #1: udp to 127\.0\.0\.1:9 dropped/);
     expect(await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'allowed'))).toBeDefined();
+    // Decided routes stay decided, datagram after datagram.
+    expect(await exchange(relayPort, frame('127.0.0.1', 9, 'discard port again'), '127.0.0.1', 500)).toBeUndefined();
+    expect(await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'allowed again'))).toBeDefined();
     control.destroy();
 
-    const noReplies = await startProxy({ rules: [{ type: 'client', action: 'pass' }, { type: 'socks', action: 'pass', command: ['udpassociate'] }] });
+    const noReplies = await start({ rules: [{ type: 'client', action: 'pass' }, { type: 'socks', action: 'pass', command: ['udpassociate'] }] });
     const second = await associate(noReplies);
     expect(await exchange(second.relayPort, frame('127.0.0.1', udpEchoPort, 'no reply allowed'))).toBeUndefined();
+    expect(await exchange(second.relayPort, frame('127.0.0.1', udpEchoPort, 'still no reply'), '127.0.0.1', 500)).toBeUndefined();
     second.control.destroy();
+  });
+
+  test('a stream on one route: every datagram arrives intact with the sender in its header, and the relay counts them all', async () => {
+    const proxy = await start({ rules: [{ type: 'client', action: 'pass' }, { type: 'socks', action: 'pass', log: ['connect', 'disconnect'] }] });
+    const { control, relayPort } = await associate(proxy);
+    await proxy.waitForLog(new RegExp(`udpassociate relay 127\\.0\\.0\\.1:${relayPort} \\(${kind}\\)`));
+    const udp = createSocket('udp4');
+    udp.bind(0, '127.0.0.1');
+    await once(udp, 'listening');
+    // 300 datagrams, 8 in flight: enough to run the native relay's batches, not so many that a socket buffer overflows.
+    const count = 300;
+    const payload = (i: number): string => `datagram ${i} ${'x'.repeat(i)}`;
+    const answers: string[] = [];
+    let next = 0;
+    const sendNext = (): void => {
+      if (next < count) udp.send(frame('127.0.0.1', udpEchoPort, payload(next++)), relayPort, '127.0.0.1');
+    };
+    const all = new Promise<void>((resolve, reject) => {
+      const stalled = setTimeout(() => reject(new Error(`${answers.length} of ${count} answers arrived`)), 10_000);
+      udp.on('message', (msg: Buffer) => {
+        answers.push(`${msg.subarray(0, 10).toString('hex')} ${msg.subarray(10).toString()}`);
+        sendNext();
+        if (answers.length === count) {
+          clearTimeout(stalled);
+          resolve();
+        }
+      });
+    });
+    for (let i = 0; i < 8; i++) sendNext();
+    await all;
+    const header = frame('127.0.0.1', udpEchoPort, '').toString('hex');
+    expect(answers.sort()).toEqual(Array.from({ length: count }, (_, i) => `${header} echo:${payload(i)}`).sort());
+    udp.close();
+    control.destroy();
+    const bytes = Array.from({ length: count }, (_, i) => payload(i).length).reduce((a, b) => a + b, 0);
+    await proxy.waitForLog(new RegExp(`up ${count} datagrams/${bytes} bytes, down ${count} datagrams/${bytes + 5 * count} bytes`));
+  });
+
+  test('replies follow the client to its new source port (a NAT rebinding), on a known route', async () => {
+    const proxy = await start();
+    const { control, relayPort } = await associate(proxy);
+    expect((await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'from the first port')))?.msg.subarray(10).toString()).toBe('echo:from the first port');
+    expect((await exchange(relayPort, frame('127.0.0.1', udpEchoPort, 'from a second port')))?.msg.subarray(10).toString()).toBe('echo:from a second port');
+    control.destroy();
   });
 });
 

@@ -11,6 +11,7 @@
  * - the relay's fast path: dup() a socket so Node can re-open it with a
  *   shared read buffer, and a non-blocking send() straight from that buffer
  *   (see src/relay/shared-reads.ts for why).
+ * - UDP ASSOCIATE's fast path: udp_relay.c.
  *
  * Every function closes its socket on every error path and throws a
  * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,
@@ -26,6 +27,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "udp_relay.h"
 
 #if defined(__linux__) && !defined(IPV6_FREEBIND)
 #define IPV6_FREEBIND 78 /* linux/in6.h; older glibc headers lack it */
@@ -361,7 +364,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
       {"trySend", NULL, try_send, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok || udp_relay_register(env, exports) != 0)
+    return NULL;
   return exports;
 }
 

@@ -29,7 +29,33 @@ export interface NativeAddon {
   dup(fd: number): number;
   /** Non-blocking send of buffer[0, length): bytes sent now (0: send buffer full), or -errno. */
   trySend(fd: number, buffer: Buffer, length: number): number;
+
+  // The UDP ASSOCIATE fast path (native/src/udp_relay.c); src/server/udp-transport.ts wraps it.
+  /**
+   * Own `clientFd` and relay its datagrams: those from clientAddress (and
+   * clientPort, unless 0) whose route is learned go out in C; the rest, and
+   * replies from senders not yet learned, go to `onSlow`.
+   */
+  udpRelayOpen(clientFd: number, clientAddress: string, clientPort: number, onSlow: UdpSlowPath): UdpRelayHandle;
+  /** Own `fd`, the outgoing socket of its address family. */
+  udpRelayOutgoing(relay: UdpRelayHandle, fd: number): void;
+  /** Cache a decision: datagrams to (toClient false) or from (true) address:port pass or are dropped. */
+  udpRelayLearn(relay: UdpRelayHandle, toClient: boolean, address: string, port: number, pass: boolean): void;
+  /** Send from the outgoing socket of the address's family: bytes sent or -errno. */
+  udpRelaySendOut(relay: UdpRelayHandle, payload: Buffer, address: string, port: number): number;
+  /** Send header + payload to the client: bytes sent or -errno. */
+  udpRelaySendToClient(relay: UdpRelayHandle, header: Buffer, payload: Buffer): number;
+  /** [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]. */
+  udpRelayStats(relay: UdpRelayHandle): [number, number, number, number, number];
+  /** Stop and close every socket the relay owns. */
+  udpRelayClose(relay: UdpRelayHandle): void;
 }
+
+/** A relay made by udpRelayOpen (an N-API external). */
+export type UdpRelayHandle = { readonly __udpRelay: unique symbol };
+
+/** A datagram the C relay could not forward on its own: from the client (whole, SOCKS header first) or from a remote sender. */
+export type UdpSlowPath = (fromClient: boolean, datagram: Buffer, address: string, port: number) => void;
 
 /** Where the build puts the addon; HASOCKS_NATIVE_ADDON overrides it (a prebuilt copy, or a test of the no-addon path). */
 export const ADDON_PATH = process.env.HASOCKS_NATIVE_ADDON ?? join(PACKAGE_ROOT, 'native', 'build', 'Release', 'hasocks_native.node');

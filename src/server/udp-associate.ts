@@ -1,6 +1,5 @@
-import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import { decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
-import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
+import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { Reply } from '../protocol/constants.js';
 import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
@@ -10,27 +9,10 @@ import { decideAssociation, decideReply, decideSocks } from './authorize.js';
 import { remember } from './bounded-cache.js';
 import { resolveDestination } from './resolve.js';
 import type { Session } from './session.js';
-import type { SocketFactory } from './sockets.js';
+import { type UdpTransport, openUdpTransport } from './udp-transport.js';
 
 /** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
 const CACHE_MAX = 1024;
-
-/** Bind a UDP socket to host, on a port from `range` if given (tried from a random start), else any. */
-export async function bindUdpInRange(sockets: SocketFactory, host: string, range: readonly [number, number] | undefined): Promise<UdpSocket> {
-  if (!range) return sockets.bindUdp(host, 0);
-  const count = range[1] - range[0] + 1;
-  const start = Math.floor(Math.random() * count);
-  let lastError: unknown;
-  for (let i = 0; i < count; i++) {
-    try {
-      return await sockets.bindUdp(host, range[0] + ((start + i) % count));
-    } catch (err) {
-      lastError = err;
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
-    }
-  }
-  throw lastError;
-}
 
 /**
  * SOCKS5 UDP ASSOCIATE, built for a shared address (Dante's redundancy guide):
@@ -39,6 +21,9 @@ export async function bindUdpInRange(sockets: SocketFactory, host: string, range
  * datagrams to the client leave from it. Outgoing datagrams use one socket
  * per family, bound to the `external` address. Everything ends with the
  * control connection or after the UDP idle timeout.
+ *
+ * This module decides; the transport (udp-transport.ts) moves datagrams, and
+ * with the native relay forwards on its own every route decided here.
  */
 export async function handleUdpAssociate(session: Session, request: SocksRequest): Promise<void> {
   const { destination, version } = request;
@@ -51,91 +36,30 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
 
   // Whom to accept datagrams from: the client's IP, narrowed by a non-zero DST.ADDR/DST.PORT.
   const requested = unmapIPv4(destination.host);
-  const allowedAddress = destination.type !== 'domain' && requested !== '0.0.0.0' && requested !== '::' ? requested : session.clientAddress;
+  const allowedAddress = destination.type !== 'domain' && !isUnspecified(requested) ? requested : session.clientAddress;
   const allowedPort = destination.port !== 0 ? destination.port : undefined;
 
-  let clientSide: UdpSocket;
-  try {
-    clientSide = await bindUdpInRange(session.sockets, session.localAddress, session.config.udpPortRange);
-  } catch (err) {
-    session.reject(version, replyForSystemError(err), `cannot bind the UDP relay on ${session.localAddress}: ${(err as Error).message}`);
-    return;
-  }
-  const relayPort = clientSide.address().port;
-
-  /** Per family: the outgoing socket being bound, and the socket itself once bound (a datagram then waits on no promise). */
-  const outgoing = new Map<4 | 6, { ready: Promise<UdpSocket>; socket?: UdpSocket }>();
   const resolved = new Map<string, string>();
   const decisions = new Map<string, Decision>();
   /** Per remote sender: may it answer, and the SOCKS header its datagrams get. */
   const replies = new Map<string, { decision: Decision; header: Buffer }>();
-  let clientPort = allowedPort;
-  let lastActivity = Date.now();
-  let datagramsUp = 0;
-  let datagramsDown = 0;
-  let bytesUp = 0;
-  let bytesDown = 0;
   let closed = false;
   let idleTimer: NodeJS.Timeout | undefined;
 
-  const close = (reason: string): void => {
-    if (closed) return;
-    closed = true;
-    clearTimeout(idleTimer);
-    clientSide.close();
-    for (const out of outgoing.values()) void out.ready.then((s) => s.close(), () => undefined);
-    if (decisionLogs(admission, 'disconnect')) {
-      const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
-      session.logger.info(
-        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${datagramsUp} datagrams/${bytesUp} bytes, down ${datagramsDown} datagrams/${bytesDown} bytes, ${seconds}s, ${reason}`,
-      );
-    }
-  };
-  session.hold({ close });
-
-  /** One outgoing socket per family, bound to the external address, made on first use. */
-  const outgoingFor = (family: 4 | 6): { ready: Promise<UdpSocket>; socket?: UdpSocket } => {
-    let out = outgoing.get(family);
-    if (!out) {
-      const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
-      const entry: { ready: Promise<UdpSocket>; socket?: UdpSocket } = {
-        ready: session.sockets.bindUdp(external ?? (family === 6 ? '::' : '0.0.0.0'), 0).then((s) => {
-          if (closed) s.close();
-          entry.socket = s;
-          s.on('message', fromRemote);
-          s.on('error', (err) => session.logger.info(`${session.label}: udp: ${err.message}`));
-          return s;
-        }),
-      };
-      out = entry;
-      outgoing.set(family, out);
-    }
-    return out;
-  };
-
-  const fromRemote = (message: Buffer, remote: RemoteInfo): void => {
-    if (clientPort === undefined) return; // the client has not said where it listens yet
-    const key = `${remote.address}|${remote.port}`;
+  const fromRemote = (payload: Buffer, sender: string, port: number): void => {
+    const key = `${sender}|${port}`;
     let reply = replies.get(key);
     if (!reply) {
-      const sender = unmapIPv4(remote.address);
-      reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, remote.port, 'udp'), header: udpHeader(sender, remote.port) }, CACHE_MAX);
+      reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, port, 'udp'), header: udpHeader(sender, port) }, CACHE_MAX);
+      transport.learn(true, sender, port, reply.decision.action !== 'block');
     }
-    if (reply.decision.action === 'block') return;
-    lastActivity = Date.now();
-    datagramsDown++;
-    bytesDown += message.length;
-    clientSide.send([reply.header, message], clientPort, allowedAddress);
+    if (reply.decision.action !== 'block') transport.sendToClient(reply.header, payload);
   };
 
-  const fromClient = (datagram: Buffer, remote: RemoteInfo): void => {
-    if (unmapIPv4(remote.address) !== allowedAddress) return;
-    if (allowedPort !== undefined && remote.port !== allowedPort) return;
+  const fromClient = (datagram: Buffer): void => {
     const header = parseUdpHeader(datagram);
     // Fragmentation is optional in RFC 1928 and we do not reassemble: drop.
     if (!header || header.fragment !== 0) return;
-    clientPort = remote.port;
-    lastActivity = Date.now();
     const payload = datagram.subarray(header.dataOffset);
     if (header.type !== 'domain') {
       forward(header.host, undefined, header.port, payload);
@@ -165,25 +89,45 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
       if (decision.action === 'block' && decisionLogs(decision, 'error')) {
         session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name ?? address, port)} dropped`);
       }
+      // A route to a name stays here: a rule may treat the name and its address differently.
+      if (name === undefined) transport.learn(false, address, port, decision.action !== 'block');
     }
-    if (decision.action === 'block') return;
-    datagramsUp++;
-    bytesUp += payload.length;
-    const out = outgoingFor(address.includes(':') ? 6 : 4);
-    if (out.socket) {
-      out.socket.send(payload, port, address);
-      return;
-    }
-    out.ready.then(
-      (socket) => {
-        if (!closed) socket.send(payload, port, address);
-      },
-      (err: Error) => session.logger.info(`${session.label}: udp: cannot bind the outgoing socket: ${err.message}`),
-    );
+    if (decision.action !== 'block') transport.sendOut(payload, address, port);
   };
 
-  clientSide.on('message', fromClient);
-  clientSide.on('error', (err) => session.logger.info(`${session.label}: udp relay: ${err.message}`));
+  let transport: UdpTransport;
+  try {
+    transport = await openUdpTransport(
+      {
+        sockets: session.sockets,
+        host: session.localAddress,
+        range: session.config.udpPortRange,
+        client: { address: allowedAddress, port: allowedPort },
+        external: session.config.external,
+        freebind: session.config.freebind,
+      },
+      { fromClient, fromRemote, error: (message) => session.logger.info(`${session.label}: udp: ${message}`) },
+    );
+  } catch (err) {
+    session.reject(version, replyForSystemError(err), `cannot bind the UDP relay on ${session.localAddress}: ${(err as Error).message}`);
+    return;
+  }
+  const relayPort = transport.port;
+
+  const close = (reason: string): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(idleTimer);
+    const traffic = transport.traffic();
+    transport.close();
+    if (decisionLogs(admission, 'disconnect')) {
+      const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
+      session.logger.info(
+        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${traffic.datagramsUp} datagrams/${traffic.bytesUp} bytes, down ${traffic.datagramsDown} datagrams/${traffic.bytesDown} bytes, ${seconds}s, ${reason}`,
+      );
+    }
+  };
+  session.hold({ close });
 
   // The association lives as long as its TCP control connection.
   session.socket.on('close', () => {
@@ -196,7 +140,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   const idleTimeout = session.config.timeouts.ioUdp;
   if (idleTimeout > 0) {
     const checkIdle = (): void => {
-      const idle = Date.now() - lastActivity;
+      const idle = Date.now() - transport.traffic().lastActivity;
       if (idle >= idleTimeout) {
         close('io timeout');
         session.terminate('udpassociate idle');
@@ -207,7 +151,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
 
   if (decisionLogs(admission, 'connect')) {
     session.logger.info(
-      `${session.label}: ${describeDecision(admission)}: udpassociate relay ${formatEndpoint(session.localAddress, relayPort)} for ${formatEndpoint(allowedAddress, allowedPort ?? 0)}`,
+      `${session.label}: ${describeDecision(admission)}: udpassociate relay ${formatEndpoint(session.localAddress, relayPort)} (${transport.kind}) for ${formatEndpoint(allowedAddress, allowedPort ?? 0)}`,
     );
   }
   session.socket.write(replyFor(version, Reply.SUCCEEDED, session.localAddress, relayPort));
