@@ -383,6 +383,17 @@ static int string_argument(napi_env env, napi_value value, char *out, size_t siz
   return napi_get_value_string_latin1(env, value, out, size, &length) == napi_ok ? 0 : -1;
 }
 
+/* An IP address and a port from two arguments: the family (4 or 6), or 0 if either is not valid. */
+static int endpoint_argument(napi_env env, napi_value address_value, napi_value port_value, uint8_t addr[16], uint16_t *net_port) {
+  char address[INET6_ADDRSTRLEN + 1];
+  int32_t port = -1;
+  memset(addr, 0, 16);
+  if (string_argument(env, address_value, address, sizeof address) != 0 || napi_get_value_int32(env, port_value, &port) != napi_ok || port < 0 || port > 65535)
+    return 0;
+  *net_port = htons((uint16_t)port);
+  return parse_ip(address, addr);
+}
+
 static napi_value number(napi_env env, double value) {
   napi_value result;
   return napi_create_double(env, value, &result) == napi_ok ? result : NULL;
@@ -456,17 +467,13 @@ static napi_value relay_learn(napi_env env, napi_callback_info info) {
   udp_relay *relay = relay_argument(env, info, &argc, argv);
   if (!relay) return NULL;
   bool to_client = false, pass = false;
-  int32_t port = 0;
-  char address[INET6_ADDRSTRLEN + 1];
   uint8_t addr[16];
-  int family;
-  if (argc < 5 || napi_get_value_bool(env, argv[1], &to_client) != napi_ok || string_argument(env, argv[2], address, sizeof address) != 0 ||
-      napi_get_value_int32(env, argv[3], &port) != napi_ok || napi_get_value_bool(env, argv[4], &pass) != napi_ok ||
-      (family = parse_ip(address, addr)) == 0 || port < 0 || port > 65535) {
+  uint16_t net_port = 0;
+  int family = argc < 5 ? 0 : endpoint_argument(env, argv[2], argv[3], addr, &net_port);
+  if (family == 0 || napi_get_value_bool(env, argv[1], &to_client) != napi_ok || napi_get_value_bool(env, argv[4], &pass) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (relay, toClient, IP address, port, pass)");
     return NULL;
   }
-  uint16_t net_port = htons((uint16_t)port);
   route *slot = route_slot(to_client ? relay->down : relay->up, family, addr, net_port);
   slot->verdict = pass ? VERDICT_PASS : VERDICT_BLOCK;
   slot->family = (uint8_t)family;
@@ -483,19 +490,17 @@ static napi_value relay_send_out(napi_env env, napi_callback_info info) {
   if (!relay) return NULL;
   void *data;
   size_t length;
-  int32_t port = 0;
-  char address[INET6_ADDRSTRLEN + 1];
   uint8_t addr[16];
-  int family;
-  if (argc < 4 || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok || string_argument(env, argv[2], address, sizeof address) != 0 ||
-      napi_get_value_int32(env, argv[3], &port) != napi_ok || (family = parse_ip(address, addr)) == 0 || port < 0 || port > 65535) {
+  uint16_t net_port = 0;
+  int family = argc < 4 ? 0 : endpoint_argument(env, argv[2], argv[3], addr, &net_port);
+  if (family == 0 || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (relay, payload, IP address, port)");
     return NULL;
   }
   int fd = relay->fds[family == 4 ? SIDE_OUT4 : SIDE_OUT6];
   if (relay->closed || fd < 0) return number(env, -ENOTCONN);
   struct sockaddr_storage to;
-  socklen_t to_length = make_sockaddr(family, addr, htons((uint16_t)port), &to);
+  socklen_t to_length = make_sockaddr(family, addr, net_port, &to);
   ssize_t sent = sendto(fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&to, to_length);
   if (sent < 0) return number(env, -errno);
   relay->stats[0] += 1;
