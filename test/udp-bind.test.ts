@@ -9,6 +9,7 @@ import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './hel
 
 let udpEcho: UdpSocket;
 let udpEchoPort: number;
+const ipv6Loopback = [...Array(15).fill(0), 1] as number[];
 
 beforeAll(async () => {
   udpEcho = createSocket('udp4');
@@ -223,6 +224,39 @@ describe.each<{ kind: 'native' | 'node'; env: Record<string, string> }>([
     control.destroy();
     const bytes = Array.from({ length: count }, (_, i) => payload(i).length).reduce((a, b) => a + b, 0);
     await proxy.waitForLog(new RegExp(`up ${count} datagrams/${bytes} bytes, down ${count} datagrams/${bytes + 5 * count} bytes`));
+  });
+
+  test('IPv6 all the way: the relay on ::1, an ATYP 4 destination, replies with an IPv6 header', async () => {
+    const echo6 = createSocket('udp6');
+    echo6.on('message', (msg, rinfo) => echo6.send(Buffer.concat([Buffer.from('echo6:'), msg]), rinfo.port, rinfo.address));
+    echo6.bind(0, '::1');
+    await once(echo6, 'listening');
+    const echoPort = echo6.address().port;
+    const proxy = await startProxy({}, { env, host: '::1' });
+    const control = await RawClient.connect(proxy.port, '::1');
+    control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '::', 0)]));
+    expect([...(await control.read(2))]).toEqual([5, 0]);
+    const reply = await control.read(22);
+    expect([...reply.subarray(0, 4)]).toEqual([5, 0, 0, 4]);
+    expect(reply.subarray(4, 20).equals(Buffer.from(ipv6Loopback))).toBe(true);
+    const relayPort = reply.readUInt16BE(20);
+    const header = Buffer.from([0, 0, 0, 4, ...ipv6Loopback, echoPort >> 8, echoPort & 255]);
+    const client = createSocket('udp6');
+    client.bind(0, '::1');
+    await once(client, 'listening');
+    try {
+      for (const text of ['first', 'second', 'third']) {
+        client.send(Buffer.concat([header, Buffer.from(text)]), relayPort, '::1');
+        const [msg, rinfo] = (await once(client, 'message')) as [Buffer, { address: string; port: number }];
+        expect(rinfo).toMatchObject({ address: '::1', port: relayPort });
+        expect(msg.subarray(0, 22).equals(header)).toBe(true);
+        expect(msg.subarray(22).toString()).toBe(`echo6:${text}`);
+      }
+    } finally {
+      client.close();
+      echo6.close();
+      control.destroy();
+    }
   });
 
   test('replies follow the client to its new source port (a NAT rebinding), on a known route', async () => {
