@@ -19,3 +19,5 @@ pcs resource create socks ocf:hasocks:socks config="$CONFIG" \
   op monitor interval=5s timeout=10s --group socks-group
 # Stay put when a failed node comes back: moving back would be a second outage.
 pcs resource meta socks-group resource-stickiness=100
+# Spare failovers Pacemaker's one-second CIB re-ask (see pcs-promotable.sh).
+crm_attribute --type crm_config --name transition-delay --update 20ms

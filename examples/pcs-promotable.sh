@@ -44,6 +44,16 @@ pcs constraint location socks-clone rule role=Promoted score=50 '#is_dc' eq fals
 # Pacemaker runs at most about one action per core at once on a node by
 # default; a failover here runs fencing, promote and two IPaddr2 starts.
 pcs property set node-action-limit=8
+# Pacemaker's controller, when its CIB query for the scheduler comes back
+# while its own CIB updates are still on their way, sleeps one second and
+# asks again. A node loss always leaves such updates in flight (the lost
+# node's attributes, node state, quorum), so about half of all failovers
+# paid that second here. With a transition delay the controller waits until
+# its CIB has been quiet that long (each change restarts the delay) before
+# it asks: 20 ms, and the extra second has not come back (README, Failover).
+# pcs's check of this property knows no milliseconds (it would need --force
+# and warn), so Pacemaker's own tool sets it.
+crm_attribute --type crm_config --name transition-delay --update 20ms
 if [ -n "$EXTERNAL_VIP" ]; then
   # Outgoing traffic, BIND and UDP replies use it, so it follows the Promoted instance too.
   pcs resource create vip-external ocf:heartbeat:IPaddr2 ip="$EXTERNAL_VIP" cidr_netmask="$CIDR" nic="$NIC" \

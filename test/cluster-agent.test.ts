@@ -52,6 +52,12 @@ async function deleteResources(): Promise<void> {
   await waitFor('resources gone', async () => !/socks|vip/.test((await crmMon()).split('Full List of Resources:')[1] ?? ''));
 }
 
+/** A cluster property's value as Pacemaker stores it, or '' if unset. */
+async function clusterProperty(name: string): Promise<string> {
+  const result = await node.exec('crm_attribute', ['--type', 'crm_config', '--name', name, '--query', '--quiet'], { reject: false });
+  return result.stdout.trim();
+}
+
 test('pcs: the promotable clone and its VIP come up from examples/pcs-promotable.sh, and traffic flows', async () => {
   const script = await node.exec('sh', [join(REPO, 'examples', 'pcs-promotable.sh')], {
     reject: false,
@@ -60,6 +66,8 @@ test('pcs: the promotable clone and its VIP come up from examples/pcs-promotable
   // pcs reports what it adds on stderr; anything like a warning or an error is a failure.
   expect(script.stderr).not.toMatch(/error|warning/i);
   expect(script.exitCode).toBe(0);
+  expect(await clusterProperty('transition-delay')).toBe('20ms');
+  expect(await clusterProperty('node-action-limit')).toBe('8');
   await waitFor('socks promoted and the VIP started', servingThroughVip);
   await expectTrafficThroughVip();
   const describe = await node.exec('pcs', ['resource', 'describe', 'ocf:hasocks:socks']);
@@ -116,8 +124,12 @@ test('crm: the same layout loaded from examples/crm-promotable.crm comes up and 
   const crmFile = join(cluster.dir, 'crm-promotable.crm');
   const example = readFileSync(join(REPO, 'examples', 'crm-promotable.crm'), 'utf8');
   writeFileSync(crmFile, example.replace('/etc/hasocks/hasocks.json', configPath).replace('192.0.2.100', VIP).replace('nic=eth0', `nic=${cluster.nic}`));
+  // The pcs test above set these; the crm file must set them on its own.
+  for (const name of ['transition-delay', 'node-action-limit']) await node.exec('crm_attribute', ['--type', 'crm_config', '--name', name, '--delete']);
   const load = await node.exec('crm', ['configure', 'load', 'update', crmFile], { reject: false });
   expect(load.exitCode).toBe(0);
+  expect(await clusterProperty('transition-delay')).toBe('20ms');
+  expect(await clusterProperty('node-action-limit')).toBe('8');
   await waitFor('socks promoted and the VIP started', servingThroughVip);
   await expectTrafficThroughVip();
   const info = await node.exec('crm', ['ra', 'info', 'ocf:hasocks:socks'], { reject: false });

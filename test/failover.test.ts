@@ -28,11 +28,12 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 
 /**
  * A crash's outage, and whether the surviving DC's controller slept its one
- * second before scheduling the recovery (see controllerReasked): about half
- * the crashes here, whichever node was the DC, and nothing in hasocks or the
- * layout decides it. The median targets are checked on the outage without
- * that second, the part the layout and agent decide; every run's raw outage
- * must still be within the per-run target.
+ * second before scheduling the recovery (see controllerReasked). Without a
+ * transition delay that was about half the crashes here, whichever node was
+ * the DC; the examples set transition-delay=20ms, which has kept it away, so
+ * the warm median is checked as measured. Warm against cold still compares
+ * the medians without that second, so a stray re-ask on either side cannot
+ * decide the comparison.
  */
 interface Crash { outageMs: number; reasked: boolean }
 const withoutReask = (crash: Crash): number => crash.outageMs - (crash.reasked ? 1000 : 0);
@@ -182,7 +183,8 @@ describe('2-node lab, warm standby: crash and network cut', () => {
     // (At first start either node may be promoted; the next test measures the other case.)
     for (let run = 0; run < 5; run++) warmCrashes.push(await crashRun(lab.cluster, `warm run ${run + 1}`, true));
     figures.push(`crash, warm: median ${median(warmCrashes.map((c) => c.outageMs))} ms, without the re-ask second ${median(warmCrashes.map(withoutReask))} ms`);
-    expect(median(warmCrashes.map(withoutReask))).toBeLessThan(TARGET.crashMedianMs * MARGIN);
+    // The layout's transition delay keeps the controller's re-ask second away, so the median is taken as measured.
+    expect(median(warmCrashes.map((c) => c.outageMs))).toBeLessThan(TARGET.crashMedianMs * MARGIN);
     expect(Math.max(...warmCrashes.map((c) => c.outageMs))).toBeLessThan(TARGET.crashEachMs * MARGIN);
   }, 600000);
 
