@@ -10,9 +10,10 @@ import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, lo
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
 import { control } from './probes.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
-import type { ControlReply, ControlStatus } from '../src/server/control-protocol.js';
+import { type ControlReply, type ControlStatus, isDegraded } from '../src/server/control-protocol.js';
 
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+// ocf/hasocks answers recurring depth-0 monitors itself and sets the same scores (100, 160).
 const PROMOTION_SCORE_HEALTHY = 100;
 const PROMOTION_SCORE_UNHEALTHY = 10;
 /**
@@ -182,9 +183,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
   }
   setPromotionScore(dir, promoted ? PROMOTION_SCORE_PROMOTED : PROMOTION_SCORE_HEALTHY);
-  const limit = Number(paramOrDefault('degraded_percent')) / 100;
-  const busy = current.sessions >= current.sessionMax * limit || (current.fileLimit > 0 && current.openFiles >= current.fileLimit * limit);
-  if (busy) {
+  if (isDegraded(current, Number(paramOrDefault('degraded_percent')))) {
     log('warning', `degraded: ${current.sessions}/${current.sessionMax} sessions, ${current.openFiles}/${current.fileLimit} open files`);
     return promoted ? OCF.DEGRADED_PROMOTED : OCF.DEGRADED;
   }

@@ -42,6 +42,11 @@ const warmCrashes: Crash[] = [];
 /** After every scenario: one node serves and alone holds the VIPs, and CONNECT, UDP and BIND work and name the VIPs. */
 async function expectHealthy(cluster: Cluster): Promise<void> {
   await waitFor(cluster, 'one node serving', async () => (await serving(cluster)) !== undefined);
+  // The two VIPs start in parallel: the service can be back while the external one is still arriving.
+  await waitFor(cluster, 'both VIPs on the serving node alone', async () => {
+    const node = await serving(cluster);
+    return node !== undefined && (await holders(cluster, VIP)).join() === node && (await holders(cluster, EXTERNAL_VIP)).join() === node;
+  }, 15000);
   const active = (await serving(cluster))!;
   expect(await holders(cluster, VIP)).toEqual([active]);
   expect(await holders(cluster, EXTERNAL_VIP)).toEqual([active]);

@@ -272,6 +272,24 @@ describe('lifecycle', () => {
       expect([reply[1], reply[3]]).toEqual([0x00, 0x00]);
       early.destroy();
       expect((await agent('monitor', params)).code).toBe(8);
+
+      // The recurring depth-0 monitor is answered by the launcher too, without Node. Outside a
+      // cluster crm_attribute cannot set the promotion score, so the test writes the file the
+      // launcher (like the agent) keeps of the score it last set.
+      const recurring = { ...params, CRM_meta_interval: '1000' };
+      const scoreFile = join(params.state_dir!, 'promotion-score');
+      writeFileSync(scoreFile, '160');
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(8);
+      // Degraded is the full agent's to report: the launcher hands it over (here, to no Node: 1).
+      expect((await agent('monitor', { ...recurring, degraded_percent: '0' }, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
+      expect((await agent('monitor', { ...recurring, degraded_percent: '0' })).code).toBe(191);
+      // A score not yet set goes to crm_attribute, which fails here: the full agent takes over.
+      writeFileSync(scoreFile, '100');
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
+      // Probes and deeper checks always run the full agent.
+      writeFileSync(scoreFile, '160');
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false', OCF_CHECK_LEVEL: '10' })).code).toBe(1);
+      expect((await agent('monitor', params, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
       const failing = await agent('monitor', { ...params, probe_target: `127.0.0.1:${await freePort()}` }, { OCF_CHECK_LEVEL: '20' });
       expect(failing.code).toBe(9);
 
@@ -280,6 +298,8 @@ describe('lifecycle', () => {
       await session.read(12);
       expect((await agent('demote', params)).code).toBe(0);
       expect((await agent('monitor', params)).code).toBe(0);
+      writeFileSync(scoreFile, '100');
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(0);
       // After a demote the VIP is leaving: a new client is reset at once, to retry where the VIP goes.
       const late = await RawClient.connect(port);
       expect(await late.waitForEnd(1000)).toBe(true);

@@ -20,9 +20,22 @@ export type ControlRequest =
   | { cmd: 'demote'; drain?: number }
   /** config: a new config file path to use from now on (the agent's reloadable "config" parameter). */
   | { cmd: 'reload'; config?: string }
-  | { cmd: 'shutdown'; drain?: number };
+  | { cmd: 'shutdown'; drain?: number }
+  /**
+   * A verdict for the agent's launcher (ocf/hasocks), which answers recurring
+   * depth-0 monitors without starting Node: the role, but only when every
+   * listener is bound and the instance is not degraded; otherwise an error,
+   * and the full agent judges and reports.
+   */
+  | { cmd: 'health'; degradedPercent: number };
 
-export type ControlReply = { ok: true; status?: ControlStatus } | { ok: false; error: string };
+export type ControlReply = { ok: true; status?: ControlStatus; health?: 'promoted' | 'unpromoted' } | { ok: false; error: string };
+
+/** Sessions or open files at `percent` of their limits: the monitor's DEGRADED, for the agent and the daemon alike. */
+export function isDegraded(status: Pick<ControlStatus, 'sessions' | 'sessionMax' | 'openFiles' | 'fileLimit'>, percent: number): boolean {
+  const share = percent / 100;
+  return status.sessions >= status.sessionMax * share || (status.fileLimit > 0 && status.openFiles >= status.fileLimit * share);
+}
 
 /** control.sock: one JSON request line in, one JSON reply line out. */
 export const CONTROL_SOCKET = 'control.sock';

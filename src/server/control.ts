@@ -3,7 +3,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { SocksServer } from './server.js';
-import { CONTROL_SOCKET, type ControlReply, type ControlRequest, PROBE_SOCKET } from './control-protocol.js';
+import { CONTROL_SOCKET, type ControlReply, type ControlRequest, type ControlStatus, PROBE_SOCKET, isDegraded } from './control-protocol.js';
 import { listenOn } from './sockets.js';
 
 function openFiles(): number {
@@ -28,23 +28,32 @@ export interface ControlHandlers {
   shutdown(drainMs: number | undefined): void;
 }
 
+function statusOf(server: SocksServer): ControlStatus {
+  return {
+    pid: process.pid,
+    role: server.currentRole,
+    sessions: server.sessionCount,
+    sessionMax: server.currentConfig.sessionMax,
+    listeners: server.boundAddresses(),
+    openFiles: openFiles(),
+    fileLimit: fileLimit(),
+  };
+}
+
 /** Answer one control request for a serving process (single process, or one worker over IPC). */
 export async function answerControl(server: SocksServer, handlers: ControlHandlers, request: ControlRequest): Promise<ControlReply> {
   const drainMs = (seconds: number | undefined): number => (seconds === undefined ? server.currentConfig.timeouts.drain : seconds * 1000);
   switch (request.cmd) {
     case 'status':
-      return {
-        ok: true,
-        status: {
-          pid: process.pid,
-          role: server.currentRole,
-          sessions: server.sessionCount,
-          sessionMax: server.currentConfig.sessionMax,
-          listeners: server.boundAddresses(),
-          openFiles: openFiles(),
-          fileLimit: fileLimit(),
-        },
-      };
+      return { ok: true, status: statusOf(server) };
+    case 'health': {
+      if (typeof request.degradedPercent !== 'number' || !(request.degradedPercent >= 0)) return { ok: false, error: 'degradedPercent must be a number >= 0' };
+      const status = statusOf(server);
+      if (status.role === 'standalone') return { ok: false, error: 'not in a cluster role' };
+      if (status.listeners.length < server.currentConfig.internal.length) return { ok: false, error: 'not every listener is bound' };
+      if (isDegraded(status, request.degradedPercent)) return { ok: false, error: 'degraded' };
+      return { ok: true, health: status.role };
+    }
     case 'promote':
       server.promote();
       return { ok: true };
