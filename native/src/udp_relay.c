@@ -241,6 +241,7 @@ static void from_client(udp_relay *relay) {
     int n = receive_batch(relay->fds[SIDE_CLIENT]);
     if (n <= 0) return;
     pending_sends pending = {-1, 0};
+    int accepted = 0;
     for (int i = 0; i < n && !relay->closed; i++) {
       const uint8_t *data = receive_data[i];
       size_t length = receive_msgs[i].msg_len;
@@ -249,9 +250,9 @@ static void from_client(udp_relay *relay) {
       int family = split_sockaddr(&receive_from[i], &addr, &port);
       if (family != relay->allowed_family || memcmp(addr, relay->allowed_addr, family == 4 ? 4 : 16) != 0) continue;
       if (relay->allowed_port != 0 && port != relay->allowed_port) continue;
-      relay->client = receive_from[i];
       relay->client_length = receive_msgs[i].msg_hdr.msg_namelen;
-      relay->stats[4] = now_ms();
+      memcpy(&relay->client, &receive_from[i], relay->client_length);
+      accepted = 1;
       if (length < 4 || data[2] != 0) continue; /* too short, or a fragment: we do not reassemble */
       int to_family = data[3] == 1 ? 4 : data[3] == 4 ? 6 : 0;
       size_t offset = to_family == 4 ? 10 : 22;
@@ -271,6 +272,7 @@ static void from_client(udp_relay *relay) {
       relay->stats[0] += 1;
       relay->stats[1] += (double)(length - offset);
     }
+    if (accepted) relay->stats[4] = now_ms(); /* once a batch: idle timeouts count in seconds */
     if (!relay->closed) flush(&pending);
     if (n < BATCH) return;
   }
@@ -301,8 +303,8 @@ static void from_remote(udp_relay *relay, int side) {
                  receive_msgs[i].msg_len);
       relay->stats[2] += 1;
       relay->stats[3] += (double)receive_msgs[i].msg_len;
-      relay->stats[4] = now_ms();
     }
+    if (pending.count > 0) relay->stats[4] = now_ms();
     if (!relay->closed) flush(&pending);
     if (n < BATCH) return;
   }

@@ -49,10 +49,10 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   const fromRemote = (payload: Buffer, sender: string, port: number): void => {
     const key = `${sender}|${port}`;
     let reply = replies.get(key);
-    if (!reply) {
-      reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, port, 'udp'), header: udpHeader(sender, port) }, CACHE_MAX);
-      transport.learn(true, sender, port, reply.decision.action !== 'block');
-    }
+    if (!reply) reply = remember(replies, key, { decision: decideReply(session, 'udpreply', sender, port, 'udp'), header: udpHeader(sender, port) }, CACHE_MAX);
+    // Taught on every datagram that comes up here, not only the first: the C relay's cache is
+    // direct-mapped, so a route it knew can be pushed out by another and must be taught again.
+    transport.learn(true, sender, port, reply.decision.action !== 'block');
     if (reply.decision.action !== 'block') transport.sendToClient(reply.header, payload);
   };
 
@@ -89,9 +89,10 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
       if (decision.action === 'block' && decisionLogs(decision, 'error')) {
         session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name ?? address, port)} dropped`);
       }
-      // A route to a name stays here: a rule may treat the name and its address differently.
-      if (name === undefined) transport.learn(false, address, port, decision.action !== 'block');
     }
+    // A route to a name stays here: a rule may treat the name and its address differently.
+    // An IP route is taught again each time it comes up (see fromRemote).
+    if (name === undefined) transport.learn(false, address, port, decision.action !== 'block');
     if (decision.action !== 'block') transport.sendOut(payload, address, port);
   };
 
