@@ -27,7 +27,9 @@ test('up 2 --layout bare, exec, client, down: a working cluster, then nothing le
   const mon = await lab('exec', 'node1', 'crm_mon', '-1');
   expect(mon.exitCode).toBe(0);
   expect(mon.stdout).toMatch(/Online: \[ node1 node2 \]/);
-  expect(mon.stdout).toMatch(/lab-fence\s+\(stonith:fence_hasocks_lab\):\s+Started/);
+  // One fence device per node, each running on the node it does not fence.
+  expect(mon.stdout).toMatch(/fence-node1\s+\(stonith:fence_hasocks_lab\):\s+Started node2/);
+  expect(mon.stdout).toMatch(/fence-node2\s+\(stonith:fence_hasocks_lab\):\s+Started node1/);
   const client = await lab('client', 'ip', '-br', 'addr');
   expect(client.stdout).toMatch(/10\.205\.0\.2\/24/);
   expect((await lab('exec', 'node9', 'true')).exitCode).toBe(2);

@@ -35,8 +35,14 @@ export interface Cluster {
   readonly nodes: ClusterNode[];
   /** Where the lab's fence device listens on the lab network, for fence_hasocks_lab's ip= and ipport=. */
   readonly fenceDevice: { readonly ip: string; readonly port: number };
-  /** pcs arguments that create the lab's fence device for every node. */
-  readonly fenceDeviceArgs: string[];
+  /**
+   * pcs commands (argument arrays) that set up the lab's fencing as
+   * production 2-node clusters do it: one device per node (fence-nodeN, able
+   * to fence only nodeN), kept off the node it fences. The device that fences
+   * a crashed node then already runs on a survivor, so a failover starts no
+   * fence device beside the VIPs' starts.
+   */
+  readonly fenceCommands: string[][];
   /** Kill a node's namespaces at once (all its processes die) and cut its link: a crash. */
   crash(name: string): Promise<void>;
   /** Power a crashed or fenced node back on and wait until it is online again. */
@@ -162,10 +168,14 @@ export async function createCluster(size: number, options: { subnet?: string; st
     const powerOff = async (name: string): Promise<void> => {
       const node = nodes.find((n) => n.name === name);
       if (!node) throw new Error(`no node ${name}`);
-      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} off ${name} (pid 1 = ${node.initPid}${currentLife(name)?.ended ? ', already down' : ''})\n`);
-      endLife(currentLife(name));
+      const life = currentLife(name);
+      appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} off ${name} (pid 1 = ${node.initPid}${life?.ended ? ', already down' : ''})\n`);
+      // Like a PDU asked to switch off an outlet it has already switched off: done at once.
+      if (life?.ended && life.unplugged) return;
+      endLife(life);
       // A powered-off machine holds no addresses (its VIP included): remove its NIC, both ends.
       await execa('ip', ['-n', node.netns, 'link', 'del', 'eth1'], { reject: false });
+      if (life) life.unplugged = true;
     };
     // allowHalfOpen: the agent (nc -N) half-closes after its request and waits for the answer.
     const fenceServer = createServer({ allowHalfOpen: true }, (socket) => {
@@ -213,6 +223,8 @@ export async function createCluster(size: number, options: { subnet?: string; st
       readonly initPid: number;
       readonly unshare: ResultPromise;
       ended: boolean;
+      /** Powered off by the lab: its NIC is gone. */
+      unplugged?: boolean;
     }
     const lives = new Map<string, Life[]>();
     const endLife = (life: Life | undefined): void => {
@@ -327,7 +339,10 @@ export async function createCluster(size: number, options: { subnet?: string; st
       nic: 'eth1',
       dir,
       fenceDevice,
-      fenceDeviceArgs: ['stonith', 'create', 'lab-fence', 'fence_hasocks_lab', `ip=${fenceDevice.ip}`, `ipport=${fenceDevice.port}`, `pcmk_host_list=${specs.map((s) => s.name).join(' ')}`, 'pcmk_host_check=static-list'],
+      fenceCommands: specs.flatMap((s) => [
+        ['stonith', 'create', `fence-${s.name}`, 'fence_hasocks_lab', `ip=${fenceDevice.ip}`, `ipport=${fenceDevice.port}`, `pcmk_host_list=${s.name}`, 'pcmk_host_check=static-list'],
+        ['constraint', 'location', `fence-${s.name}`, 'avoids', s.name],
+      ]),
       fenced,
       crash: (name) => powerOff(name),
       restart,

@@ -33,7 +33,7 @@ export async function buildLab(size: number, layout: Layout): Promise<Lab> {
     const config = join(cluster.dir, 'hasocks.json');
     writeFileSync(config, JSON.stringify({ internal: [`${VIP}:1080`], external: [EXTERNAL_VIP], freebind: true, rules: OPEN_RULES, logoutput: [join(cluster.dir, 'proxy.log')] }));
     const node1 = cluster.nodes[0]!;
-    await node1.exec('pcs', cluster.fenceDeviceArgs);
+    for (const args of cluster.fenceCommands) await node1.exec('pcs', args);
     if (layout !== 'bare') {
       const env = { ...process.env, CONFIG: config, VIP, EXTERNAL_VIP, NIC: cluster.nic, PROMOTED_MONITOR: '1s' } as Record<string, string>;
       const script = await node1.exec('sh', [join(REPO, 'examples', layout === 'warm' ? 'pcs-promotable.sh' : 'pcs-group.sh')], { env, reject: false });
