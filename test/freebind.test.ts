@@ -59,6 +59,17 @@ test('the addon throws Node-style errors and binds absent addresses with freebin
   addon!.close(fd);
 });
 
+test('reuseportRoundRobin: a socket outside a SO_REUSEPORT group is refused with the failing call named', () => {
+  const { addon } = loadAddon();
+  const plain = addon!.tcpListener('127.0.0.1', 0, {});
+  try {
+    expect(() => addon!.reuseportRoundRobin([plain])).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'bpf(BPF_MAP_UPDATE_ELEM)' }));
+  } finally {
+    addon!.close(plain);
+  }
+  expect(() => addon!.reuseportRoundRobin([])).toThrow(/expected \(fds: number\[\]\)/);
+});
+
 describe.each([
   ['IPv4', '10.202.1.100', '10.202.1.101', '10.202.1.2', '/24', true],
   ['IPv6 with nodad', 'fd00:202::100', 'fd00:202::101', 'fd00:202::2', '/64', true],

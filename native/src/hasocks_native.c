@@ -7,7 +7,8 @@
  *   outgoing traffic can leave from an external VIP.
  *   Linux: IP_FREEBIND / IPV6_FREEBIND. FreeBSD: IP_BINDANY / IPV6_BINDANY.
  *   OpenBSD: SO_BINDANY. (The BSD branches compile but are not tested here.)
- * - reuseport: SO_REUSEPORT, one listener per worker process.
+ * - reuseport: SO_REUSEPORT, one listener per worker process, and
+ *   round-robin among them (reuseport_rr.c).
  * - the relay's fast path: dup() a socket so Node can re-open it with a
  *   shared read buffer, and a non-blocking send() straight from that buffer
  *   (see src/relay/shared-reads.ts for why).
@@ -28,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "reuseport_rr.h"
 #include "udp_relay.h"
 
 #if defined(__linux__) && !defined(IPV6_FREEBIND)
@@ -69,6 +71,8 @@ static const char *errno_code(int err) {
     case ENFILE: return "ENFILE";
     case ENOBUFS: return "ENOBUFS";
     case ENOMEM: return "ENOMEM";
+    case ENOSYS: return "ENOSYS";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
     default: return "EUNKNOWN";
   }
 }
@@ -76,7 +80,10 @@ static const char *errno_code(int err) {
 /* Throw an Error shaped like Node's own system errors. */
 static void throw_system_error(napi_env env, int err, const char *syscall, const char *address, int port) {
   char message[256];
-  snprintf(message, sizeof message, "%s %s %s:%d (%s)", syscall, errno_code(err), address, port, strerror(err));
+  if (address[0] != '\0')
+    snprintf(message, sizeof message, "%s %s %s:%d (%s)", syscall, errno_code(err), address, port, strerror(err));
+  else
+    snprintf(message, sizeof message, "%s %s (%s)", syscall, errno_code(err), strerror(err));
   napi_value msg, error, value;
   if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok) return;
   if (napi_create_error(env, NULL, msg, &error) != napi_ok) return;
@@ -347,6 +354,39 @@ static napi_value try_send(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * reuseportRoundRobin(fds): the listening sockets of one SO_REUSEPORT group,
+ * in worker order; from now on the group hands new connections to them in
+ * turn. Throws (code ENOSYS, EPERM, ...) where the kernel cannot.
+ */
+static napi_value reuseport_rr(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
+      !is_array || napi_get_array_length(env, argv[0], &count) != napi_ok || count < 1 || count > 1024) {
+    napi_throw_type_error(env, NULL, "expected (fds: number[])");
+    return NULL;
+  }
+  int fds[1024];
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value element;
+    int32_t fd = -1;
+    if (napi_get_element(env, argv[0], i, &element) != napi_ok || napi_get_value_int32(env, element, &fd) != napi_ok || fd < 0) {
+      napi_throw_type_error(env, NULL, "expected (fds: number[])");
+      return NULL;
+    }
+    fds[i] = fd;
+  }
+  const char *failed_call = "";
+  if (reuseport_round_robin(fds, (int)count, &failed_call) != 0) {
+    throw_system_error(env, errno, failed_call, "", 0);
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value close_fd(napi_env env, napi_callback_info info) {
   int fd = fd_argument(env, info);
   if (fd < 0) return NULL;
@@ -363,6 +403,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
       {"trySend", NULL, try_send, NULL, NULL, NULL, napi_default, NULL},
+      {"reuseportRoundRobin", NULL, reuseport_rr, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok || udp_relay_register(env, exports) != 0)
     return NULL;

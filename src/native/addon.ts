@@ -29,6 +29,8 @@ export interface NativeAddon {
   dup(fd: number): number;
   /** Non-blocking send of buffer[0, length): bytes sent now (0: send buffer full), or -errno. */
   trySend(fd: number, buffer: Buffer, length: number): number;
+  /** Make the SO_REUSEPORT group of these listeners hand out new connections in turn (Linux, root); throws where it cannot. */
+  reuseportRoundRobin(fds: number[]): void;
 
   // The UDP ASSOCIATE fast path (native/src/udp_relay.c); src/server/udp-transport.ts wraps it.
   /**

@@ -54,7 +54,8 @@ export function inheritedListeners(): Map<string, number> {
 
 /**
  * Dante's -N: N worker processes, each with its own SO_REUSEPORT listener on
- * every `internal` address, so the kernel spreads connections across them.
+ * every `internal` address, so the kernel spreads connections across them:
+ * in turn, with the round-robin program of the native addon (reuseport_rr.c).
  *
  * The supervisor opens all listeners itself (as root, with freebind if
  * asked) and hands each worker its own set as inherited fds. It keeps its
@@ -98,7 +99,18 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     await flush(logger);
     return 1;
   }
-  for (const l of config.internal) logger.info(`listening on ${l.text} with ${config.workers} SO_REUSEPORT sockets`);
+  // The kernel's hash splits connections between workers by a coin toss
+  // each, and a fuller worker gives each of its streams less (reuseport_rr.c):
+  // hand them out in turn where the kernel lets us.
+  config.internal.forEach((l, i) => {
+    let spread = 'in turn';
+    try {
+      addon.reuseportRoundRobin(listeners.map((fds) => fds[i]!));
+    } catch (err) {
+      spread = `by the kernel's hash (round-robin unavailable: ${(err as Error).message})`;
+    }
+    logger.info(`listening on ${l.text} with ${config.workers} SO_REUSEPORT sockets; connections go to the workers ${spread}`);
+  });
 
   const workers: Array<ChildProcess | undefined> = new Array(config.workers).fill(undefined);
   let stopping = false;
