@@ -11,6 +11,11 @@
 # migration-threshold=1: a Promoted instance that fails hands over to a warm
 # standby at once, rather than restarting in place; failure-timeout=60s lets
 # the failed node take a standby again a minute later.
+# Fencing is site-specific and not set up here. For the fastest failover give
+# each node its own fence device and keep it off the node it fences
+# (pcs constraint location fence-node1 avoids node1): the device that fences
+# a crashed node then already runs on the survivor, and does not start beside
+# the VIPs.
 # Run on one cluster node after `hasocks install-agent` on every node.
 # Override the defaults from the environment: VIP=... NIC=... ./pcs-promotable.sh
 set -eu
