@@ -404,9 +404,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
       {"trySend", NULL, try_send, NULL, NULL, NULL, napi_default, NULL},
       {"reuseportRoundRobin", NULL, reuseport_rr, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelayOpen", NULL, udp_relay_open, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelayOutgoing", NULL, udp_relay_outgoing, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelayLearn", NULL, udp_relay_learn, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelaySendOut", NULL, udp_relay_send_out, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelaySendToClient", NULL, udp_relay_send_to_client, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelayStats", NULL, udp_relay_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelayClose", NULL, udp_relay_close, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok || udp_relay_register(env, exports) != 0)
-    return NULL;
+  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;
 }
 

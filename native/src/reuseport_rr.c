@@ -116,16 +116,12 @@ int reuseport_round_robin(const int *fds, int count, const char **failed_call) {
       MOV_IMM(BPF_REG_0, SK_PASS),
       EXIT(),
   };
-  char log[4096] = "";
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.prog_type = BPF_PROG_TYPE_SK_REUSEPORT;
   attr.insns = (__u64)(unsigned long)code;
   attr.insn_cnt = sizeof code / sizeof code[0];
   attr.license = (__u64)(unsigned long)"MIT";
-  attr.log_buf = (__u64)(unsigned long)log;
-  attr.log_size = sizeof log;
-  attr.log_level = 1;
   *failed_call = "bpf(BPF_PROG_LOAD)";
   program = bpf(BPF_PROG_LOAD, &attr);
   if (program < 0) goto fail;

@@ -396,13 +396,21 @@ static int endpoint_argument(napi_env env, napi_value address_value, napi_value 
   return parse_ip(address, addr);
 }
 
+/* The calls (relay, x, address, port, ...): the relay, and the endpoint in argv[2] and argv[3] as its family (4 or 6; 0 if absent or not an IP and port). */
+static udp_relay *relay_and_endpoint(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int *family, uint8_t addr[16], uint16_t *net_port) {
+  size_t wanted = *argc;
+  udp_relay *relay = relay_argument(env, info, argc, argv);
+  *family = relay && *argc >= wanted ? endpoint_argument(env, argv[2], argv[3], addr, net_port) : 0;
+  return relay;
+}
+
 static napi_value number(napi_env env, double value) {
   napi_value result;
   return napi_create_double(env, value, &result) == napi_ok ? result : NULL;
 }
 
 /* udpRelayOpen(clientFd, clientAddress, clientPort, onSlow): own clientFd and start reading it. */
-static napi_value relay_open(napi_env env, napi_callback_info info) {
+napi_value udp_relay_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   int32_t fd = -1, port = 0;
@@ -445,7 +453,7 @@ static napi_value relay_open(napi_env env, napi_callback_info info) {
 }
 
 /* udpRelayOutgoing(relay, fd): own fd, the outgoing socket for its address family, and read replies from it. */
-static napi_value relay_outgoing(napi_env env, napi_callback_info info) {
+napi_value udp_relay_outgoing(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   udp_relay *relay = relay_argument(env, info, &argc, argv);
@@ -463,15 +471,15 @@ static napi_value relay_outgoing(napi_env env, napi_callback_info info) {
 }
 
 /* udpRelayLearn(relay, toClient, address, port, pass): cache a decision about a destination (up) or a sender (down). */
-static napi_value relay_learn(napi_env env, napi_callback_info info) {
+napi_value udp_relay_learn(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
-  if (!relay) return NULL;
-  bool to_client = false, pass = false;
+  int family = 0;
   uint8_t addr[16];
   uint16_t net_port = 0;
-  int family = argc < 5 ? 0 : endpoint_argument(env, argv[2], argv[3], addr, &net_port);
+  udp_relay *relay = relay_and_endpoint(env, info, &argc, argv, &family, addr, &net_port);
+  if (!relay) return NULL;
+  bool to_client = false, pass = false;
   if (family == 0 || napi_get_value_bool(env, argv[1], &to_client) != napi_ok || napi_get_value_bool(env, argv[4], &pass) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (relay, toClient, IP address, port, pass)");
     return NULL;
@@ -485,16 +493,16 @@ static napi_value relay_learn(napi_env env, napi_callback_info info) {
 }
 
 /* udpRelaySendOut(relay, payload, address, port): bytes sent, or -errno (ENOTCONN: no outgoing socket of that family yet). */
-static napi_value relay_send_out(napi_env env, napi_callback_info info) {
+napi_value udp_relay_send_out(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
+  int family = 0;
+  uint8_t addr[16];
+  uint16_t net_port = 0;
+  udp_relay *relay = relay_and_endpoint(env, info, &argc, argv, &family, addr, &net_port);
   if (!relay) return NULL;
   void *data;
   size_t length;
-  uint8_t addr[16];
-  uint16_t net_port = 0;
-  int family = argc < 4 ? 0 : endpoint_argument(env, argv[2], argv[3], addr, &net_port);
   if (family == 0 || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (relay, payload, IP address, port)");
     return NULL;
@@ -511,7 +519,7 @@ static napi_value relay_send_out(napi_env env, napi_callback_info info) {
 }
 
 /* udpRelaySendToClient(relay, header, payload): bytes sent, or -errno (ENOTCONN: the client has not sent yet). */
-static napi_value relay_send_to_client(napi_env env, napi_callback_info info) {
+napi_value udp_relay_send_to_client(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   udp_relay *relay = relay_argument(env, info, &argc, argv);
@@ -535,7 +543,7 @@ static napi_value relay_send_to_client(napi_env env, napi_callback_info info) {
 }
 
 /* udpRelayStats(relay): [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]. */
-static napi_value relay_stats(napi_env env, napi_callback_info info) {
+napi_value udp_relay_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
   udp_relay *relay = relay_argument(env, info, &argc, argv);
@@ -544,23 +552,10 @@ static napi_value relay_stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value relay_close(napi_env env, napi_callback_info info) {
+napi_value udp_relay_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   udp_relay *relay = relay_argument(env, info, &argc, argv);
   if (relay) close_relay(relay);
   return NULL;
-}
-
-int udp_relay_register(napi_env env, napi_value exports) {
-  napi_property_descriptor properties[] = {
-      {"udpRelayOpen", NULL, relay_open, NULL, NULL, NULL, napi_default, NULL},
-      {"udpRelayOutgoing", NULL, relay_outgoing, NULL, NULL, NULL, napi_default, NULL},
-      {"udpRelayLearn", NULL, relay_learn, NULL, NULL, NULL, napi_default, NULL},
-      {"udpRelaySendOut", NULL, relay_send_out, NULL, NULL, NULL, napi_default, NULL},
-      {"udpRelaySendToClient", NULL, relay_send_to_client, NULL, NULL, NULL, napi_default, NULL},
-      {"udpRelayStats", NULL, relay_stats, NULL, NULL, NULL, napi_default, NULL},
-      {"udpRelayClose", NULL, relay_close, NULL, NULL, NULL, napi_default, NULL},
-  };
-  return napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) == napi_ok ? 0 : -1;
 }

@@ -171,7 +171,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
       const life = currentLife(name);
       appendFileSync(join(dir, 'power.log'), `${new Date().toISOString()} off ${name} (pid 1 = ${node.initPid}${life?.ended ? ', already down' : ''})\n`);
       // Like a PDU asked to switch off an outlet it has already switched off: done at once.
-      if (life?.ended && life.unplugged) return;
+      if (life?.unplugged) return;
       endLife(life);
       // A powered-off machine holds no addresses (its VIP included): remove its NIC, both ends.
       await execa('ip', ['-n', node.netns, 'link', 'del', 'eth1'], { reject: false });
