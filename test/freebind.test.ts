@@ -70,6 +70,23 @@ test('reuseportRoundRobin: a socket outside a SO_REUSEPORT group is refused with
   expect(() => addon!.reuseportRoundRobin([])).toThrow(/expected \(fds: number\[\]\)/);
 });
 
+test('tcpRelayOpen: wrong arguments are a TypeError, and the descriptors stay the caller\'s', () => {
+  const { addon } = loadAddon();
+  const a = addon!.tcpSocket('127.0.0.1', 0, {});
+  const b = addon!.tcpSocket('127.0.0.1', 0, {});
+  try {
+    const open = addon!.tcpRelayOpen as unknown as (...args: unknown[]) => unknown;
+    expect(() => open(a, b, null, null)).toThrow(/expected \(clientFd, targetFd, clientBytes, targetBytes, onEvent\)/);
+    expect(() => open(a, b, 'not a buffer', null, () => undefined)).toThrow(/clientBytes and targetBytes must be Buffers or null/);
+    // Still open, so still the caller's to use and close.
+    expect(addon!.localAddress(a)).toMatch(/^127\.0\.0\.1\|\d+$/);
+    expect(addon!.localAddress(b)).toMatch(/^127\.0\.0\.1\|\d+$/);
+  } finally {
+    addon!.close(a);
+    addon!.close(b);
+  }
+});
+
 describe.each([
   ['IPv4', '10.202.1.100', '10.202.1.101', '10.202.1.2', '/24', true],
   ['IPv6 with nodad', 'fd00:202::100', 'fd00:202::101', 'fd00:202::2', '/64', true],

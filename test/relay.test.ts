@@ -1,5 +1,5 @@
-// The relay's two data paths against the real built proxy: the shared-buffer
-// fast path (native addon present, bulk data) and Node streams (no addon).
+// The relay's two data paths against the real built proxy: the C relay
+// (native addon present) and Node streams (no addon).
 // Megabytes of random data go both ways, each way checked by hash, with
 // half-close in the middle and at the end, and the proxy's own byte counts.
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,6 +17,12 @@ const received: Buffer[] = [];
 const REPLY = randomBytes(6 * MB);
 /** Echoes everything back as it comes, so both directions are busy at once. */
 let echo: TestServer;
+/** Resets the connection (RST) at the first byte it receives. */
+let resetter: TestServer;
+/** Sends FIREHOSE_BYTES as fast as the kernel takes them, counting what it took, then closes. */
+let firehose: TestServer;
+const FIREHOSE_BYTES = 128 * MB;
+let firehoseTaken = 0;
 
 beforeAll(async () => {
   readThenReply = await listen(
@@ -30,12 +36,34 @@ beforeAll(async () => {
     }),
   );
   echo = await listen(createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket)));
+  resetter = await listen(createServer((socket) => socket.once('data', () => socket.resetAndDestroy())));
+  const block = randomBytes(MB);
+  firehose = await listen(
+    createServer((socket) => {
+      firehoseTaken = 0;
+      const more = (): void => {
+        // One write at a time, each only once the kernel has taken the last: firehoseTaken is what left this process.
+        if (firehoseTaken >= FIREHOSE_BYTES) {
+          socket.end();
+          return;
+        }
+        socket.write(block, () => {
+          firehoseTaken += block.length;
+          more();
+        });
+      };
+      socket.on('error', () => undefined);
+      more();
+    }),
+  );
 });
 
 afterAll(async () => {
   await stopAllProxies();
   await readThenReply.close();
   await echo.close();
+  await resetter.close();
+  await firehose.close();
 });
 
 async function socksConnect(proxy: RunningProxy, port: number): Promise<Socket> {
@@ -89,7 +117,7 @@ async function writeVaried(socket: Socket, data: Buffer): Promise<void> {
 const sessionOf = (line: string): string => /session (\d+) /.exec(line)![1]!;
 
 describe.each<{ path: string; env: Record<string, string> }>([
-  { path: 'the shared-buffer fast path', env: {} },
+  { path: 'the C relay', env: {} },
   { path: 'Node streams', env: { HASOCKS_NATIVE_ADDON: '/nonexistent/no-addon.node' } },
 ])('relay on $path', ({ path, env }) => {
   let proxy: RunningProxy;
@@ -130,12 +158,55 @@ describe.each<{ path: string; env: Record<string, string> }>([
     expect(sha(echoed)).toBe(sha(data));
   }, 60000);
 
-  test('a short exchange stays on Node streams', async () => {
-    const socket = await socksConnect(proxy, echo.port);
-    const back = readAll(socket);
-    socket.end(Buffer.from('hello'));
-    expect((await back).toString()).toBe('hello');
-    const line = await proxy.waitForLog(/disconnect .*: up 5 bytes, down 5 bytes/);
-    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on Node streams`));
+  test('a short exchange, sent with the request, is relayed and counted', async () => {
+    const socket = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(socket, 'connect');
+    // Greeting, CONNECT and data in one write: the data reaches the relay as early data.
+    socket.end(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, echo.port >> 8, echo.port & 255]), Buffer.from('hello')]));
+    const back = await readAll(socket);
+    expect(back.subarray(12).toString()).toBe('hello');
+    const line = await proxy.waitForLog(/disconnect .*: up 5 bytes, down 5 bytes, [\d.]+s, closed/);
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
+  }, 20000);
+
+  test('a client that stops reading holds the target back, and then gets every byte', async () => {
+    const socket = await socksConnect(proxy, firehose.port);
+    // The client reads nothing for a second: only the kernel's socket buffers and the relay's one queued read may fill.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const heldAt = firehoseTaken;
+    expect(heldAt).toBeLessThan(FIREHOSE_BYTES / 3);
+    const all = await readAll(socket);
+    expect(all.length).toBe(FIREHOSE_BYTES);
+    expect(heldAt).toBeGreaterThan(0);
+  }, 60000);
+
+  test('a reset from the target ends the session and is logged as a target error', async () => {
+    const socket = await socksConnect(proxy, resetter.port);
+    // The proxy closes the client's connection: a FIN (the client is half-open here) or a reset.
+    const closed = new Promise<void>((resolve) => {
+      socket.on('end', resolve);
+      socket.on('error', () => resolve());
+    });
+    socket.resume();
+    socket.write('trigger');
+    await closed;
+    socket.destroy();
+    const line = await proxy.waitForLog(new RegExp(`disconnect 127\\.0\\.0\\.1:${resetter.port}: .*target error \\((read )?ECONNRESET\\)`));
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
   }, 20000);
 });
+
+test('a rule that logs data keeps its sessions on Node streams, with the addon built', async () => {
+  const proxy = await startProxy({ debug: 1, rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', to: '0/0', log: ['data', 'disconnect'] }] });
+  try {
+    const socket = await socksConnect(proxy, echo.port);
+    const back = readAll(socket);
+    socket.end(Buffer.from('logged'));
+    expect((await back).toString()).toBe('logged');
+    await proxy.waitForLog(/data up 6 bytes: 6c6f67676564/);
+    const line = await proxy.waitForLog(/disconnect .*: up 6 bytes, down 6 bytes/);
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on Node streams`));
+  } finally {
+    await proxy.stop();
+  }
+}, 20000);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "reuseport_rr.h"
+#include "tcp_relay.h"
 #include "udp_relay.h"
 
 #if defined(__linux__) && !defined(IPV6_FREEBIND)
@@ -321,40 +322,6 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
 }
 
 /*
- * trySend(fd, buffer, length): send as much of the first `length` bytes as
- * the socket takes now, without blocking. Returns the bytes sent (0 when the
- * send buffer is full), or -errno on an error; the caller hands the rest,
- * or the error, to Node's own write path.
- */
-static napi_value try_send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t fd = -1, length = 0;
-  void *data = NULL;
-  size_t capacity = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_buffer_info(env, argv[1], &data, &capacity) != napi_ok || napi_get_value_int32(env, argv[2], &length) != napi_ok || fd < 0 ||
-      length < 0 || (size_t)length > capacity) {
-    napi_throw_type_error(env, NULL, "expected (fd, buffer, length)");
-    return NULL;
-  }
-  int32_t sent = 0;
-  while (sent < length) {
-    ssize_t n = send(fd, (char *)data + sent, (size_t)(length - sent), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += (int32_t)n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && sent == 0) sent = -errno;
-    break;
-  }
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, sent, &result));
-  return result;
-}
-
-/*
  * reuseportRoundRobin(fds): the listening sockets of one SO_REUSEPORT group,
  * in worker order; from now on the group hands new connections to them in
  * turn. Throws (code ENOSYS, EPERM, ...) where the kernel cannot.
@@ -402,7 +369,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"localAddress", NULL, local_address, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
-      {"trySend", NULL, try_send, NULL, NULL, NULL, napi_default, NULL},
       {"reuseportRoundRobin", NULL, reuseport_rr, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayOpen", NULL, udp_relay_open, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayOutgoing", NULL, udp_relay_outgoing, NULL, NULL, NULL, napi_default, NULL},
@@ -411,6 +377,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpRelaySendToClient", NULL, udp_relay_send_to_client, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayStats", NULL, udp_relay_stats, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayClose", NULL, udp_relay_close, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpRelayOpen", NULL, tcp_relay_open, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpRelayStats", NULL, tcp_relay_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpRelayClose", NULL, tcp_relay_close, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -27,8 +27,6 @@ export interface NativeAddon {
   close(fd: number): void;
   /** A second, close-on-exec descriptor for the same socket. */
   dup(fd: number): number;
-  /** Non-blocking send of buffer[0, length): bytes sent now (0: send buffer full), or -errno. */
-  trySend(fd: number, buffer: Buffer, length: number): number;
   /** Make the SO_REUSEPORT group of these listeners hand out new connections in turn (Linux, root); throws where it cannot. */
   reuseportRoundRobin(fds: number[]): void;
 
@@ -51,7 +49,30 @@ export interface NativeAddon {
   udpRelayStats(relay: UdpRelayHandle): [number, number, number, number, number];
   /** Stop and close every socket the relay owns. */
   udpRelayClose(relay: UdpRelayHandle): void;
+
+  // The TCP relay's fast path (native/src/tcp_relay.c); src/relay/native-relay.ts wraps it.
+  /**
+   * Own both descriptors and relay between them until both sides have sent
+   * FIN or either fails. clientBytes and targetBytes, already read from each
+   * side, go to the other first.
+   */
+  tcpRelayOpen(clientFd: number, targetFd: number, clientBytes: Buffer | null, targetBytes: Buffer | null, onEvent: (event: TcpRelayEvent, errno: number) => void): TcpRelayHandle;
+  /** [bytes up, bytes down, milliseconds since anything last moved]. */
+  tcpRelayStats(relay: TcpRelayHandle): [number, number, number];
+  /** Close both sockets now; no event follows. Closing a closed relay does nothing. */
+  tcpRelayClose(relay: TcpRelayHandle): void;
 }
+
+/** A relay made by tcpRelayOpen (an N-API external). */
+export type TcpRelayHandle = { readonly __tcpRelay: unique symbol };
+
+/**
+ * What the C relay reports: 0 the client sent FIN, 1 the target did (each
+ * passed on once what came before it is sent); 2 both FINs went through and
+ * the relay closed; 3 and 4 an error (errno) on the client's or the
+ * target's socket closed it.
+ */
+export type TcpRelayEvent = 0 | 1 | 2 | 3 | 4;
 
 /** A relay made by udpRelayOpen (an N-API external). */
 export type UdpRelayHandle = { readonly __udpRelay: unique symbol };

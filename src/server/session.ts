@@ -301,7 +301,7 @@ export class Session {
         onData: logData ? (direction, chunk) => this.logger.info(`${this.label}: data ${direction} ${chunk.length} bytes: ${chunk.subarray(0, 32).toString('hex')}`) : undefined,
       },
       (result) => {
-        this.debug(() => `relay ended on ${result.fastPath ? 'the shared-buffer fast path' : 'Node streams'}`);
+        this.debug(() => `relay ended on ${result.native ? 'the C relay' : 'Node streams'}`);
         if (this.decision && decisionLogs(this.decision, 'disconnect')) {
           const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
           this.logger.info(

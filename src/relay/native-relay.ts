@@ -1,0 +1,98 @@
+import type { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { loadAddon, type TcpRelayEvent, type TcpRelayHandle } from '../native/addon.js';
+import type { RelayPath, RelayPathEvents } from './relay-path.js';
+
+/**
+ * The relay's fast path: hand both sockets to the C relay in the native
+ * addon (native/src/tcp_relay.c), which moves every byte from then on.
+ *
+ * Why C: in JavaScript each chunk costs a callback, and giving every stream
+ * its turn costs a stop and a restart of the reading socket (two epoll_ctl
+ * calls per chunk). With the load generator sharing the two cores, that
+ * held hasocks to Dante's speed at 64 streams. The C relay polls both
+ * sockets level-triggered on Node's own loop: one read and one send per
+ * wake-up, the poll set touched only when a peer pushes back.
+ *
+ * How: Node gives up a socket only by closing it, so the relay gets a dup()
+ * of each descriptor and the Node socket is then destroyed, which closes
+ * only the original descriptor (no FIN, no reset). Bytes Node had already
+ * read go to the C relay first.
+ */
+export function handOverToNative(client: Socket, target: Socket, earlyData: readonly Buffer[], events: RelayPathEvents): RelayPath | undefined {
+  const { addon } = loadAddon();
+  if (!addon) return undefined;
+  const clientFd = descriptorOf(client);
+  const targetFd = descriptorOf(target);
+  // A write still queued in Node would be lost with its socket.
+  if (clientFd === undefined || targetFd === undefined || client.writableLength > 0 || target.writableLength > 0) return undefined;
+  let clientCopy: number;
+  let targetCopy: number;
+  try {
+    clientCopy = addon.dup(clientFd);
+  } catch {
+    return undefined; // out of descriptors: the session stays on Node streams
+  }
+  try {
+    targetCopy = addon.dup(targetFd);
+  } catch {
+    addon.close(clientCopy);
+    return undefined;
+  }
+  const clientBytes = Buffer.concat([...earlyData, ...release(client)]);
+  const targetBytes = Buffer.concat(release(target));
+  const onEvent = (event: TcpRelayEvent, errno: number): void => {
+    switch (event) {
+      case 0:
+      case 1:
+        events.onFin();
+        break;
+      case 2:
+        events.onEnd('closed');
+        break;
+      default:
+        events.onEnd(event === 3 ? 'client error' : 'target error', systemError(errno));
+    }
+  };
+  let relay: TcpRelayHandle;
+  try {
+    relay = addon.tcpRelayOpen(clientCopy, targetCopy, clientBytes.length > 0 ? clientBytes : null, targetBytes.length > 0 ? targetBytes : null, onEvent);
+  } catch (err) {
+    // The Node sockets are gone already, so the session ends here; the proxy goes on.
+    addon.close(clientCopy);
+    addon.close(targetCopy);
+    setImmediate(() => events.onEnd('relay error', err as Error));
+    return { native: true, bytes: () => ({ up: 0, down: 0 }), idleMs: () => 0, close: () => undefined };
+  }
+  return {
+    native: true,
+    bytes: () => {
+      const [up, down] = addon.tcpRelayStats(relay);
+      return { up, down };
+    },
+    idleMs: () => addon.tcpRelayStats(relay)[2],
+    close: () => addon.tcpRelayClose(relay),
+  };
+}
+
+/** Node keeps a socket's descriptor on its internal handle; that is the only way to reach it. */
+function descriptorOf(socket: Socket): number | undefined {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+}
+
+/** Detach a Node socket from its descriptor: returns what it had read and nobody consumed, and closes only its own descriptor. */
+function release(socket: Socket): Buffer[] {
+  // Listeners go first: read() also emits each chunk as 'data', and the session's own listeners must not see the close.
+  socket.removeAllListeners();
+  socket.on('error', () => undefined);
+  const buffered: Buffer[] = [];
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) buffered.push(chunk);
+  socket.destroy();
+  return buffered;
+}
+
+function systemError(errno: number): Error {
+  const code = errno > 0 ? getSystemErrorName(-errno) : 'EIO';
+  return Object.assign(new Error(code), { code, errno: -errno });
+}

@@ -1,0 +1,23 @@
+/**
+ * One of the relay's two ways of moving a session's bytes: Node streams
+ * (stream-relay.ts) or the C relay (native-relay.ts). relay.ts keeps the
+ * timeouts and the accounting the same on both.
+ */
+export interface RelayPath {
+  /** Whether this is the C relay. */
+  readonly native: boolean;
+  /** Bytes moved so far each way, early data included. */
+  bytes(): { up: number; down: number };
+  /** Milliseconds since a byte (or a FIN) last moved. */
+  idleMs(): number;
+  /** Close both sockets now; no event follows. */
+  close(): void;
+}
+
+/** What a path tells the relay. */
+export interface RelayPathEvents {
+  /** A FIN went through, in either direction. */
+  onFin(): void;
+  /** The session is over: both FINs passed ('closed'), or an error or reset ended it. */
+  onEnd(reason: string, error?: Error): void;
+}

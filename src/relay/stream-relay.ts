@@ -1,0 +1,79 @@
+import type { Socket } from 'node:net';
+import type { RelayPath, RelayPathEvents } from './relay-path.js';
+
+/**
+ * The relay on Node streams: used when the native addon is missing, and
+ * when a rule logs the data (every chunk then passes through JavaScript).
+ *
+ * Each direction applies its own backpressure: when the writer's buffer is
+ * full the reader pauses until it drains, so one slow peer never makes the
+ * proxy buffer without bound.
+ */
+export function streamRelay(
+  client: Socket,
+  target: Socket,
+  earlyData: readonly Buffer[],
+  onData: ((direction: 'up' | 'down', chunk: Buffer) => void) | undefined,
+  events: RelayPathEvents,
+): RelayPath {
+  let up = 0;
+  let down = 0;
+  let lastActivity = Date.now();
+
+  const pump = (from: Socket, to: Socket, direction: 'up' | 'down'): void => {
+    from.on('data', (chunk: Buffer) => {
+      if (direction === 'up') up += chunk.length;
+      else down += chunk.length;
+      lastActivity = Date.now();
+      onData?.(direction, chunk);
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => from.resume());
+    // Half-close: a FIN one way keeps the other open.
+    const passFin = (): void => {
+      lastActivity = Date.now();
+      to.end();
+      endedSides++;
+      events.onFin();
+    };
+    // A paused socket still emits 'end' once its buffer is empty, so a
+    // client that sent its data and FIN with the request has ended already.
+    if (from.readableEnded) passFin();
+    else from.on('end', passFin);
+  };
+
+  // A socket closes normally only after FIN both ways; then the other may
+  // still be flushing, so wait for it. Closing before both FINs means a reset
+  // or a destroy, and nothing more can flow either way.
+  let endedSides = 0;
+  let closedSides = 0;
+  const onClose = (): void => {
+    closedSides++;
+    if (endedSides < 2) events.onEnd('reset');
+    else if (closedSides === 2) events.onEnd('closed');
+  };
+
+  for (const chunk of earlyData) {
+    up += chunk.length;
+    onData?.('up', chunk);
+    target.write(chunk);
+  }
+  pump(client, target, 'up');
+  pump(target, client, 'down');
+  client.on('error', (err) => events.onEnd('client error', err));
+  target.on('error', (err) => events.onEnd('target error', err));
+  client.on('close', onClose);
+  target.on('close', onClose);
+  client.resume();
+  target.resume();
+
+  return {
+    native: false,
+    bytes: () => ({ up, down }),
+    idleMs: () => Date.now() - lastActivity,
+    close: () => {
+      client.destroy();
+      target.destroy();
+    },
+  };
+}
