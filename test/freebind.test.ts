@@ -3,7 +3,7 @@
 // as a warm standby's VIP does. All inside two namespaces this test creates.
 import { type TwoHostLab, createTwoHostLab } from './helpers/lab.js';
 import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
-import { loadAddon } from '../src/native/addon.js';
+import { type TcpRelayId, loadAddon } from '../src/native/addon.js';
 import { control } from '../ocf/probes.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,8 +76,10 @@ test('tcpRelayOpen: wrong arguments are a TypeError, and the descriptors stay th
   const b = addon!.tcpSocket('127.0.0.1', 0, {});
   try {
     const open = addon!.tcpRelayOpen as unknown as (...args: unknown[]) => unknown;
-    expect(() => open(a, b, null, null)).toThrow(/expected \(clientFd, targetFd, clientBytes, targetBytes, onEvent\)/);
-    expect(() => open(a, b, 'not a buffer', null, () => undefined)).toThrow(/clientBytes and targetBytes must be Buffers or null/);
+    expect(() => open(a, b, null)).toThrow(/expected \(clientFd, targetFd, clientBytes, targetBytes\)/);
+    expect(() => open(a, b, null, null)).toThrow(/tcpRelayInit has not been called/);
+    addon!.tcpRelayInit(() => undefined);
+    expect(() => open(a, b, 'not a buffer', null)).toThrow(/clientBytes and targetBytes must be Buffers or null/);
     // Still open, so still the caller's to use and close.
     expect(addon!.localAddress(a)).toMatch(/^127\.0\.0\.1\|\d+$/);
     expect(addon!.localAddress(b)).toMatch(/^127\.0\.0\.1\|\d+$/);
@@ -85,6 +87,10 @@ test('tcpRelayOpen: wrong arguments are a TypeError, and the descriptors stay th
     addon!.close(a);
     addon!.close(b);
   }
+  // An id that names no relay: figures are an error, closing is harmless.
+  const stale = 12345 as TcpRelayId;
+  expect(() => addon!.tcpRelayStats(stale)).toThrow(/no such TCP relay/);
+  expect(() => addon!.tcpRelayClose(stale)).not.toThrow();
 });
 
 describe.each([

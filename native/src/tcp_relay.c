@@ -54,9 +54,7 @@ typedef struct {
 } direction;
 
 typedef struct tcp_relay {
-  napi_env env;
-  napi_ref on_event;
-  napi_async_context async;
+  double id; /* what JavaScript calls it: see relay_id */
   uv_loop_t *loop;
   uv_poll_t polls[2];
   int fds[2];
@@ -64,21 +62,81 @@ typedef struct tcp_relay {
   direction directions[2];
   uint64_t last_activity; /* uv_now(): the loop's millisecond clock */
   int closed;
-  int open_handles;
-  int finalized;
+  int open_handles; /* uv_poll handles not yet closed; the relay is freed at 0 */
 } tcp_relay;
 
 static uint8_t read_buffer[READ_SIZE];
 
-/* Tell JavaScript: onEvent(event, errno). */
+/*
+ * JavaScript's side: one callback and one async context for every relay of
+ * the process (tcpRelayInit), and relays named by number. A relay holds no
+ * JavaScript object, reference or finalizer of its own: at thousands of
+ * sessions a second those cost more than the relay's whole set-up.
+ */
+static struct {
+  napi_env env;
+  napi_ref on_event;
+  napi_async_context async;
+} js;
+
+/*
+ * Open relays by id: the slot's index in the low 20 bits, and above them the
+ * slot's generation, which changes when a slot is reused, so a stale id
+ * finds nothing instead of someone else's relay.
+ */
+#define INDEX_BITS 20
+#define MAX_SLOTS (1u << INDEX_BITS)
+static tcp_relay **slots;
+static uint32_t *generations;
+static uint32_t slot_count, slot_capacity;
+static uint32_t *free_slots;
+static uint32_t free_count;
+
+static double relay_id(uint32_t index) { return (double)generations[index] * MAX_SLOTS + index; }
+static uint32_t index_of(double id) { return (uint32_t)((uint64_t)id & (MAX_SLOTS - 1)); }
+
+/* A slot for `relay`; -1 if none can be had. */
+static int take_slot(tcp_relay *relay) {
+  uint32_t index;
+  if (free_count > 0) {
+    index = free_slots[--free_count];
+  } else {
+    if (slot_count == slot_capacity) {
+      uint32_t capacity = slot_capacity ? slot_capacity * 2 : 1024;
+      if (capacity > MAX_SLOTS) return -1;
+      tcp_relay **grown_slots = realloc(slots, capacity * sizeof *slots);
+      if (grown_slots) slots = grown_slots;
+      uint32_t *grown_generations = grown_slots ? realloc(generations, capacity * sizeof *generations) : NULL;
+      if (grown_generations) generations = grown_generations;
+      uint32_t *grown_free = grown_generations ? realloc(free_slots, capacity * sizeof *free_slots) : NULL;
+      if (!grown_free) return -1;
+      free_slots = grown_free;
+      slot_capacity = capacity;
+    }
+    index = slot_count++;
+    generations[index] = 0;
+  }
+  slots[index] = relay;
+  relay->id = relay_id(index);
+  return 0;
+}
+
+static tcp_relay *find_relay(double id) {
+  if (!(id >= 0)) return NULL;
+  uint32_t index = index_of(id);
+  return index < slot_count && slots[index] && slots[index]->id == id ? slots[index] : NULL;
+}
+
+/* Tell JavaScript: onEvent(id, event, errno). */
 static void emit(tcp_relay *relay, int event, int error) {
-  napi_env env = relay->env;
+  napi_env env = js.env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback, receiver, argv[2], result;
-  if (napi_get_reference_value(env, relay->on_event, &callback) == napi_ok && callback != NULL && napi_get_global(env, &receiver) == napi_ok &&
-      napi_create_int32(env, event, &argv[0]) == napi_ok && napi_create_int32(env, error, &argv[1]) == napi_ok) {
-    napi_make_callback(env, relay->async, receiver, callback, 2, argv, &result);
+  napi_value callback, receiver, argv[3], result;
+  if (napi_get_reference_value(env, js.on_event, &callback) == napi_ok && callback != NULL && napi_get_global(env, &receiver) == napi_ok &&
+      napi_create_double(env, relay->id, &argv[0]) == napi_ok && napi_create_int32(env, event, &argv[1]) == napi_ok &&
+      napi_create_int32(env, error, &argv[2]) == napi_ok) {
+    napi_make_callback(env, js.async, receiver, callback, 3, argv, &result);
   }
   /* A throw in the callback is an uncaught exception, as in any event handler. */
   bool pending = false;
@@ -90,17 +148,21 @@ static void emit(tcp_relay *relay, int event, int error) {
   napi_close_handle_scope(env, scope);
 }
 
-static void release(tcp_relay *relay) {
-  if (relay->open_handles == 0 && relay->finalized) free(relay);
+static void give_back_slot(tcp_relay *relay) {
+  uint32_t index = index_of(relay->id);
+  slots[index] = NULL;
+  generations[index]++;
+  free_slots[free_count++] = index;
 }
 
 static void on_poll_closed(uv_handle_t *handle) {
   tcp_relay *relay = handle->data;
-  relay->open_handles--;
-  release(relay);
+  if (--relay->open_handles > 0) return;
+  give_back_slot(relay);
+  free(relay);
 }
 
-/* Stop, close both sockets, and let go of JavaScript, telling it `event` first unless that is NO_EVENT. The memory goes when libuv has closed the handles and the external is collected. */
+/* Stop and close both sockets, telling JavaScript `event` unless that is NO_EVENT. The relay (and its id) lasts until libuv has closed both handles, so JavaScript may still read its figures in this turn of the loop. */
 static void close_relay(tcp_relay *relay, int event, int error) {
   if (relay->closed) return;
   relay->closed = 1;
@@ -113,8 +175,6 @@ static void close_relay(tcp_relay *relay, int event, int error) {
     relay->directions[side].queued = NULL;
   }
   if (event != NO_EVENT) emit(relay, event, error);
-  napi_delete_reference(relay->env, relay->on_event);
-  napi_async_destroy(relay->env, relay->async);
 }
 
 /* End the relay because of `error` on `side`, and say so. */
@@ -237,24 +297,19 @@ static void update_polls(tcp_relay *relay) {
   }
 }
 
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  tcp_relay *relay = data;
-  close_relay(relay, NO_EVENT, 0);
-  relay->finalized = 1;
-  release(relay);
-}
-
 /* ---- the JavaScript interface (src/relay/native-relay.ts) ---- */
 
-static tcp_relay *relay_argument(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok || *argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a TCP relay");
+/* argv[0] is a relay's id; NULL (with a JavaScript TypeError pending) if it names no relay, or `quiet` and no error. */
+static tcp_relay *relay_argument(napi_env env, napi_callback_info info, napi_value *argv, int quiet) {
+  size_t argc = 1;
+  double id = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a TCP relay id");
     return NULL;
   }
-  return data;
+  tcp_relay *relay = find_relay(id);
+  if (!relay && !quiet) napi_throw_type_error(env, NULL, "no such TCP relay");
+  return relay;
 }
 
 /* Bytes JavaScript had already read from one side: the start of that direction's queue. 0, or an errno. */
@@ -274,20 +329,43 @@ static int queue_initial(napi_env env, napi_value value, direction *d) {
   return 0;
 }
 
+/* tcpRelayInit(onEvent): the callback every relay of this process reports to, as onEvent(id, event, errno). */
+napi_value tcp_relay_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], name, resource;
+  napi_valuetype kind = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function) {
+    napi_throw_type_error(env, NULL, "expected (onEvent)");
+    return NULL;
+  }
+  if (js.on_event) napi_delete_reference(env, js.on_event);
+  if (js.async) napi_async_destroy(env, js.async);
+  js.env = env;
+  js.on_event = NULL;
+  js.async = NULL;
+  if (napi_create_reference(env, argv[0], 1, &js.on_event) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_latin1(env, "hasocks:tcp-relay", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_async_init(env, resource, name, &js.async) != napi_ok)
+    napi_throw_error(env, NULL, "cannot set up the TCP relay's callback");
+  return NULL;
+}
+
 /*
- * tcpRelayOpen(clientFd, targetFd, clientBytes, targetBytes, onEvent): own both
- * descriptors and relay between them. clientBytes and targetBytes (Buffer or
- * null) were already read from each side and go to the other first.
+ * tcpRelayOpen(clientFd, targetFd, clientBytes, targetBytes): own both
+ * descriptors and relay between them; returns the relay's id. clientBytes
+ * and targetBytes (Buffer or null) were already read from each side and go
+ * to the other first.
  */
 napi_value tcp_relay_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 4;
+  napi_value argv[4], result;
   int32_t fds[2] = {-1, -1};
-  napi_valuetype kind = napi_undefined;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || napi_get_value_int32(env, argv[0], &fds[0]) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &fds[1]) != napi_ok || napi_typeof(env, argv[4], &kind) != napi_ok || kind != napi_function || fds[0] < 0 ||
-      fds[1] < 0) {
-    napi_throw_type_error(env, NULL, "expected (clientFd, targetFd, clientBytes, targetBytes, onEvent)");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_value_int32(env, argv[0], &fds[0]) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &fds[1]) != napi_ok || fds[0] < 0 || fds[1] < 0) {
+    napi_throw_type_error(env, NULL, "expected (clientFd, targetFd, clientBytes, targetBytes)");
+    return NULL;
+  }
+  if (!js.on_event) {
+    napi_throw_error(env, NULL, "tcpRelayInit has not been called");
     return NULL;
   }
   tcp_relay *relay = calloc(1, sizeof *relay);
@@ -295,26 +373,19 @@ napi_value tcp_relay_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  relay->env = env;
-  napi_value name, resource, external;
-  if (queue_initial(env, argv[2], &relay->directions[UP]) != 0 || queue_initial(env, argv[3], &relay->directions[DOWN]) != 0 ||
-      napi_get_uv_event_loop(env, &relay->loop) != napi_ok) {
+  const char *problem = NULL;
+  int slotted = 0;
+  if (queue_initial(env, argv[2], &relay->directions[UP]) != 0 || queue_initial(env, argv[3], &relay->directions[DOWN]) != 0)
+    problem = "clientBytes and targetBytes must be Buffers or null";
+  else if (napi_get_uv_event_loop(env, &relay->loop) != napi_ok || !(slotted = take_slot(relay) == 0) || napi_create_double(env, relay->id, &result) != napi_ok)
+    problem = "cannot set up the TCP relay";
+  if (problem) {
+    /* Nothing is polled yet, so the sockets are still the caller's. */
+    if (slotted) give_back_slot(relay);
     free(relay->directions[UP].queued);
     free(relay->directions[DOWN].queued);
     free(relay);
-    napi_throw_type_error(env, NULL, "clientBytes and targetBytes must be Buffers or null");
-    return NULL;
-  }
-  if (napi_create_reference(env, argv[4], 1, &relay->on_event) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
-      napi_create_string_latin1(env, "hasocks:tcp-relay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, resource, name, &relay->async) != napi_ok || napi_create_external(env, relay, finalize, NULL, &external) != napi_ok) {
-    /* Nothing is polled yet, so the sockets are still the caller's; the external (the last step) does not exist. */
-    if (relay->on_event) napi_delete_reference(env, relay->on_event);
-    if (relay->async) napi_async_destroy(env, relay->async);
-    free(relay->directions[UP].queued);
-    free(relay->directions[DOWN].queued);
-    free(relay);
-    napi_throw_error(env, NULL, "cannot set up the TCP relay");
+    napi_throw_type_error(env, NULL, problem);
     return NULL;
   }
   for (int side = 0; side < 2; side++) {
@@ -325,14 +396,13 @@ napi_value tcp_relay_open(napi_env env, napi_callback_info info) {
   }
   relay->last_activity = uv_now(relay->loop);
   update_polls(relay);
-  return external;
+  return result;
 }
 
-/* tcpRelayStats(relay): [bytes up, bytes down, milliseconds since a byte or FIN last moved]. */
+/* tcpRelayStats(id): [bytes up, bytes down, milliseconds since a byte or FIN last moved]. */
 napi_value tcp_relay_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], result, value;
-  tcp_relay *relay = relay_argument(env, info, &argc, argv);
+  tcp_relay *relay = relay_argument(env, info, argv, 0);
   if (!relay || napi_create_array_with_length(env, 3, &result) != napi_ok) return NULL;
   double figures[3] = {relay->directions[UP].bytes, relay->directions[DOWN].bytes, (double)(uv_now(relay->loop) - relay->last_activity)};
   for (uint32_t i = 0; i < 3; i++)
@@ -340,11 +410,10 @@ napi_value tcp_relay_stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* tcpRelayClose(relay): close both sockets now, without an event. */
+/* tcpRelayClose(id): close both sockets now, without an event. A relay already closed, or gone, is left alone. */
 napi_value tcp_relay_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  tcp_relay *relay = relay_argument(env, info, &argc, argv);
+  tcp_relay *relay = relay_argument(env, info, argv, 1);
   if (relay) close_relay(relay, NO_EVENT, 0);
   return NULL;
 }

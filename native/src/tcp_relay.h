@@ -3,6 +3,7 @@
 #define HASOCKS_TCP_RELAY_H
 #include <node_api.h>
 
+napi_value tcp_relay_init(napi_env env, napi_callback_info info);
 napi_value tcp_relay_open(napi_env env, napi_callback_info info);
 napi_value tcp_relay_stats(napi_env env, napi_callback_info info);
 napi_value tcp_relay_close(napi_env env, napi_callback_info info);

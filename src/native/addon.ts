@@ -51,20 +51,22 @@ export interface NativeAddon {
   udpRelayClose(relay: UdpRelayHandle): void;
 
   // The TCP relay's fast path (native/src/tcp_relay.c); src/relay/native-relay.ts wraps it.
+  /** The callback every TCP relay of this process reports to; set once, before the first tcpRelayOpen. */
+  tcpRelayInit(onEvent: (relay: TcpRelayId, event: TcpRelayEvent, errno: number) => void): void;
   /**
    * Own both descriptors and relay between them until both sides have sent
    * FIN or either fails. clientBytes and targetBytes, already read from each
    * side, go to the other first.
    */
-  tcpRelayOpen(clientFd: number, targetFd: number, clientBytes: Buffer | null, targetBytes: Buffer | null, onEvent: (event: TcpRelayEvent, errno: number) => void): TcpRelayHandle;
-  /** [bytes up, bytes down, milliseconds since anything last moved]. */
-  tcpRelayStats(relay: TcpRelayHandle): [number, number, number];
-  /** Close both sockets now; no event follows. Closing a closed relay does nothing. */
-  tcpRelayClose(relay: TcpRelayHandle): void;
+  tcpRelayOpen(clientFd: number, targetFd: number, clientBytes: Buffer | null, targetBytes: Buffer | null): TcpRelayId;
+  /** [bytes up, bytes down, milliseconds since anything last moved]; valid until the turn of the loop after the relay closed. */
+  tcpRelayStats(relay: TcpRelayId): [number, number, number];
+  /** Close both sockets now; no event follows. A relay already closed is left alone. */
+  tcpRelayClose(relay: TcpRelayId): void;
 }
 
-/** A relay made by tcpRelayOpen (an N-API external). */
-export type TcpRelayHandle = { readonly __tcpRelay: unique symbol };
+/** A relay's number, from tcpRelayOpen. */
+export type TcpRelayId = number & { readonly __tcpRelay: unique symbol };
 
 /**
  * What the C relay reports: 0 the client sent FIN, 1 the target did (each

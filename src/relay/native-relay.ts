@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { loadAddon, type TcpRelayEvent, type TcpRelayHandle } from '../native/addon.js';
+import { type NativeAddon, type TcpRelayId, loadAddon } from '../native/addon.js';
 import type { RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
@@ -39,24 +39,12 @@ export function handOverToNative(client: Socket, target: Socket, earlyData: read
     addon.close(clientCopy);
     return undefined;
   }
-  const clientBytes = Buffer.concat([...earlyData, ...release(client)]);
-  const targetBytes = Buffer.concat(release(target));
-  const onEvent = (event: TcpRelayEvent, errno: number): void => {
-    switch (event) {
-      case 0:
-      case 1:
-        events.onFin();
-        break;
-      case 2:
-        events.onEnd('closed');
-        break;
-      default:
-        events.onEnd(event === 3 ? 'client error' : 'target error', systemError(errno));
-    }
-  };
-  let relay: TcpRelayHandle;
+  const clientBytes = joined([...earlyData, ...release(client)]);
+  const targetBytes = joined(release(target));
+  listenOnce(addon);
+  let relay: TcpRelayId;
   try {
-    relay = addon.tcpRelayOpen(clientCopy, targetCopy, clientBytes.length > 0 ? clientBytes : null, targetBytes.length > 0 ? targetBytes : null, onEvent);
+    relay = addon.tcpRelayOpen(clientCopy, targetCopy, clientBytes, targetBytes);
   } catch (err) {
     // The Node sockets are gone already, so the session ends here; the proxy goes on.
     addon.close(clientCopy);
@@ -64,6 +52,7 @@ export function handOverToNative(client: Socket, target: Socket, earlyData: read
     setImmediate(() => events.onEnd('relay error', err as Error));
     return { native: true, bytes: () => ({ up: 0, down: 0 }), idleMs: () => 0, close: () => undefined };
   }
+  open.set(relay, events);
   return {
     native: true,
     bytes: () => {
@@ -71,8 +60,32 @@ export function handOverToNative(client: Socket, target: Socket, earlyData: read
       return { up, down };
     },
     idleMs: () => addon.tcpRelayStats(relay)[2],
-    close: () => addon.tcpRelayClose(relay),
+    close: () => {
+      open.delete(relay);
+      addon.tcpRelayClose(relay);
+    },
   };
+}
+
+/** The open relays' listeners, by relay id: the C relay reports every relay's events to one callback. */
+const open = new Map<TcpRelayId, RelayPathEvents>();
+let listening = false;
+
+function listenOnce(addon: NativeAddon): void {
+  if (listening) return;
+  addon.tcpRelayInit((relay, event, errno) => {
+    const events = open.get(relay);
+    if (!events) return;
+    if (event === 0 || event === 1) {
+      events.onFin();
+      return;
+    }
+    // The relay has closed itself; its figures stay readable for this turn of the loop.
+    open.delete(relay);
+    if (event === 2) events.onEnd('closed');
+    else events.onEnd(event === 3 ? 'client error' : 'target error', systemError(errno));
+  });
+  listening = true;
 }
 
 /** Node keeps a socket's descriptor on its internal handle; that is the only way to reach it. */
@@ -91,6 +104,8 @@ function release(socket: Socket): Buffer[] {
   socket.destroy();
   return buffered;
 }
+
+const joined = (chunks: Buffer[]): Buffer | null => (chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
 
 function systemError(errno: number): Error {
   const code = errno > 0 ? getSystemErrorName(-errno) : 'EIO';

@@ -2,8 +2,15 @@ import type { Socket } from 'node:net';
 import type { RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
- * The relay on Node streams: used when the native addon is missing, and
- * when a rule logs the data (every chunk then passes through JavaScript).
+ * A read this large means the kernel had at least this much waiting: the
+ * session moves bulk data. Node's reads are 64 KB.
+ */
+const BULK_CHUNK = 64 * 1024;
+
+/**
+ * The relay on Node streams: where every session starts, and where it stays
+ * when the native addon is missing or a rule logs the data (every chunk then
+ * passes through JavaScript). `onBulkRead` hears of every bulk read.
  *
  * Each direction applies its own backpressure: when the writer's buffer is
  * full the reader pauses until it drains, so one slow peer never makes the
@@ -15,6 +22,7 @@ export function streamRelay(
   earlyData: readonly Buffer[],
   onData: ((direction: 'up' | 'down', chunk: Buffer) => void) | undefined,
   events: RelayPathEvents,
+  onBulkRead?: () => void,
 ): RelayPath {
   let up = 0;
   let down = 0;
@@ -27,6 +35,7 @@ export function streamRelay(
       lastActivity = Date.now();
       onData?.(direction, chunk);
       if (!to.write(chunk)) from.pause();
+      if (chunk.length >= BULK_CHUNK) onBulkRead?.();
     });
     to.on('drain', () => from.resume());
     // Half-close: a FIN one way keeps the other open.
