@@ -1,22 +1,27 @@
 /*
  * The TCP relay's fast path: a CONNECT or BIND session's two sockets, once
- * the SOCKS exchange is over, are relayed here in C.
+ * the session moves bulk data, are relayed here in C.
  *
  * Why: relaying in JavaScript costs a callback per chunk and, to give every
  * stream its turn, a stop and a restart of the reading socket (two
  * epoll_ctl calls per chunk). That held hasocks to about Dante's speed at 64
  * streams when the load generator itself shared the two cores. Here each
  * socket is polled level-triggered on Node's loop (uv_poll): every wake-up
- * is one read and one send, so each stream gets one read per loop turn
- * (fairness) and the poll set changes only when a peer pushes back.
+ * is one splice in and one splice out, so each stream gets one read per
+ * loop turn (fairness) and the poll set changes only when a peer pushes
+ * back.
  *
  * The data path:
- * - A read goes into one buffer shared by every relay (the loop runs one
- *   callback at a time) and is sent on at once with a non-blocking send().
- * - What the kernel does not take is copied into a buffer of the direction's
- *   own, reading from that side stops, and the receiving socket is polled
- *   for writability until the copy is sent. So an idle or flowing session
- *   holds no buffer, and a slow peer holds at most one read's worth.
+ * - A read is a splice() from the socket into an empty pipe, and the pipe
+ *   is spliced on to the other socket at once; an emptied pipe goes back to
+ *   a pool every relay shares (the loop runs one callback at a time).
+ * - What the receiving socket does not take stays in the pipe, which the
+ *   direction keeps; reading from that side stops, and the receiving socket
+ *   is polled for writability until the pipe is empty. So an idle or
+ *   flowing session holds no pipe, and a slow peer holds at most one read's
+ *   worth. (Bytes JavaScript had read before the move, and reads when no
+ *   pipe can be had, go the same way through a buffer of the direction's
+ *   own.)
  * - A FIN is passed on once everything before it is sent (half-close), and
  *   when both directions have passed theirs the relay closes both sockets.
  * - A reset or other socket error closes both at once.
