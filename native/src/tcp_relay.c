@@ -98,6 +98,8 @@ static int holding(const direction *d) { return d->queued != NULL || d->piped > 
 #define IDLE_PIPES_MAX 16
 static pipe_pair idle_pipes[IDLE_PIPES_MAX];
 static int idle_pipe_count;
+/* Off only when tcpRelayInit is asked to (the tests of the read() and send() way). */
+static int use_pipes = 1;
 
 /* An empty pipe; -1 when none can be had (no descriptors left), and the caller reads and sends through read_buffer instead. */
 static int take_pipe(pipe_pair *p) {
@@ -333,7 +335,7 @@ static int read_and_send(tcp_relay *relay, int side, int *error_side) {
 static int read_once(tcp_relay *relay, int side, int *error_side) {
   direction *d = &relay->directions[side];
   pipe_pair p;
-  if (take_pipe(&p) != 0) return read_and_send(relay, side, error_side);
+  if (!use_pipes || take_pipe(&p) != 0) return read_and_send(relay, side, error_side);
   ssize_t n;
   do n = splice(relay->fds[side], NULL, p.w, NULL, READ_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   while (n < 0 && errno == EINTR);
@@ -445,15 +447,22 @@ static int queue_initial(napi_env env, napi_value value, direction *d) {
   return 0;
 }
 
-/* tcpRelayInit(onEvent): the callback every relay of this process reports to, as onEvent(id, event, errno). */
+/*
+ * tcpRelayInit(onEvent, splice = true): the callback every relay of this
+ * process reports to, as onEvent(id, event, errno); splice false makes
+ * every relay read() and send() instead of splicing.
+ */
 napi_value tcp_relay_init(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], name, resource;
+  size_t argc = 2;
+  napi_value argv[2], name, resource;
   napi_valuetype kind = napi_undefined;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function) {
-    napi_throw_type_error(env, NULL, "expected (onEvent)");
+  bool splice_wanted = true;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function ||
+      (argc >= 2 && napi_get_value_bool(env, argv[1], &splice_wanted) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "expected (onEvent, splice?)");
     return NULL;
   }
+  use_pipes = splice_wanted;
   if (js.on_event) napi_delete_reference(env, js.on_event);
   if (js.async) napi_async_destroy(env, js.async);
   js.env = env;

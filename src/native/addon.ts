@@ -51,8 +51,8 @@ export interface NativeAddon {
   udpRelayClose(relay: UdpRelayHandle): void;
 
   // The TCP relay's fast path (native/src/tcp_relay.c); src/relay/native-relay.ts wraps it.
-  /** The callback every TCP relay of this process reports to; set once, before the first tcpRelayOpen. */
-  tcpRelayInit(onEvent: (relay: TcpRelayId, event: TcpRelayEvent, errno: number) => void): void;
+  /** The callback every TCP relay of this process reports to; set once, before the first tcpRelayOpen. `splice` false: read() and send() instead. */
+  tcpRelayInit(onEvent: (relay: TcpRelayId, event: TcpRelayEvent, errno: number) => void, splice?: boolean): void;
   /**
    * Own both descriptors and relay between them until both sides have sent
    * FIN or either fails. clientBytes and targetBytes, already read from each

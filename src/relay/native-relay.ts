@@ -73,6 +73,8 @@ let listening = false;
 
 function listenOnce(addon: NativeAddon): void {
   if (listening) return;
+  // HASOCKS_RELAY_SPLICE=0 relays with read() and send(), the way the C relay also takes when no pipe can be had: for tests and comparisons.
+  const splice = process.env.HASOCKS_RELAY_SPLICE !== '0';
   addon.tcpRelayInit((relay, event, errno) => {
     const events = open.get(relay);
     if (!events) return;
@@ -84,7 +86,7 @@ function listenOnce(addon: NativeAddon): void {
     open.delete(relay);
     if (event === 2) events.onEnd('closed');
     else events.onEnd(event === 3 ? 'client error' : 'target error', systemError(errno));
-  });
+  }, splice);
   listening = true;
 }
 
