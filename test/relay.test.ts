@@ -1,5 +1,6 @@
-// The relay's two data paths against the real built proxy: the C relay
-// (native addon present) and Node streams (no addon).
+// The relay's data paths against the real built proxy: the C relay
+// (native addon present) splicing, the C relay with read() and send(), and
+// Node streams (no addon).
 // Megabytes of random data go both ways, each way checked by hash, with
 // half-close in the middle and at the end, and the proxy's own byte counts.
 import { createHash, randomBytes } from 'node:crypto';

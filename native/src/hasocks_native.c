@@ -9,10 +9,9 @@
  *   OpenBSD: SO_BINDANY. (The BSD branches compile but are not tested here.)
  * - reuseport: SO_REUSEPORT, one listener per worker process, and
  *   round-robin among them (reuseport_rr.c).
- * - the relay's fast path: dup() a socket so Node can re-open it with a
- *   shared read buffer, and a non-blocking send() straight from that buffer
- *   (see src/relay/shared-reads.ts for why).
- * - UDP ASSOCIATE's fast path: udp_relay.c.
+ * - dup() a socket, so the TCP relay can own a descriptor Node gives up.
+ * - the relays' fast paths: tcp_relay.c (CONNECT and BIND sessions that
+ *   move bulk data) and udp_relay.c (UDP ASSOCIATE).
  *
  * Every function closes its socket on every error path and throws a
  * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,
@@ -347,10 +346,7 @@ static napi_value reuseport_rr(napi_env env, napi_callback_info info) {
     fds[i] = fd;
   }
   const char *failed_call = "";
-  if (reuseport_round_robin(fds, (int)count, &failed_call) != 0) {
-    throw_system_error(env, errno, failed_call, "", 0);
-    return NULL;
-  }
+  if (reuseport_round_robin(fds, (int)count, &failed_call) != 0) throw_system_error(env, errno, failed_call, "", 0);
   return NULL;
 }
 

@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include "tcp_relay.h"
+#include "js_call.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +69,7 @@ typedef struct {
 } direction;
 
 typedef struct tcp_relay {
-  double id; /* what JavaScript calls it: see relay_id */
+  double id; /* what JavaScript calls it: see take_slot */
   uv_loop_t *loop;
   uv_poll_t polls[2];
   int fds[2];
@@ -141,49 +142,56 @@ static struct {
 /*
  * Open relays by id: the slot's index in the low 20 bits, and above them the
  * slot's generation, which changes when a slot is reused, so a stale id
- * finds nothing instead of someone else's relay.
+ * finds nothing instead of someone else's relay. Free slots are chained
+ * through next_free.
  */
 #define INDEX_BITS 20
 #define MAX_SLOTS (1u << INDEX_BITS)
-static tcp_relay **slots;
-static uint32_t *generations;
+#define NO_SLOT UINT32_MAX
+typedef struct {
+  tcp_relay *relay; /* NULL when free */
+  uint32_t generation;
+  uint32_t next_free;
+} slot;
+static slot *slots;
 static uint32_t slot_count, slot_capacity;
-static uint32_t *free_slots;
-static uint32_t free_count;
+static uint32_t first_free = NO_SLOT;
 
-static double relay_id(uint32_t index) { return (double)generations[index] * MAX_SLOTS + index; }
 static uint32_t index_of(double id) { return (uint32_t)((uint64_t)id & (MAX_SLOTS - 1)); }
 
-/* A slot for `relay`; -1 if none can be had. */
+/* A slot for `relay`, which gets its id; -1 if none can be had. */
 static int take_slot(tcp_relay *relay) {
-  uint32_t index;
-  if (free_count > 0) {
-    index = free_slots[--free_count];
+  uint32_t index = first_free;
+  if (index != NO_SLOT) {
+    first_free = slots[index].next_free;
   } else {
     if (slot_count == slot_capacity) {
       uint32_t capacity = slot_capacity ? slot_capacity * 2 : 1024;
-      if (capacity > MAX_SLOTS) return -1;
-      tcp_relay **grown_slots = realloc(slots, capacity * sizeof *slots);
-      if (grown_slots) slots = grown_slots;
-      uint32_t *grown_generations = grown_slots ? realloc(generations, capacity * sizeof *generations) : NULL;
-      if (grown_generations) generations = grown_generations;
-      uint32_t *grown_free = grown_generations ? realloc(free_slots, capacity * sizeof *free_slots) : NULL;
-      if (!grown_free) return -1;
-      free_slots = grown_free;
+      slot *grown = capacity <= MAX_SLOTS ? realloc(slots, capacity * sizeof *slots) : NULL;
+      if (!grown) return -1;
+      slots = grown;
       slot_capacity = capacity;
     }
     index = slot_count++;
-    generations[index] = 0;
+    slots[index].generation = 0;
   }
-  slots[index] = relay;
-  relay->id = relay_id(index);
+  slots[index].relay = relay;
+  relay->id = (double)slots[index].generation * MAX_SLOTS + index;
   return 0;
 }
 
+static void give_back_slot(tcp_relay *relay) {
+  slot *s = &slots[index_of(relay->id)];
+  s->relay = NULL;
+  s->generation++;
+  s->next_free = first_free;
+  first_free = index_of(relay->id);
+}
+
 static tcp_relay *find_relay(double id) {
-  if (!(id >= 0)) return NULL;
+  if (!(id >= 0 && id < 9007199254740992.0)) return NULL; /* not an id: negative, NaN or past 2^53 */
   uint32_t index = index_of(id);
-  return index < slot_count && slots[index] && slots[index]->id == id ? slots[index] : NULL;
+  return index < slot_count && slots[index].relay && slots[index].relay->id == id ? slots[index].relay : NULL;
 }
 
 /* Tell JavaScript: onEvent(id, event, errno). */
@@ -191,27 +199,11 @@ static void emit(tcp_relay *relay, int event, int error) {
   napi_env env = js.env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback, receiver, argv[3], result;
-  if (napi_get_reference_value(env, js.on_event, &callback) == napi_ok && callback != NULL && napi_get_global(env, &receiver) == napi_ok &&
-      napi_create_double(env, relay->id, &argv[0]) == napi_ok && napi_create_int32(env, event, &argv[1]) == napi_ok &&
-      napi_create_int32(env, error, &argv[2]) == napi_ok) {
-    napi_make_callback(env, js.async, receiver, callback, 3, argv, &result);
-  }
-  /* A throw in the callback is an uncaught exception, as in any event handler. */
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value error_value;
-    napi_get_and_clear_last_exception(env, &error_value);
-    napi_fatal_exception(env, error_value);
-  }
+  napi_value argv[3];
+  if (napi_create_double(env, relay->id, &argv[0]) == napi_ok && napi_create_int32(env, event, &argv[1]) == napi_ok &&
+      napi_create_int32(env, error, &argv[2]) == napi_ok)
+    call_js(env, js.async, js.on_event, 3, argv);
   napi_close_handle_scope(env, scope);
-}
-
-static void give_back_slot(tcp_relay *relay) {
-  uint32_t index = index_of(relay->id);
-  slots[index] = NULL;
-  generations[index]++;
-  free_slots[free_count++] = index;
 }
 
 static void on_poll_closed(uv_handle_t *handle) {
@@ -305,9 +297,15 @@ static int flush_queued(tcp_relay *relay, int from) {
   return 0;
 }
 
-/* The end of the stream from `side`: pass the FIN on when all before it has gone, and tell JavaScript. */
-static void saw_fin(tcp_relay *relay, int side) {
-  relay->directions[side].ended = 1;
+/* After a read of `n` bytes from `side` (0: its FIN): count them, or pass the FIN on when all before it has gone and tell JavaScript. */
+static void took_in(tcp_relay *relay, int side, ssize_t n) {
+  direction *d = &relay->directions[side];
+  relay->last_activity = uv_now(relay->loop);
+  if (n > 0) {
+    d->bytes += (double)n;
+    return;
+  }
+  d->ended = 1;
   pass_fin(relay, side);
   emit(relay, side == UP ? EVENT_END_UP : EVENT_END_DOWN, 0);
 }
@@ -317,40 +315,31 @@ static int read_and_send(tcp_relay *relay, int side, int *error_side) {
   ssize_t n;
   do n = read(relay->fds[side], read_buffer, READ_SIZE);
   while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    *error_side = side;
-    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
-  }
-  relay->last_activity = uv_now(relay->loop);
-  if (n == 0) {
-    saw_fin(relay, side);
-    return 0;
-  }
-  relay->directions[side].bytes += (double)n;
+  *error_side = side;
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+  took_in(relay, side, n);
+  if (n == 0) return 0;
   *error_side = 1 - side;
   return send_on(relay, side, read_buffer, (size_t)n);
 }
 
 /* One splice from `side` into a pipe and on to the other side; what the other side does not take stays in the pipe. 0, or the errno and the side it happened on. */
 static int read_once(tcp_relay *relay, int side, int *error_side) {
-  direction *d = &relay->directions[side];
   pipe_pair p;
   if (!use_pipes || take_pipe(&p) != 0) return read_and_send(relay, side, error_side);
   ssize_t n;
   do n = splice(relay->fds[side], NULL, p.w, NULL, READ_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   while (n < 0 && errno == EINTR);
-  if (n <= 0) {
-    int error = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK ? errno : 0;
+  *error_side = side;
+  if (n < 0) {
     give_back_pipe(&p); /* still empty */
-    *error_side = side;
-    if (n == 0) {
-      relay->last_activity = uv_now(relay->loop);
-      saw_fin(relay, side);
-    }
-    return error;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
   }
-  relay->last_activity = uv_now(relay->loop);
-  d->bytes += (double)n;
+  took_in(relay, side, n);
+  if (n == 0) {
+    give_back_pipe(&p);
+    return 0;
+  }
   ssize_t moved = splice_out(p.r, relay->fds[1 - side], (size_t)n);
   if (moved < 0) {
     close_pipe(&p);
@@ -361,6 +350,7 @@ static int read_once(tcp_relay *relay, int side, int *error_side) {
     give_back_pipe(&p);
     return 0;
   }
+  direction *d = &relay->directions[side];
   d->pipe = p;
   d->piped = (size_t)(n - moved);
   return 0;

@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "udp_relay.h"
+#include "js_call.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -183,20 +184,10 @@ static void slow_path(udp_relay *relay, int from_client, const uint8_t *data, si
   int family = split_sockaddr(from, &addr, &port);
   char text[INET6_ADDRSTRLEN] = "";
   inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, text, sizeof text);
-  napi_value callback, receiver, argv[4], result;
-  /* napi_make_callback wants an object to call on: the global one. */
-  if (napi_get_reference_value(env, relay->on_slow, &callback) == napi_ok && callback != NULL && napi_get_global(env, &receiver) == napi_ok &&
-      napi_get_boolean(env, from_client, &argv[0]) == napi_ok && napi_create_buffer_copy(env, length, data, NULL, &argv[1]) == napi_ok &&
-      napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok && napi_create_uint32(env, ntohs(port), &argv[3]) == napi_ok) {
-    napi_make_callback(env, relay->async, receiver, callback, 4, argv, &result);
-  }
-  /* A throw in the callback is an uncaught exception, as in any event handler. */
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
+  napi_value argv[4];
+  if (napi_get_boolean(env, from_client, &argv[0]) == napi_ok && napi_create_buffer_copy(env, length, data, NULL, &argv[1]) == napi_ok &&
+      napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok && napi_create_uint32(env, ntohs(port), &argv[3]) == napi_ok)
+    call_js(env, relay->async, relay->on_slow, 4, argv);
   napi_close_handle_scope(env, scope);
 }
 

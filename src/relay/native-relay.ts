@@ -11,7 +11,7 @@ import type { RelayPath, RelayPathEvents } from './relay-path.js';
  * its turn costs a stop and a restart of the reading socket (two epoll_ctl
  * calls per chunk). With the load generator sharing the two cores, that
  * held hasocks to Dante's speed at 64 streams. The C relay polls both
- * sockets level-triggered on Node's own loop: one read and one send per
+ * sockets level-triggered on Node's own loop: one splice in and one out per
  * wake-up, the poll set touched only when a peer pushes back.
  *
  * How: Node gives up a socket only by closing it, so the relay gets a dup()
@@ -19,7 +19,7 @@ import type { RelayPath, RelayPathEvents } from './relay-path.js';
  * only the original descriptor (no FIN, no reset). Bytes Node had already
  * read go to the C relay first.
  */
-export function handOverToNative(client: Socket, target: Socket, earlyData: readonly Buffer[], events: RelayPathEvents): RelayPath | undefined {
+export function handOverToNative(client: Socket, target: Socket, events: RelayPathEvents): RelayPath | undefined {
   const { addon } = loadAddon();
   if (!addon) return undefined;
   const clientFd = descriptorOf(client);
@@ -39,7 +39,7 @@ export function handOverToNative(client: Socket, target: Socket, earlyData: read
     addon.close(clientCopy);
     return undefined;
   }
-  const clientBytes = joined([...earlyData, ...release(client)]);
+  const clientBytes = joined(release(client));
   const targetBytes = joined(release(target));
   listenOnce(addon);
   let relay: TcpRelayId;

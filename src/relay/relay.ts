@@ -65,7 +65,7 @@ export function relay(client: Socket, target: Socket, earlyData: readonly Buffer
     moving = false;
     if (finished || fins > 0 || path.native || client.writableLength > 0 || target.writableLength > 0) return;
     const streamed = path.bytes();
-    const native = handOverToNative(client, target, [], events);
+    const native = handOverToNative(client, target, events);
     if (!native) return;
     before = streamed;
     path = native;
