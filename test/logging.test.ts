@@ -97,10 +97,11 @@ test('syslog on a Unix datagram socket, the way /dev/log is used', async () => {
   try {
     await new Promise((resolve) => syslogd.stdout!.once('data', resolve));
     expect(existsSync(path)).toBe(true);
-    const proxy = await startProxy({ logoutput: [`syslog/local0@${path}`, 'stderr'] });
-    await session(proxy, 7);
+    // Listening before the proxy starts: the stream is flowing, and lines that arrive with no listener are lost.
     let received = '';
     syslogd.stdout!.on('data', (d: Buffer) => (received += d.toString()));
+    const proxy = await startProxy({ logoutput: [`syslog/local0@${path}`, 'stderr'] });
+    await session(proxy, 7);
     const deadline = Date.now() + 5000;
     while (!/disconnect/.test(received) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     // logger(1) writes <PRI>, a timestamp, then "hasocks[PID]: message"; local0.info = 134.
