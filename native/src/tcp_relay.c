@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include "tcp_relay.h"
 #include "js_call.h"
+#include "slot_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +70,7 @@ typedef struct {
 } direction;
 
 typedef struct tcp_relay {
-  double id; /* what JavaScript calls it: see take_slot */
+  double id; /* what JavaScript calls it (slot_table.h) */
   uv_loop_t *loop;
   uv_poll_t polls[2];
   int fds[2];
@@ -139,60 +140,8 @@ static struct {
   napi_async_context async;
 } js;
 
-/*
- * Open relays by id: the slot's index in the low 20 bits, and above them the
- * slot's generation, which changes when a slot is reused, so a stale id
- * finds nothing instead of someone else's relay. Free slots are chained
- * through next_free.
- */
-#define INDEX_BITS 20
-#define MAX_SLOTS (1u << INDEX_BITS)
-#define NO_SLOT UINT32_MAX
-typedef struct {
-  tcp_relay *relay; /* NULL when free */
-  uint32_t generation;
-  uint32_t next_free;
-} slot;
-static slot *slots;
-static uint32_t slot_count, slot_capacity;
-static uint32_t first_free = NO_SLOT;
-
-static uint32_t index_of(double id) { return (uint32_t)((uint64_t)id & (MAX_SLOTS - 1)); }
-
-/* A slot for `relay`, which gets its id; -1 if none can be had. */
-static int take_slot(tcp_relay *relay) {
-  uint32_t index = first_free;
-  if (index != NO_SLOT) {
-    first_free = slots[index].next_free;
-  } else {
-    if (slot_count == slot_capacity) {
-      uint32_t capacity = slot_capacity ? slot_capacity * 2 : 1024;
-      slot *grown = capacity <= MAX_SLOTS ? realloc(slots, capacity * sizeof *slots) : NULL;
-      if (!grown) return -1;
-      slots = grown;
-      slot_capacity = capacity;
-    }
-    index = slot_count++;
-    slots[index].generation = 0;
-  }
-  slots[index].relay = relay;
-  relay->id = (double)slots[index].generation * MAX_SLOTS + index;
-  return 0;
-}
-
-static void give_back_slot(tcp_relay *relay) {
-  slot *s = &slots[index_of(relay->id)];
-  s->relay = NULL;
-  s->generation++;
-  s->next_free = first_free;
-  first_free = index_of(relay->id);
-}
-
-static tcp_relay *find_relay(double id) {
-  if (!(id >= 0 && id < 9007199254740992.0)) return NULL; /* not an id: negative, NaN or past 2^53 */
-  uint32_t index = index_of(id);
-  return index < slot_count && slots[index].relay && slots[index].relay->id == id ? slots[index].relay : NULL;
-}
+/* Open relays by id (slot_table.h). */
+static slot_table relays = SLOT_TABLE_INIT;
 
 /* Tell JavaScript: onEvent(id, event, errno). */
 static void emit(tcp_relay *relay, int event, int error) {
@@ -209,7 +158,7 @@ static void emit(tcp_relay *relay, int event, int error) {
 static void on_poll_closed(uv_handle_t *handle) {
   tcp_relay *relay = handle->data;
   if (--relay->open_handles > 0) return;
-  give_back_slot(relay);
+  slot_give_back(&relays, relay->id);
   free(relay);
 }
 
@@ -415,25 +364,46 @@ static tcp_relay *relay_argument(napi_env env, napi_callback_info info, napi_val
     napi_throw_type_error(env, NULL, "expected a TCP relay id");
     return NULL;
   }
-  tcp_relay *relay = find_relay(id);
+  tcp_relay *relay = slot_find(&relays, id);
   if (!relay && !quiet) napi_throw_type_error(env, NULL, "no such TCP relay");
   return relay;
 }
 
-/* Bytes JavaScript had already read from one side: the start of that direction's queue. 0, or an errno. */
-static int queue_initial(napi_env env, napi_value value, direction *d) {
-  napi_valuetype kind;
-  void *data;
-  size_t length;
-  if (napi_typeof(env, value, &kind) != napi_ok) return EINVAL;
-  if (kind == napi_null || kind == napi_undefined) return 0;
-  if (napi_get_buffer_info(env, value, &data, &length) != napi_ok) return EINVAL;
+/* The start of a direction's queue: bytes read from its side before the relay took over. 0, or ENOMEM. */
+static int queue_initial(direction *d, const uint8_t *data, size_t length) {
   if (length == 0) return 0;
   d->queued = malloc(length);
   if (!d->queued) return ENOMEM;
   memcpy(d->queued, data, length);
   d->queued_length = length;
   d->bytes += (double)length;
+  return 0;
+}
+
+int tcp_relay_start(napi_env env, int client_fd, int target_fd, const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id) {
+  if (!js.on_event) return EINVAL;
+  tcp_relay *relay = calloc(1, sizeof *relay);
+  if (!relay) return ENOMEM;
+  int error = queue_initial(&relay->directions[UP], up, up_length);
+  if (!error) error = queue_initial(&relay->directions[DOWN], down, down_length);
+  if (!error && (napi_get_uv_event_loop(env, &relay->loop) != napi_ok || slot_take(&relays, relay, &relay->id) != 0)) error = ENOMEM;
+  if (error) {
+    /* Nothing is polled yet, so the sockets are still the caller's. */
+    free(relay->directions[UP].queued);
+    free(relay->directions[DOWN].queued);
+    free(relay);
+    return error;
+  }
+  int fds[2] = {client_fd, target_fd};
+  for (int side = 0; side < 2; side++) {
+    uv_poll_init_socket(relay->loop, &relay->polls[side], fds[side]);
+    relay->polls[side].data = relay;
+    relay->fds[side] = fds[side];
+    relay->open_handles++;
+  }
+  relay->last_activity = uv_now(relay->loop);
+  update_polls(relay);
+  *id = relay->id;
   return 0;
 }
 
@@ -464,6 +434,16 @@ napi_value tcp_relay_init(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A Buffer's bytes, or none for null and undefined; -1 if `value` is neither. */
+static int buffer_or_null(napi_env env, napi_value value, const uint8_t **data, size_t *length) {
+  napi_valuetype kind;
+  *data = NULL;
+  *length = 0;
+  if (napi_typeof(env, value, &kind) != napi_ok) return -1;
+  if (kind == napi_null || kind == napi_undefined) return 0;
+  return napi_get_buffer_info(env, value, (void **)data, length) == napi_ok ? 0 : -1;
+}
+
 /*
  * tcpRelayOpen(clientFd, targetFd, clientBytes, targetBytes): own both
  * descriptors and relay between them; returns the relay's id. clientBytes
@@ -483,34 +463,18 @@ napi_value tcp_relay_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "tcpRelayInit has not been called");
     return NULL;
   }
-  tcp_relay *relay = calloc(1, sizeof *relay);
-  if (!relay) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
+  const uint8_t *up, *down;
+  size_t up_length, down_length;
+  if (buffer_or_null(env, argv[2], &up, &up_length) != 0 || buffer_or_null(env, argv[3], &down, &down_length) != 0) {
+    napi_throw_type_error(env, NULL, "clientBytes and targetBytes must be Buffers or null");
     return NULL;
   }
-  const char *problem = NULL;
-  int slotted = 0;
-  if (queue_initial(env, argv[2], &relay->directions[UP]) != 0 || queue_initial(env, argv[3], &relay->directions[DOWN]) != 0)
-    problem = "clientBytes and targetBytes must be Buffers or null";
-  else if (napi_get_uv_event_loop(env, &relay->loop) != napi_ok || !(slotted = take_slot(relay) == 0) || napi_create_double(env, relay->id, &result) != napi_ok)
-    problem = "cannot set up the TCP relay";
-  if (problem) {
-    /* Nothing is polled yet, so the sockets are still the caller's. */
-    if (slotted) give_back_slot(relay);
-    free(relay->directions[UP].queued);
-    free(relay->directions[DOWN].queued);
-    free(relay);
-    napi_throw_type_error(env, NULL, problem);
+  double id;
+  if (tcp_relay_start(env, fds[0], fds[1], up, up_length, down, down_length, &id) != 0) {
+    napi_throw_error(env, NULL, "cannot set up the TCP relay");
     return NULL;
   }
-  for (int side = 0; side < 2; side++) {
-    uv_poll_init_socket(relay->loop, &relay->polls[side], fds[side]);
-    relay->polls[side].data = relay;
-    relay->fds[side] = fds[side];
-    relay->open_handles++;
-  }
-  relay->last_activity = uv_now(relay->loop);
-  update_polls(relay);
+  if (napi_create_double(env, id, &result) != napi_ok) return NULL;
   return result;
 }
 

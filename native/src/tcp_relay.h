@@ -2,10 +2,20 @@
 #ifndef HASOCKS_TCP_RELAY_H
 #define HASOCKS_TCP_RELAY_H
 #include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
 
 napi_value tcp_relay_init(napi_env env, napi_callback_info info);
 napi_value tcp_relay_open(napi_env env, napi_callback_info info);
 napi_value tcp_relay_stats(napi_env env, napi_callback_info info);
 napi_value tcp_relay_close(napi_env env, napi_callback_info info);
+
+/*
+ * The same as tcpRelayOpen, from C (tcp_conn.c hands over a session's two
+ * sockets): own both descriptors and relay between them. `up` and `down`
+ * are bytes that go to the target and to the client first. 0 with the
+ * relay's id in *id, or an errno (the descriptors are still the caller's).
+ */
+int tcp_relay_start(napi_env env, int client_fd, int target_fd, const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id);
 
 #endif
