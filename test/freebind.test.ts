@@ -3,7 +3,7 @@
 // as a warm standby's VIP does. All inside two namespaces this test creates.
 import { type TwoHostLab, createTwoHostLab } from './helpers/lab.js';
 import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
-import { type TcpRelayId, loadAddon } from '../src/native/addon.js';
+import { type TcpConnId, type TcpRelayId, loadAddon } from '../src/native/addon.js';
 import { control } from '../ocf/probes.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +91,43 @@ test('tcpRelayOpen: wrong arguments are a TypeError, and the descriptors stay th
   const stale = 12345 as TcpRelayId;
   expect(() => addon!.tcpRelayStats(stale)).toThrow(/no such TCP relay/);
   expect(() => addon!.tcpRelayClose(stale)).not.toThrow();
+});
+
+test('tcpConn*: wrong arguments and stale ids are errors, and a refused dial reports ECONNREFUSED', async () => {
+  const { addon } = loadAddon();
+  const conn = addon!;
+  const listener = conn.tcpListener('127.0.0.1', 0, {});
+  const events: unknown[][] = [];
+  let owned = false;
+  try {
+    expect(() => conn.tcpConnListen(listener, false)).toThrow(/tcpConnInit has not been called/);
+    expect(() => (conn.tcpConnInit as unknown as (...args: unknown[]) => unknown)('not a function')).toThrow(/expected \(onEvent\)/);
+    conn.tcpConnInit((...args) => events.push(args));
+    expect(() => (conn.tcpConnListen as unknown as (...args: unknown[]) => unknown)(listener)).toThrow(/expected \(fd, wildcard\)/);
+    const id = conn.tcpConnListen(listener, false);
+    owned = true;
+    // A listener is not a client, and has no dial.
+    expect(() => conn.tcpConnWrite(id, Buffer.from('x'))).toThrow(/no such client socket/);
+    expect(() => conn.tcpConnRelay(id, id, null)).toThrow(/no such client socket/);
+    expect(() => conn.tcpConnDial(-1, 'localhost', 80)).toThrow(/address must be an IP address/);
+    expect(() => conn.tcpConnDial(-1, '127.0.0.1', 0)).toThrow(/expected \(fd, address, port\)/);
+    // A port nobody listens on: the dial is under way, then refused.
+    const port = Number(conn.localAddress(listener).split('|')[1]);
+    conn.tcpConnClose(id); // closes the listener's descriptor too
+    const dial = conn.tcpConnDial(-1, '127.0.0.1', port);
+    expect(dial).toBeGreaterThanOrEqual(0);
+    expect(() => conn.tcpConnResume(dial as TcpConnId)).toThrow(/a dial has nothing to read/);
+    for (let i = 0; i < 100 && events.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(events).toEqual([[4, dial, 111, undefined, 0]]); // CONNECTED with ECONNREFUSED
+    conn.tcpConnClose(dial as TcpConnId);
+    // Numbers that name nothing (any more): errors, except closing, which is harmless.
+    expect(() => conn.tcpConnWrite(id, Buffer.from('x'))).toThrow(/no such client socket/);
+    expect(() => conn.tcpConnPause(dial as TcpConnId)).toThrow(/no such socket/);
+    expect(() => conn.tcpConnDetach(12345 as TcpConnId)).toThrow(/no such client socket/);
+    expect(() => conn.tcpConnClose(id)).not.toThrow();
+  } finally {
+    if (!owned) conn.close(listener);
+  }
 });
 
 describe.each([

@@ -1,5 +1,6 @@
 // Timeouts, limits, reload and shutdown of the real proxy process.
-import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { type Socket, connect } from 'node:net';
 import { once } from 'node:events';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
@@ -149,3 +150,24 @@ test('reload that adds a listener opens it; the old one keeps its sessions', asy
   await expectEcho(open, 'unchanged');
   open.destroy();
 });
+
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+test('out of descriptors: the listener says so and waits, without spinning, then serves again', async () => {
+  const proxy = await startProxy({}, { nofile: 64 });
+  // Node holds a few dozen descriptors of its own; 80 silent clients run past the limit.
+  const silent: Socket[] = [];
+  for (let i = 0; i < 80; i++) silent.push(connect(proxy.port, '127.0.0.1').on('error', () => undefined));
+  await proxy.waitForLog(/listener 127\.0\.0\.1:\d+: accept EMFILE/);
+  // The listener stays readable while the backlog waits; a poll that kept waking would burn a core.
+  const before = cpuSeconds(proxy.pid);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(cpuSeconds(proxy.pid) - before).toBeLessThan(0.3);
+  for (const socket of silent) socket.destroy();
+  const client = await openSession(proxy);
+  client.destroy();
+}, 30000);

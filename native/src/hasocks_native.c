@@ -10,8 +10,9 @@
  * - reuseport: SO_REUSEPORT, one listener per worker process, and
  *   round-robin among them (reuseport_rr.c).
  * - dup() a socket, so the TCP relay can own a descriptor Node gives up.
- * - the relays' fast paths: tcp_relay.c (CONNECT and BIND sessions that
- *   move bulk data) and udp_relay.c (UDP ASSOCIATE).
+ * - session sockets in C: accepts, the handshake's reads and writes and
+ *   the CONNECT dial (tcp_conn.c), then the TCP relay (tcp_relay.c); and
+ *   the UDP ASSOCIATE relay (udp_relay.c).
  *
  * Every function closes its socket on every error path and throws a
  * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "reuseport_rr.h"
+#include "tcp_conn.h"
 #include "tcp_relay.h"
 #include "udp_relay.h"
 
@@ -377,6 +379,16 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpRelayOpen", NULL, tcp_relay_open, NULL, NULL, NULL, napi_default, NULL},
       {"tcpRelayStats", NULL, tcp_relay_stats, NULL, NULL, NULL, napi_default, NULL},
       {"tcpRelayClose", NULL, tcp_relay_close, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnInit", NULL, tcp_conn_init, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnListen", NULL, tcp_conn_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnDial", NULL, tcp_conn_dial, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnResume", NULL, tcp_conn_resume, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnPause", NULL, tcp_conn_pause, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnWrite", NULL, tcp_conn_write, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnEnd", NULL, tcp_conn_end, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnClose", NULL, tcp_conn_close, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnDetach", NULL, tcp_conn_detach, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnRelay", NULL, tcp_conn_relay, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 
@@ -63,7 +64,40 @@ export interface NativeAddon {
   tcpRelayStats(relay: TcpRelayId): [number, number, number];
   /** Close both sockets now; no event follows. A relay already closed is left alone. */
   tcpRelayClose(relay: TcpRelayId): void;
+
+  // Session sockets in C (native/src/tcp_conn.c); src/server/native-sockets.ts wraps them.
+  /** The callback every listener, client and dial of this process reports to (see TcpConnEvent). */
+  tcpConnInit(onEvent: (event: TcpConnEvent, id: TcpConnId, ...args: Array<number | string | Buffer | undefined>) => void): void;
+  /** Own a listening socket and accept from it; `wildcard`: report each client's local address. */
+  tcpConnListen(fd: number, wildcard: boolean): TcpConnId;
+  /** Connect `fd` (-1: a new socket) to an IP: the dial's id, or -errno when connect() failed at once. */
+  tcpConnDial(fd: number, address: string, port: number): TcpConnId | number;
+  /** A client's reads, or a listener's accepts, on. */
+  tcpConnResume(id: TcpConnId): void;
+  tcpConnPause(id: TcpConnId): void;
+  /** Send to a client, queueing what the kernel does not take now: 0, or an errno. */
+  tcpConnWrite(id: TcpConnId, bytes: Buffer): number;
+  /** FIN to a client once all written has gone. */
+  tcpConnEnd(id: TcpConnId): void;
+  /** Close any of them now; no event follows. */
+  tcpConnClose(id: TcpConnId): void;
+  /** Give a client's descriptor to JavaScript, with what it has not sent yet. */
+  tcpConnDetach(id: TcpConnId): [number, Buffer | null];
+  /** Hand a client and its connected dial to the TCP relay; clientBytes go to the target first. */
+  tcpConnRelay(client: TcpConnId, dial: TcpConnId, clientBytes: Buffer | null): TcpRelayId;
 }
+
+/** A listener, client or dial of tcp_conn.c. */
+export type TcpConnId = number & { readonly __tcpConn: unique symbol };
+
+/**
+ * What tcp_conn.c reports, and its arguments after the id:
+ * 0 accepted (clientId, remoteAddress, remotePort, localAddress | undefined, localPort), from a listener;
+ * 1 data (bytes), 2 end, from a client;
+ * 3 error (errno), from a client or a listener;
+ * 4 connected (errno, localAddress, localPort), from a dial; errno 0 when connected.
+ */
+export type TcpConnEvent = 0 | 1 | 2 | 3 | 4;
 
 /** A relay's number, from tcpRelayOpen. */
 export type TcpRelayId = number & { readonly __tcpRelay: unique symbol };
@@ -97,4 +131,10 @@ export function loadAddon(): { addon?: NativeAddon; error?: Error } {
     }
   }
   return cached;
+}
+
+/** An errno from the addon as a Node-style error: code "ECONNREFUSED", message "connect ECONNREFUSED 10.0.0.1:80" when `what` names the call. */
+export function errnoError(errno: number, what?: string): NodeJS.ErrnoException {
+  const code = errno > 0 ? getSystemErrorName(-errno) : 'EIO';
+  return Object.assign(new Error(what ? `${what} ${code}` : code), { code, errno: -errno });
 }

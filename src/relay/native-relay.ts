@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import { getSystemErrorName } from 'node:util';
-import { type NativeAddon, type TcpRelayId, loadAddon } from '../native/addon.js';
+import { type NativeAddon, type TcpConnId, type TcpRelayId, errnoError, loadAddon } from '../native/addon.js';
 import type { RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
@@ -49,9 +48,35 @@ export function handOverToNative(client: Socket, target: Socket, events: RelayPa
     // The Node sockets are gone already, so the session ends here; the proxy goes on.
     addon.close(clientCopy);
     addon.close(targetCopy);
-    setImmediate(() => events.onEnd('relay error', err as Error));
-    return { native: true, bytes: () => ({ up: 0, down: 0 }), idleMs: () => 0, close: () => undefined };
+    return endedAtOnce(events, err as Error);
   }
+  return pathFor(addon, relay, events);
+}
+
+/**
+ * A session whose sockets never were Node's (native-sockets.ts): its client
+ * and its connected dial go to the C relay directly. clientBytes, read after
+ * the request, go to the target first.
+ */
+export function relayConns(client: TcpConnId, dial: TcpConnId, clientBytes: Buffer | null, events: RelayPathEvents): RelayPath {
+  const addon = loadAddon().addon!; // there are no conns without the addon
+  listenOnce(addon);
+  let relay: TcpRelayId;
+  try {
+    relay = addon.tcpConnRelay(client, dial, clientBytes);
+  } catch (err) {
+    return endedAtOnce(events, err as Error); // the conns are closed already
+  }
+  return pathFor(addon, relay, events);
+}
+
+/** The session ended as it moved (the relay could not start): say so on the next turn, as a relay would. */
+function endedAtOnce(events: RelayPathEvents, err: Error): RelayPath {
+  setImmediate(() => events.onEnd('relay error', err));
+  return { native: true, bytes: () => ({ up: 0, down: 0 }), idleMs: () => 0, close: () => undefined };
+}
+
+function pathFor(addon: NativeAddon, relay: TcpRelayId, events: RelayPathEvents): RelayPath {
   open.set(relay, events);
   return {
     native: true,
@@ -85,7 +110,7 @@ function listenOnce(addon: NativeAddon): void {
     // The relay has closed itself; its figures stay readable for this turn of the loop.
     open.delete(relay);
     if (event === 2) events.onEnd('closed');
-    else events.onEnd(event === 3 ? 'client error' : 'target error', systemError(errno));
+    else events.onEnd(event === 3 ? 'client error' : 'target error', errnoError(errno));
   }, splice);
   listening = true;
 }
@@ -108,8 +133,3 @@ function release(socket: Socket): Buffer[] {
 }
 
 const joined = (chunks: Buffer[]): Buffer | null => (chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-
-function systemError(errno: number): Error {
-  const code = errno > 0 ? getSystemErrorName(-errno) : 'EIO';
-  return Object.assign(new Error(code), { code, errno: -errno });
-}

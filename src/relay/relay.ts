@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
-import { handOverToNative } from './native-relay.js';
-import type { RelayPath } from './relay-path.js';
+import type { TcpConnId } from '../native/addon.js';
+import { handOverToNative, relayConns } from './native-relay.js';
+import type { RelayPath, RelayPathEvents } from './relay-path.js';
 import { streamRelay } from './stream-relay.js';
 
 export interface RelayOptions {
@@ -35,50 +36,81 @@ export interface RelayHandle {
  * Half-close is passed through (FIN in one direction keeps the other open),
  * as SOCKS clients such as `nc -N` rely on.
  *
- * A session starts on Node streams (stream-relay.ts) and moves to the native
- * addon's C relay (native-relay.ts) at its first bulk read, unless a rule
- * logs its data. Short sessions never pay for the move: in a profile of the
- * session benchmark (32-byte exchanges), handing every session over took
- * about a tenth of a worker's busy time (two dup()s, two closes, epoll
- * changes), for nothing a short exchange needs. Timeouts, half-close and
- * accounting are the same on both paths.
+ * This is the relay for Node sockets: sessions without the addon, BIND,
+ * and rules that log data (sessions in C go to relayInC). It starts on Node
+ * streams (stream-relay.ts) and moves to the addon's C relay
+ * (native-relay.ts) at the first bulk read, unless a rule logs its data.
+ * Short sessions never pay for the move, which costs two dup()s, two
+ * closes and epoll changes. Timeouts, half-close and accounting are the
+ * same on every path.
  */
 export function relay(client: Socket, target: Socket, earlyData: readonly Buffer[], options: RelayOptions, onEnd: (result: RelayResult) => void): RelayHandle {
+  return supervise(options, onEnd, (events, session) => {
+    /** Move to the C relay, unless the session is ending, a FIN has passed, or a write is still queued (the next bulk read tries again). */
+    let moving = false;
+    let moved = false;
+    const moveToNative = (): void => {
+      moving = false;
+      if (session.over() || client.writableLength > 0 || target.writableLength > 0) return;
+      const native = handOverToNative(client, target, events);
+      if (!native) return;
+      moved = true;
+      session.moveTo(native);
+    };
+    const onBulkRead =
+      options.onData === undefined
+        ? (): void => {
+            if (moving || moved) return;
+            moving = true;
+            setImmediate(moveToNative); // not from inside the stream's own read callback
+          }
+        : undefined;
+    return streamRelay(client, target, earlyData, options.onData, events, onBulkRead);
+  });
+}
+
+/**
+ * A session whose sockets are C's from the start (server/native-sockets.ts):
+ * the C relay takes the client and its connected dial at once.
+ */
+export function relayInC(client: TcpConnId, dial: TcpConnId, earlyData: readonly Buffer[], options: RelayOptions, onEnd: (result: RelayResult) => void): RelayHandle {
+  const early = earlyData.length === 0 ? null : Buffer.concat(earlyData);
+  return supervise(options, onEnd, (events) => relayConns(client, dial, early, events));
+}
+
+/** What a path's starter may ask of the relay that runs it. */
+interface Supervision {
+  /** Whether the session is ending or a FIN has passed: too late to move. */
+  over(): boolean;
+  /** Carry on on `next`; what the old path moved stays counted. */
+  moveTo(next: RelayPath): void;
+}
+
+/** Timeouts, FIN wait, accounting and the end, the same for every path. */
+function supervise(options: RelayOptions, onEnd: (result: RelayResult) => void, start: (events: RelayPathEvents, session: Supervision) => RelayPath): RelayHandle {
   let finished = false;
   let fins = 0;
   let idleTimer: NodeJS.Timeout | undefined;
   let finTimer: NodeJS.Timeout | undefined;
-  let moving = false;
-  /** What the stream path had moved when the session moved to the C relay. */
+  /** What earlier paths had moved when the session moved on. */
   let before = { up: 0, down: 0 };
 
-  const events = {
+  const events: RelayPathEvents = {
     onFin: (): void => {
       fins++;
       if (fins === 1 && options.finWait > 0) finTimer = setTimeout(() => finish('tcp_fin_wait timeout'), options.finWait).unref();
     },
     onEnd: (reason: string, error?: Error): void => finish(reason, error),
   };
-
-  /** Move to the C relay, unless the session is ending, a FIN has passed, or a write is still queued (the next bulk read tries again). */
-  const moveToNative = (): void => {
-    moving = false;
-    if (finished || fins > 0 || path.native || client.writableLength > 0 || target.writableLength > 0) return;
-    const streamed = path.bytes();
-    const native = handOverToNative(client, target, events);
-    if (!native) return;
-    before = streamed;
-    path = native;
+  const session: Supervision = {
+    over: () => finished || fins > 0,
+    moveTo: (next) => {
+      const moved = path.bytes();
+      before = { up: before.up + moved.up, down: before.down + moved.down };
+      path = next;
+    },
   };
-  const onBulkRead =
-    options.onData === undefined
-      ? (): void => {
-          if (moving || path.native) return;
-          moving = true;
-          setImmediate(moveToNative); // not from inside the stream's own read callback
-        }
-      : undefined;
-  let path: RelayPath = streamRelay(client, target, earlyData, options.onData, events, onBulkRead);
+  let path: RelayPath = start(events, session);
 
   function finish(reason: string, error?: Error): void {
     if (finished) return;

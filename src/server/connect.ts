@@ -5,7 +5,9 @@ import { Reply } from '../protocol/constants.js';
 import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
+import type { NativeAddon } from '../native/addon.js';
 import type { AuthorizedRequest } from './authorize.js';
+import { NativeClient, nativeSessions } from './native-sockets.js';
 import type { Session } from './session.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
@@ -13,66 +15,99 @@ export function handleConnect(session: Session, request: SocksRequest): void {
   session.authorizeRequest(request, (allowed) => dial(session, request, allowed));
 }
 
+/** A dial under way: it ends once, in `done`, unless cancelled first. */
+type Dialer = (done: (error: Error | undefined, connected?: Connected) => void) => () => void;
+
+/** A connected target: the local end it was dialled from, and how to relay to it. */
+interface Connected {
+  readonly address: string;
+  readonly port: number;
+  relay(): void;
+}
+
+/** Dial with a Node socket from the session's socket factory (freebind where configured). */
+function nodeDialer(session: Session, address: string, port: number, localAddress: string | undefined): Dialer {
+  return (done) => {
+    let target: Socket;
+    try {
+      target = session.sockets.dial(address, port, localAddress);
+    } catch (err) {
+      process.nextTick(() => done(err as Error));
+      return () => undefined;
+    }
+    target.once('error', (err) => done(err));
+    target.once('connect', () => done(undefined, { address: target.localAddress ?? '0.0.0.0', port: target.localPort ?? 0, relay: () => session.startRelay(target) }));
+    return () => target.destroy();
+  };
+}
+
+/** Dial in C (native-sockets.ts), from a socket bound to the external address if there is one; the C relay takes over at once. */
+function nativeDialer(session: Session, client: NativeClient, addon: NativeAddon, address: string, port: number, localAddress: string | undefined): Dialer {
+  return (done) => {
+    let fd = -1;
+    try {
+      if (localAddress !== undefined) fd = addon.tcpSocket(localAddress, 0, { freebind: session.config.freebind });
+    } catch (err) {
+      process.nextTick(() => done(err as Error));
+      return () => undefined;
+    }
+    return client.dial(fd, address, port, (error, dial, boundAddress, boundPort) =>
+      done(error, error ? undefined : { address: boundAddress, port: boundPort, relay: () => session.startRelayInC(dial) }),
+    );
+  };
+}
+
 function dial(session: Session, request: SocksRequest, { address, decision }: AuthorizedRequest): void {
   const { destination, version } = request;
 
   // An IP literal by now: a colon is the whole family test.
   const localAddress = address.includes(':') ? session.config.external.ipv6 : session.config.external.ipv4;
-  let target: Socket;
-  try {
-    target = session.sockets.dial(address, destination.port, localAddress);
-  } catch (err) {
-    session.reject(version, replyForSystemError(err), (err as Error).message);
-    return;
+  // A session whose client is C's dials in C, unless a rule logs its data (that is for Node streams).
+  const addon = decisionLogs(decision, 'data') ? undefined : nativeSessions();
+  let dialer: Dialer;
+  if (addon && session.socket instanceof NativeClient) {
+    dialer = nativeDialer(session, session.socket, addon, address, destination.port, localAddress);
+  } else {
+    session.useNodeSocket();
+    dialer = nodeDialer(session, address, destination.port, localAddress);
   }
 
   let settled = false;
   const connectTimeout = session.config.timeouts.connect;
-  const timer =
-    connectTimeout > 0
-      ? setTimeout(() => {
-          if (settled) return;
-          settled = true;
-          target.destroy();
-          session.reject(version, Reply.TTL_EXPIRED, `connect timeout after ${connectTimeout / 1000}s`);
-        }, connectTimeout)
-      : undefined;
-
   // The client may give up while we dial; then the dial is pointless.
   const onClientGone = (): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
-    target.destroy();
+    cancel();
     session.terminate('client closed during connect');
   };
-  session.socket.once('close', onClientGone);
-
-  target.once('error', (err) => {
+  const cancel = dialer((error, connected) => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
     session.socket.off('close', onClientGone);
-    session.reject(version, replyForSystemError(err), `${formatEndpoint(address, destination.port)}: ${err.message}`);
-  });
-
-  target.once('connect', () => {
-    if (settled) {
-      target.destroy();
+    if (error || !connected) {
+      session.reject(version, replyForSystemError(error), `${formatEndpoint(address, destination.port)}: ${error?.message}`);
       return;
     }
-    settled = true;
-    clearTimeout(timer);
-    session.socket.off('close', onClientGone);
-    const boundAddress = target.localAddress ?? '0.0.0.0';
-    const boundPort = target.localPort ?? 0;
     if (decisionLogs(decision, 'connect')) {
       session.logger.info(
         `${session.label}: ${describeDecision(decision)}: connect ${session.destinationText}` +
-          `${destination.host !== address ? ` [${address}]` : ''} from ${formatEndpoint(boundAddress, boundPort)}`,
+          `${destination.host !== address ? ` [${address}]` : ''} from ${formatEndpoint(connected.address, connected.port)}`,
       );
     }
-    session.socket.write(replyFor(version, Reply.SUCCEEDED, boundAddress, boundPort));
-    session.startRelay(target);
+    session.socket.write(replyFor(version, Reply.SUCCEEDED, connected.address, connected.port));
+    connected.relay();
   });
+  const timer =
+    connectTimeout > 0
+      ? setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          cancel();
+          session.reject(version, Reply.TTL_EXPIRED, `connect timeout after ${connectTimeout / 1000}s`);
+        }, connectTimeout)
+      : undefined;
+  session.socket.once('close', onClientGone);
 }

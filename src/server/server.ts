@@ -1,9 +1,11 @@
-import { type Server, type Socket, createServer } from 'node:net';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { isIP, isIPv6 } from 'node:net';
 import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, reconfigureLogger } from '../log/logger.js';
+import type { NativeAddon } from '../native/addon.js';
 import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { type LocalEnd, Session } from './session.js';
+import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './native-sockets.js';
 import { Registry } from './session-registry.js';
 import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
 
@@ -50,6 +52,47 @@ function ipv6OnlyFor(listen: ListenAddress, config: RuntimeConfig): boolean {
   return config.internal.some((other) => !isIPv6(other.host) && other.port === listen.port);
 }
 
+/** A listening socket: a Node server, or one whose clients are accepted in C (native-sockets.ts). */
+interface Listening {
+  /** The address and port it is bound to (port 0 in a config becomes the real port). */
+  readonly address: string;
+  readonly port: number;
+  close(): void;
+}
+
+/** Accept in C: the listener's socket is made by the addon (with freebind if configured) or inherited from the supervisor. */
+function nativeListener(
+  addon: NativeAddon,
+  listen: ListenAddress,
+  inherited: number | undefined,
+  freebind: boolean,
+  ipv6Only: boolean,
+  onClient: (client: NativeClient) => void,
+  onError: (err: Error) => void,
+): Listening {
+  const fd = inherited ?? addon.tcpListener(listen.host, listen.port, { freebind, ipv6only: ipv6Only, backlog: LISTEN_BACKLOG });
+  const [address, port] = addon.localAddress(fd).split('|') as [string, string];
+  const listener = new NativeListener(addon, fd, isUnspecified(listen.host), onClient, onError);
+  return { address, port: Number(port), close: () => listener.close() };
+}
+
+/** Accept with a Node server: without the addon, or with HASOCKS_NATIVE_SESSIONS=0. */
+async function nodeListener(
+  listen: ListenAddress,
+  inherited: number | undefined,
+  sockets: SocketFactory,
+  ipv6Only: boolean,
+  onClient: (client: Socket) => void,
+  onError: (err: Error) => void,
+): Promise<Listening> {
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, onClient);
+  if (inherited !== undefined) await listenOn(server, { fd: inherited }, LISTEN_BACKLOG);
+  else await sockets.listen(server, listen.host, listen.port, { ipv6Only, backlog: LISTEN_BACKLOG });
+  server.on('error', onError);
+  const { address, port } = server.address() as AddressInfo;
+  return { address, port, close: () => server.close() };
+}
+
 /** A listener that could not be opened, with the operator's likely fix. */
 export class ListenError extends Error {
   constructor(
@@ -75,7 +118,7 @@ export class ListenError extends Error {
  * sessions already open keep the config they started with.
  */
 export class SocksServer {
-  private readonly listeners = new Map<string, Server>();
+  private readonly listeners = new Map<string, Listening>();
   private readonly sessions = new Registry<Session>();
   private accepting = true;
   /**
@@ -93,7 +136,7 @@ export class SocksServer {
    * clients until promote, rather than resetting them, takes the promote
    * call off a failover's critical path. They wait at most timeout.negotiate.
    */
-  private readonly awaitingPromotion = new Map<Socket, NodeJS.Timeout>();
+  private readonly awaitingPromotion = new Map<ClientSocket, NodeJS.Timeout>();
   /**
    * From a demote until the VIP has left this node, new clients are reset at
    * once, so they retry where the VIP goes. Once it has gone, a client that
@@ -134,10 +177,7 @@ export class SocksServer {
 
   /** The addresses actually bound (port 0 in a config becomes the real port). */
   boundAddresses(): string[] {
-    return [...this.listeners.values()].map((server) => {
-      const address = server.address();
-      return typeof address === 'object' && address ? formatEndpoint(address.address, address.port) : String(address);
-    });
+    return [...this.listeners.values()].map((listener) => formatEndpoint(listener.address, listener.port));
   }
 
   async start(): Promise<void> {
@@ -147,22 +187,23 @@ export class SocksServer {
   private async openListener(listen: ListenAddress, config: RuntimeConfig, sockets = this.sockets): Promise<void> {
     // A listener on one address knows every client's local end without asking the kernel (getsockname).
     let localEnd: LocalEnd | undefined;
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket, localEnd));
+    const onClient = (client: ClientSocket): void => this.accept(client, localEnd);
+    const onError = (err: Error): void => {
+      this.logger.error(`listener ${listen.text}: ${err.message}`);
+    };
     const inherited = this.inheritedListeners?.get(listenKey(listen));
+    const addon = nativeSessions();
+    let listener: Listening;
     try {
-      if (inherited !== undefined) {
-        await listenOn(server, { fd: inherited }, LISTEN_BACKLOG);
-      } else {
-        await sockets.listen(server, listen.host, listen.port, { ipv6Only: ipv6OnlyFor(listen, config), backlog: LISTEN_BACKLOG });
-      }
+      listener = addon
+        ? nativeListener(addon, listen, inherited, config.freebind, ipv6OnlyFor(listen, config), onClient, onError)
+        : await nodeListener(listen, inherited, sockets, ipv6OnlyFor(listen, config), onClient, onError);
     } catch (err) {
       throw new ListenError(listen, err as NodeJS.ErrnoException);
     }
-    server.on('error', (err) => this.logger.error(`listener ${listen.text}: ${err.message}`));
-    const port = (server.address() as { port: number }).port;
-    if (isIP(listen.host) && !isUnspecified(listen.host)) localEnd = { address: unmapIPv4(listen.host), port };
-    this.listeners.set(listenKey(listen), server);
-    this.logger.info(`listening on ${formatEndpoint(listen.host, port)}`);
+    if (isIP(listen.host) && !isUnspecified(listen.host)) localEnd = { address: unmapIPv4(listen.host), port: listener.port };
+    this.listeners.set(listenKey(listen), listener);
+    this.logger.info(`listening on ${formatEndpoint(listen.host, listener.port)}`);
     if (!isLocalAddress(listen.host)) this.watchForAddress(listen.host);
   }
 
@@ -276,7 +317,7 @@ export class SocksServer {
     socket.resume(); // probe connections arrive paused, so they can be handed between processes
   }
 
-  private accept(socket: Socket, localEnd: LocalEnd | undefined): void {
+  private accept(socket: ClientSocket, localEnd: LocalEnd | undefined): void {
     if (!this.accepting || (this.role === 'unpromoted' && this.demoted)) {
       socket.destroy();
       return;
@@ -298,7 +339,7 @@ export class SocksServer {
     this.startSession(socket, false, localEnd);
   }
 
-  private startSession(socket: Socket, local: boolean, localEnd?: LocalEnd): void {
+  private startSession(socket: ClientSocket, local: boolean, localEnd?: LocalEnd): void {
     const config = this.config;
     if (this.sessions.size >= config.sessionMax) {
       this.logger.warn(`session limit ${config.sessionMax} reached; closing new client ${formatEndpoint(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}`);
@@ -342,10 +383,10 @@ export class SocksServer {
   }
 
   private closeListener(key: string): void {
-    const server = this.listeners.get(key);
-    if (!server) return;
+    const listener = this.listeners.get(key);
+    if (!listener) return;
     this.listeners.delete(key);
-    server.close();
+    listener.close();
     this.logger.info(`stopped listening on ${key.replace('|', ' port ')}`);
   }
 

@@ -10,12 +10,14 @@ import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_T
 import { SocksError } from '../protocol/errors.js';
 import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
 import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
-import { type RelayHandle, relay } from '../relay/relay.js';
+import type { TcpConnId } from '../native/addon.js';
+import { type RelayOptions, type RelayResult, relay, relayInC } from '../relay/relay.js';
 import { type AuthorizedRequest, firstPassing } from './authorize.js';
 import { resolveDestination } from './resolve.js';
 import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
 import { handleUdpAssociate } from './udp-associate.js';
+import { type ClientSocket, NativeClient } from './native-sockets.js';
 import type { SocketFactory } from './sockets.js';
 
 /** How long a reverse lookup of a client may take before rules see it as nameless. */
@@ -69,8 +71,13 @@ export class Session {
   private readonly releases: Array<() => void> = [];
   private closed = false;
 
+  /** The client: in C (native-sockets.ts) or a Node socket; see useNodeSocket. */
+  get socket(): ClientSocket {
+    return this.client;
+  }
+
   constructor(
-    readonly socket: Socket,
+    private client: ClientSocket,
     readonly config: RuntimeConfig,
     readonly logger: Logger,
     /** Where this session's outgoing and relay sockets come from (native with freebind). */
@@ -81,10 +88,10 @@ export class Session {
     /** From a listener bound to one address; otherwise the socket is asked. */
     localEnd?: LocalEnd,
   ) {
-    this.clientAddress = unmapIPv4(socket.remoteAddress ?? '0.0.0.0');
-    this.clientPort = socket.remotePort ?? 0;
-    this.localAddress = localEnd?.address ?? unmapIPv4(socket.localAddress ?? '0.0.0.0');
-    this.localPort = localEnd?.port ?? socket.localPort ?? 0;
+    this.clientAddress = unmapIPv4(client.remoteAddress ?? '0.0.0.0');
+    this.clientPort = client.remotePort ?? 0;
+    this.localAddress = localEnd?.address ?? unmapIPv4(client.localAddress ?? '0.0.0.0');
+    this.localPort = localEnd?.port ?? client.localPort ?? 0;
     this.clientIp = ipToBytes16(this.clientAddress);
     this.parser = new HandshakeParser({
       greeting: (methods) => this.onGreeting(methods),
@@ -225,6 +232,8 @@ export class Session {
     this.socket.on('error', ignoreError);
     this.request = request;
     this.debug(() => `SOCKS${request.version} ${request.command} ${this.destinationText}`);
+    // BIND and UDP ASSOCIATE are served with Node sockets; CONNECT decides once the rule is known (connect.ts).
+    if (request.command !== 'connect') this.useNodeSocket();
     if (request.version === 4) {
       // SOCKS4 carries no authentication, so it is only for configs that allow none.
       if (!this.config.methods.includes('none')) {
@@ -288,31 +297,51 @@ export class Session {
     return this.parser.takeBuffered();
   }
 
+  /**
+   * From here on the client is a Node socket, for what only Node streams do
+   * (BIND, UDP ASSOCIATE, a rule that logs data). A client in C becomes one,
+   * paused, with nothing lost; a Node socket stays as it is.
+   */
+  useNodeSocket(): Socket {
+    if (this.client instanceof NativeClient) {
+      this.client = this.client.toNodeSocket();
+      this.client.on('error', ignoreError);
+    }
+    return this.client as Socket;
+  }
+
   /** Relay between the client and `peer` until either ends; logs the disconnect. */
   startRelay(peer: Socket): void {
     const logData = this.decision !== undefined && decisionLogs(this.decision, 'data');
-    const handle: RelayHandle = relay(
-      this.socket,
-      peer,
-      this.takeEarlyData(),
-      {
-        idleTimeout: this.config.timeouts.ioTcp,
-        finWait: this.config.timeouts.tcpFinWait,
-        onData: logData ? (direction, chunk) => this.logger.info(`${this.label}: data ${direction} ${chunk.length} bytes: ${chunk.subarray(0, 32).toString('hex')}`) : undefined,
-      },
-      (result) => {
-        this.debug(() => `relay ended on ${result.native ? 'the C relay' : 'Node streams'}`);
-        if (this.decision && decisionLogs(this.decision, 'disconnect')) {
-          const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
-          this.logger.info(
-            `${this.label}: disconnect ${this.destinationText}: up ${result.bytesUp} bytes, down ${result.bytesDown} bytes, ${seconds}s, ${result.reason}${result.error ? ` (${result.error.message})` : ''}`,
-          );
-        }
-        this.finished();
-      },
-    );
-    this.resource = handle;
+    const options = this.relayOptions(logData);
+    this.resource = relay(this.useNodeSocket(), peer, this.takeEarlyData(), options, this.onRelayEnd);
   }
+
+  /** Relay between the client in C and its dial (connect.ts) in the C relay. */
+  startRelayInC(dial: TcpConnId): void {
+    const client = this.client as NativeClient;
+    client.forget(); // the relay owns its descriptor now
+    this.resource = relayInC(client.id, dial, this.takeEarlyData(), this.relayOptions(false), this.onRelayEnd);
+  }
+
+  private relayOptions(logData: boolean): RelayOptions {
+    return {
+      idleTimeout: this.config.timeouts.ioTcp,
+      finWait: this.config.timeouts.tcpFinWait,
+      onData: logData ? (direction, chunk) => this.logger.info(`${this.label}: data ${direction} ${chunk.length} bytes: ${chunk.subarray(0, 32).toString('hex')}`) : undefined,
+    };
+  }
+
+  private readonly onRelayEnd = (result: RelayResult): void => {
+    this.debug(() => `relay ended on ${result.native ? 'the C relay' : 'Node streams'}`);
+    if (this.decision && decisionLogs(this.decision, 'disconnect')) {
+      const seconds = ((Date.now() - this.startedAt) / 1000).toFixed(3);
+      this.logger.info(
+        `${this.label}: disconnect ${this.destinationText}: up ${result.bytesUp} bytes, down ${result.bytesDown} bytes, ${seconds}s, ${result.reason}${result.error ? ` (${result.error.message})` : ''}`,
+      );
+    }
+    this.finished();
+  };
 
   /** A BIND listener or UDP association that must close with the session. */
   hold(resource: SessionResource): void {

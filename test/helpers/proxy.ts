@@ -40,6 +40,8 @@ export interface StartOptions {
   host?: string;
   /** Extra environment for the proxy. */
   env?: Record<string, string>;
+  /** A lower limit of open descriptors for the proxy (prlimit --nofile). */
+  nofile?: number;
 }
 
 /**
@@ -64,10 +66,10 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const pidFile = join(dir, 'hasocks.pid');
-  const argv = [CLI, 'serve', '--config', configPath, '--pidfile', pidFile, ...(options.args ?? [])];
-  const child: ResultPromise = options.netns
-    ? execa('ip', ['netns', 'exec', options.netns, process.execPath, ...argv], { reject: false, all: true, stdin: 'ignore', env: options.env })
-    : execa(process.execPath, argv, { reject: false, all: true, stdin: 'ignore', env: options.env });
+  // prlimit and ip netns exec both exec the command, so the child's pid stays the proxy's.
+  const command = [...(options.nofile ? ['prlimit', `--nofile=${options.nofile}`] : []), process.execPath, CLI, 'serve', '--config', configPath, '--pidfile', pidFile, ...(options.args ?? [])];
+  const [file, ...argv] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...command] : command;
+  const child: ResultPromise = execa(file!, argv, { reject: false, all: true, stdin: 'ignore', env: options.env });
   let output = '';
   const listeners = new Set<() => void>();
   child.all!.on('data', (chunk: Buffer) => {

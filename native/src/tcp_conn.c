@@ -1,0 +1,573 @@
+/*
+ * Session sockets in C: the listeners' accepts, each client's socket while
+ * it negotiates, and the outgoing dial of a CONNECT. TypeScript still
+ * parses every byte and makes every decision (src/server/native-sockets.ts);
+ * C only does the socket calls. Once the target has answered, both sockets
+ * go to the TCP relay (tcp_relay.c) without passing through Node.
+ *
+ * Why: a Node socket costs about 100 microseconds of CPU to create, drive
+ * and destroy (a handle, stream state, listeners, garbage). A CONNECT
+ * session needs two of them, and at thousands of short sessions a second
+ * that was most of hasocks's CPU per session: about twice Dante's. Here a
+ * session's socket is a poll handle and a few integers.
+ *
+ * A socket here is a "conn": a listener, a client or a dial. JavaScript
+ * names it by number (slot_table.h) and hears about every conn through one
+ * callback, onEvent(event, id, ...):
+ *   ACCEPTED  (listenerId, clientId, remoteAddress, remotePort, localAddress, localPort)
+ *             localAddress is undefined unless the listener is a wildcard one.
+ *   DATA      (clientId, bytes)         while the client is resumed
+ *   END       (clientId)                the client sent FIN; reading stops
+ *   ERROR     (id, errno)               a client's read or write failed, or a listener's accept
+ *   CONNECTED (dialId, errno, localAddress, localPort)   errno 0 when connected
+ * A client may be handed to Node as a descriptor (tcpConnDetach) for what
+ * only Node streams do: BIND, UDP ASSOCIATE, rules that log data.
+ */
+#define _GNU_SOURCE
+#include "tcp_conn.h"
+#include "js_call.h"
+#include "slot_table.h"
+#include "tcp_relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+enum { KIND_LISTENER, KIND_CLIENT, KIND_DIAL };
+enum { EVENT_ACCEPTED = 0, EVENT_DATA = 1, EVENT_END = 2, EVENT_ERROR = 3, EVENT_CONNECTED = 4 };
+
+/* The most a listener accepts per wake-up, so one busy listener cannot hold the loop. */
+#define ACCEPTS_PER_WAKE 64
+/* The largest read while negotiating: a handshake is a few hundred bytes at most. */
+#define READ_SIZE 16384
+
+typedef struct {
+  double id;
+  int kind;
+  int fd;
+  uv_poll_t poll;
+  int watching; /* the UV_READABLE | UV_WRITABLE the poll has now */
+  int reading;  /* JavaScript wants reads (a client) or accepts (a listener) */
+  int ended;    /* a client's FIN arrived */
+  int shut;     /* 1: shutdown(SHUT_WR) wanted once `out` is sent; 2: done */
+  int wildcard; /* a listener on 0.0.0.0 or ::, whose clients' local address must be asked */
+  int closed;
+  /* Bytes written but not yet taken by the kernel. */
+  uint8_t *out;
+  size_t out_length, out_offset;
+} conn;
+
+static slot_table conns = SLOT_TABLE_INIT;
+static uint8_t read_buffer[READ_SIZE];
+
+static struct {
+  napi_env env;
+  napi_ref on_event;
+  napi_async_context async;
+} js;
+
+static void on_ready(uv_poll_t *handle, int status, int events);
+
+static void on_poll_closed(uv_handle_t *handle) {
+  conn *c = handle->data;
+  free(c->out);
+  free(c);
+}
+
+/* Forget `c`: stop polling, and close its descriptor unless `keep_fd` (it went to Node or to the relay). Its number is stale from now on. */
+static void release(conn *c, int keep_fd) {
+  if (c->closed) return;
+  c->closed = 1;
+  slot_give_back(&conns, c->id);
+  uv_poll_stop(&c->poll);
+  uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+  if (!keep_fd) close(c->fd);
+  c->fd = -1;
+}
+
+static conn *new_conn(uv_loop_t *loop, int kind, int fd) {
+  conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (slot_take(&conns, c, &c->id) != 0) {
+    free(c);
+    return NULL;
+  }
+  if (uv_poll_init_socket(loop, &c->poll, fd) != 0) {
+    slot_give_back(&conns, c->id);
+    free(c);
+    return NULL;
+  }
+  c->kind = kind;
+  c->fd = fd;
+  c->poll.data = c;
+  return c;
+}
+
+/* Poll for what `c` needs now: reads while resumed and before FIN (accepts, for a listener), writability while bytes wait or a dial is under way. */
+static void update_poll(conn *c) {
+  if (c->kind == KIND_DIAL) return; /* polled for writability once, by tcpConnDial */
+  int wanted = (c->reading && !c->ended ? UV_READABLE : 0) | (c->out ? UV_WRITABLE : 0);
+  if (wanted == c->watching) return;
+  c->watching = wanted;
+  if (wanted) uv_poll_start(&c->poll, wanted, on_ready);
+  else uv_poll_stop(&c->poll);
+}
+
+/* "a.b.c.d" or an IPv6 text, and the port, of a socket address. */
+static void address_text(const struct sockaddr_storage *storage, char *text, size_t size, int *port) {
+  if (storage->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)storage;
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, (socklen_t)size);
+    *port = ntohs(v6->sin6_port);
+  } else {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)storage;
+    inet_ntop(AF_INET, &v4->sin_addr, text, (socklen_t)size);
+    *port = ntohs(v4->sin_port);
+  }
+}
+
+/* ---- telling JavaScript ---- */
+
+static void emit(int argc, napi_value *argv) { call_js(js.env, js.async, js.on_event, (size_t)argc, argv); }
+
+static napi_value number(double value) {
+  napi_value result = NULL;
+  napi_create_double(js.env, value, &result);
+  return result;
+}
+
+static napi_value text_or_undefined(const char *text) {
+  napi_value result = NULL;
+  if (text) napi_create_string_latin1(js.env, text, NAPI_AUTO_LENGTH, &result);
+  else napi_get_undefined(js.env, &result);
+  return result;
+}
+
+/* onEvent(event, id, errno): ERROR, END (errno 0, ignored). */
+static void emit_simple(int event, conn *c, int error) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
+  napi_value argv[3] = {number(event), number(c->id), number(error)};
+  emit(3, argv);
+  napi_close_handle_scope(js.env, scope);
+}
+
+static void emit_accepted(conn *listener, conn *client, const struct sockaddr_storage *peer) {
+  char remote[INET6_ADDRSTRLEN], local[INET6_ADDRSTRLEN];
+  int remote_port = 0, local_port = 0;
+  address_text(peer, remote, sizeof remote, &remote_port);
+  const char *local_text = NULL;
+  if (listener->wildcard) {
+    struct sockaddr_storage own;
+    socklen_t length = sizeof own;
+    if (getsockname(client->fd, (struct sockaddr *)&own, &length) == 0) {
+      address_text(&own, local, sizeof local, &local_port);
+      local_text = local;
+    }
+  }
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
+  napi_value argv[7] = {number(EVENT_ACCEPTED), number(listener->id), number(client->id), text_or_undefined(remote),
+                        number(remote_port),    text_or_undefined(local_text), number(local_port)};
+  emit(7, argv);
+  napi_close_handle_scope(js.env, scope);
+}
+
+static void emit_data(conn *c, const uint8_t *data, size_t length) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
+  napi_value argv[3] = {number(EVENT_DATA), number(c->id), NULL};
+  void *copy;
+  if (napi_create_buffer_copy(js.env, length, data, &copy, &argv[2]) == napi_ok) emit(3, argv);
+  napi_close_handle_scope(js.env, scope);
+}
+
+static void emit_connected(conn *c, int error) {
+  char local[INET6_ADDRSTRLEN];
+  int local_port = 0;
+  const char *local_text = NULL;
+  if (!error) {
+    struct sockaddr_storage own;
+    socklen_t length = sizeof own;
+    if (getsockname(c->fd, (struct sockaddr *)&own, &length) == 0) {
+      address_text(&own, local, sizeof local, &local_port);
+      local_text = local;
+    }
+  }
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
+  napi_value argv[5] = {number(EVENT_CONNECTED), number(c->id), number(error), text_or_undefined(local_text), number(local_port)};
+  emit(5, argv);
+  napi_close_handle_scope(js.env, scope);
+}
+
+/* ---- the socket work ---- */
+
+static int socket_error(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
+  return error;
+}
+
+/* Send what waits in `out`; then the FIN, if wanted. 0, or an errno. */
+static int flush(conn *c) {
+  while (c->out && c->out_offset < c->out_length) {
+    ssize_t sent = send(c->fd, c->out + c->out_offset, c->out_length - c->out_offset, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+    }
+    c->out_offset += (size_t)sent;
+  }
+  free(c->out);
+  c->out = NULL;
+  if (c->shut == 1) {
+    shutdown(c->fd, SHUT_WR);
+    c->shut = 2;
+  }
+  return 0;
+}
+
+static void accept_clients(conn *listener) {
+  uv_loop_t *loop = listener->poll.loop;
+  for (int i = 0; i < ACCEPTS_PER_WAKE && !listener->closed && listener->reading; i++) {
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof peer;
+    int fd = accept4(listener->fd, (struct sockaddr *)&peer, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      /* Out of descriptors or memory: JavaScript pauses the listener for a moment, as a level-triggered poll would spin. */
+      if (errno != EAGAIN && errno != EWOULDBLOCK) emit_simple(EVENT_ERROR, listener, errno);
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *client = new_conn(loop, KIND_CLIENT, fd);
+    if (!client) {
+      close(fd);
+      continue;
+    }
+    emit_accepted(listener, client, &peer);
+  }
+}
+
+static void read_client(conn *c) {
+  ssize_t n;
+  do n = read(c->fd, read_buffer, READ_SIZE);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    emit_data(c, read_buffer, (size_t)n);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n == 0) {
+    c->ended = 1;
+    update_poll(c);
+    emit_simple(EVENT_END, c, 0);
+    return;
+  }
+  int error = errno;
+  c->reading = 0;
+  update_poll(c);
+  emit_simple(EVENT_ERROR, c, error);
+}
+
+static void on_ready(uv_poll_t *handle, int status, int events) {
+  conn *c = handle->data;
+  if (c->closed) return;
+  if (c->kind == KIND_DIAL) {
+    /* Writable, or an error (libuv reports EPOLLERR as a status): the dial is over either way. */
+    c->watching = 0;
+    uv_poll_stop(&c->poll);
+    emit_connected(c, socket_error(c->fd));
+    return;
+  }
+  if (c->kind == KIND_LISTENER) {
+    accept_clients(c);
+    return;
+  }
+  if (status < 0) {
+    int error = socket_error(c->fd);
+    c->reading = 0;
+    uv_poll_stop(&c->poll);
+    c->watching = 0;
+    emit_simple(EVENT_ERROR, c, error ? error : ECONNRESET);
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    int error = flush(c);
+    if (error) {
+      c->reading = 0;
+      free(c->out);
+      c->out = NULL;
+      update_poll(c);
+      emit_simple(EVENT_ERROR, c, error);
+      return;
+    }
+  }
+  if ((events & UV_READABLE) && c->reading && !c->ended) read_client(c);
+  if (!c->closed) update_poll(c);
+}
+
+/* ---- the JavaScript interface (src/server/native-sockets.ts) ---- */
+
+/* The conn named by argv[0] (of `kind`, or any kind for -1); NULL with a TypeError thrown unless `quiet`. */
+static conn *conn_argument(napi_env env, napi_value value, int kind, int quiet) {
+  double id = -1;
+  conn *c = napi_get_value_double(env, value, &id) == napi_ok ? slot_find(&conns, id) : NULL;
+  if (c && (kind < 0 || c->kind == kind)) return c;
+  if (!quiet) napi_throw_type_error(env, NULL, kind == KIND_DIAL ? "no such dial" : kind == KIND_CLIENT ? "no such client socket" : "no such socket");
+  return NULL;
+}
+
+/* Up to `max` arguments; NULL (and a TypeError) if fewer than `min`. */
+static int arguments(napi_env env, napi_callback_info info, napi_value *argv, size_t min, size_t max, const char *usage) {
+  size_t argc = max;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < min) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  for (size_t i = argc; i < max; i++) napi_get_undefined(env, &argv[i]);
+  return 0;
+}
+
+static napi_value return_number(napi_env env, double value) {
+  napi_value result = NULL;
+  napi_create_double(env, value, &result);
+  return result;
+}
+
+/* tcpConnInit(onEvent): the callback every conn of this process reports to. */
+napi_value tcp_conn_init(napi_env env, napi_callback_info info) {
+  napi_value argv[1], name, resource;
+  napi_valuetype kind = napi_undefined;
+  if (arguments(env, info, argv, 1, 1, "expected (onEvent)") != 0) return NULL;
+  if (napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function) {
+    napi_throw_type_error(env, NULL, "expected (onEvent)");
+    return NULL;
+  }
+  if (js.on_event) napi_delete_reference(env, js.on_event);
+  if (js.async) napi_async_destroy(env, js.async);
+  js.env = env;
+  js.on_event = NULL;
+  js.async = NULL;
+  if (napi_create_reference(env, argv[0], 1, &js.on_event) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_latin1(env, "hasocks:tcp-conn", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_async_init(env, resource, name, &js.async) != napi_ok)
+    napi_throw_error(env, NULL, "cannot set up the session sockets' callback");
+  return NULL;
+}
+
+/* Own a new descriptor as a conn of `kind`; its number, or NULL with an error thrown (the descriptor is still the caller's). */
+static conn *adopt(napi_env env, int kind, int fd) {
+  uv_loop_t *loop;
+  if (!js.on_event) {
+    napi_throw_error(env, NULL, "tcpConnInit has not been called");
+    return NULL;
+  }
+  conn *c = napi_get_uv_event_loop(env, &loop) == napi_ok ? new_conn(loop, kind, fd) : NULL;
+  if (!c) napi_throw_error(env, NULL, "cannot poll the socket");
+  return c;
+}
+
+/* tcpConnListen(fd, wildcard): own a listening socket and accept from it; returns its number. */
+napi_value tcp_conn_listen(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd = -1;
+  bool wildcard = false;
+  if (arguments(env, info, argv, 2, 2, "expected (fd, wildcard)") != 0) return NULL;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_bool(env, argv[1], &wildcard) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd, wildcard)");
+    return NULL;
+  }
+  conn *c = adopt(env, KIND_LISTENER, fd);
+  if (!c) return NULL;
+  c->wildcard = wildcard;
+  c->reading = 1;
+  update_poll(c);
+  return return_number(env, c->id);
+}
+
+/* tcpConnDial(fd, address, port): connect `fd` (-1: a new socket of the address's family) to an IP; returns the dial's number, or -errno if connect() failed at once. */
+napi_value tcp_conn_dial(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd = -1, port = -1;
+  char host[INET6_ADDRSTRLEN];
+  size_t host_length = 0;
+  if (arguments(env, info, argv, 3, 3, "expected (fd, address, port)") != 0) return NULL;
+  struct sockaddr_storage target;
+  memset(&target, 0, sizeof target);
+  socklen_t target_length = 0;
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&target;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&target;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_string_latin1(env, argv[1], host, sizeof host, &host_length) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 1 || port > 65535) {
+    napi_throw_type_error(env, NULL, "expected (fd, address, port)");
+    return NULL;
+  }
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    target_length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    target_length = sizeof *v6;
+  } else {
+    napi_throw_type_error(env, NULL, "address must be an IP address");
+    return NULL;
+  }
+  int own_fd = fd < 0;
+  if (own_fd) {
+    fd = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return return_number(env, -errno);
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int rc;
+  do rc = connect(fd, (struct sockaddr *)&target, target_length);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EINPROGRESS) {
+    int error = errno;
+    if (own_fd) close(fd);
+    return return_number(env, -error);
+  }
+  conn *c = adopt(env, KIND_DIAL, fd);
+  if (!c) {
+    if (own_fd) close(fd);
+    return NULL;
+  }
+  /* Connected or refused, the socket becomes writable (refused also sets EPOLLERR). */
+  c->watching = UV_WRITABLE;
+  uv_poll_start(&c->poll, UV_WRITABLE, on_ready);
+  return return_number(env, c->id);
+}
+
+/* tcpConnResume(id) / tcpConnPause(id): a client's reads, or a listener's accepts. */
+static napi_value set_reading(napi_env env, napi_callback_info info, int reading) {
+  napi_value argv[1];
+  if (arguments(env, info, argv, 1, 1, "expected (id)") != 0) return NULL;
+  conn *c = conn_argument(env, argv[0], -1, 0);
+  if (!c) return NULL;
+  if (c->kind == KIND_DIAL) {
+    napi_throw_type_error(env, NULL, "a dial has nothing to read before tcpConnRelay");
+    return NULL;
+  }
+  c->reading = reading;
+  update_poll(c);
+  return NULL;
+}
+napi_value tcp_conn_resume(napi_env env, napi_callback_info info) { return set_reading(env, info, 1); }
+napi_value tcp_conn_pause(napi_env env, napi_callback_info info) { return set_reading(env, info, 0); }
+
+/* tcpConnWrite(id, bytes): send to a client, queueing what the kernel does not take; 0, or the errno of a failed send. */
+napi_value tcp_conn_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *data;
+  size_t length;
+  if (arguments(env, info, argv, 2, 2, "expected (id, bytes)") != 0) return NULL;
+  conn *c = conn_argument(env, argv[0], KIND_CLIENT, 0);
+  if (!c) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (id, bytes)");
+    return NULL;
+  }
+  if (c->shut || length == 0) return return_number(env, 0);
+  size_t queued = c->out ? c->out_length - c->out_offset : 0;
+  uint8_t *out = malloc(queued + length);
+  if (!out) return return_number(env, ENOMEM);
+  if (queued) memcpy(out, c->out + c->out_offset, queued);
+  memcpy(out + queued, data, length);
+  free(c->out);
+  c->out = out;
+  c->out_length = queued + length;
+  c->out_offset = 0;
+  int error = flush(c);
+  update_poll(c);
+  return return_number(env, error);
+}
+
+/* tcpConnEnd(id): send FIN to a client once everything written has gone. */
+napi_value tcp_conn_end(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (arguments(env, info, argv, 1, 1, "expected (id)") != 0) return NULL;
+  conn *c = conn_argument(env, argv[0], KIND_CLIENT, 0);
+  if (!c || c->shut) return NULL;
+  c->shut = 1;
+  if (!c->out) flush(c);
+  return NULL;
+}
+
+/* tcpConnClose(id): close any conn now, without an event. A conn already gone is left alone. */
+napi_value tcp_conn_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (arguments(env, info, argv, 1, 1, "expected (id)") != 0) return NULL;
+  conn *c = conn_argument(env, argv[0], -1, 1);
+  if (c) release(c, 0);
+  return NULL;
+}
+
+/* tcpConnDetach(id): give a client's descriptor to JavaScript; returns [fd, bytes written but not sent yet, or null]. */
+napi_value tcp_conn_detach(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result, value;
+  if (arguments(env, info, argv, 1, 1, "expected (id)") != 0) return NULL;
+  conn *c = conn_argument(env, argv[0], KIND_CLIENT, 0);
+  if (!c || napi_create_array_with_length(env, 2, &result) != napi_ok) return NULL;
+  napi_create_int32(env, c->fd, &value);
+  napi_set_element(env, result, 0, value);
+  void *copy;
+  if (c->out) napi_create_buffer_copy(env, c->out_length - c->out_offset, c->out + c->out_offset, &copy, &value);
+  else napi_get_null(env, &value);
+  napi_set_element(env, result, 1, value);
+  release(c, 1);
+  return result;
+}
+
+/*
+ * tcpConnRelay(clientId, dialId, clientBytes): hand a client and its
+ * connected dial to the TCP relay; returns the relay's id (tcpRelay*).
+ * clientBytes (Buffer or null), read from the client after its request,
+ * go to the target first; what the client has not taken of its reply yet
+ * goes to it first.
+ */
+napi_value tcp_conn_relay(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (arguments(env, info, argv, 2, 3, "expected (clientId, dialId, clientBytes)") != 0) return NULL;
+  conn *client = conn_argument(env, argv[0], KIND_CLIENT, 0);
+  if (!client) return NULL;
+  if (client->shut) {
+    napi_throw_error(env, NULL, "the client socket was ended");
+    return NULL;
+  }
+  conn *dial = conn_argument(env, argv[1], KIND_DIAL, 0);
+  if (!dial) return NULL;
+  napi_valuetype kind;
+  void *early = NULL;
+  size_t early_length = 0;
+  if (napi_typeof(env, argv[2], &kind) != napi_ok || (kind != napi_null && kind != napi_undefined && napi_get_buffer_info(env, argv[2], &early, &early_length) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "clientBytes must be a Buffer or null");
+    return NULL;
+  }
+  int client_fd = client->fd, target_fd = dial->fd;
+  /* The reply still owed to the client, kept past release() (which frees the conn later). */
+  uint8_t *owed = client->out ? client->out + client->out_offset : NULL;
+  size_t owed_length = client->out ? client->out_length - client->out_offset : 0;
+  /* The conns' polls go first: libuv allows one poll per descriptor. */
+  release(client, 1);
+  release(dial, 1);
+  double id;
+  int error = tcp_relay_start(env, client_fd, target_fd, early, early_length, owed, owed_length, &id);
+  if (error) {
+    close(client_fd);
+    close(target_fd);
+    napi_throw_error(env, NULL, "cannot start the TCP relay");
+    return NULL;
+  }
+  return return_number(env, id);
+}

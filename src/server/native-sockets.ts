@@ -1,0 +1,250 @@
+import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
+import { type NativeAddon, type TcpConnEvent, type TcpConnId, errnoError, loadAddon } from '../native/addon.js';
+
+/**
+ * Session sockets in C (native/src/tcp_conn.c): the listeners accept there,
+ * a client's handshake bytes come here as 'data' events for the parser, and
+ * a CONNECT dials there; then the C relay takes both sockets. No Node
+ * socket is made for such a session. A Node socket costs about 100 µs of
+ * CPU from creation to destruction, and a CONNECT session needs two: that
+ * was most of hasocks's CPU per short session, about twice Dante's.
+ *
+ * What only Node streams do (BIND, UDP ASSOCIATE, a rule that logs data)
+ * takes the client as a Node socket (NativeClient.toNodeSocket).
+ */
+
+/** The part of a client socket a session uses while it negotiates: a Node socket has it, and so has NativeClient. */
+export interface ClientSocket {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+  readonly destroyed: boolean;
+  write(bytes: Buffer): boolean;
+  end(): unknown;
+  end(bytes: Buffer): unknown;
+  destroy(): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  off(event: 'end' | 'close', listener: () => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+const ACCEPTED = 0;
+const DATA = 1;
+const END = 2;
+const ERROR = 3;
+const CONNECTED = 4;
+
+/** How long a listener stops accepting after running out of descriptors or memory. */
+const ACCEPT_PAUSE_MS = 100;
+
+/** Where each conn's events go, by id. */
+const listeners = new Map<TcpConnId, NativeListener>();
+const clients = new Map<TcpConnId, NativeClient>();
+const dials = new Map<TcpConnId, (error: Error | undefined, address: string, port: number) => void>();
+
+let addonInUse: NativeAddon | undefined;
+
+/** The addon with tcp_conn.c's callback set, or undefined when it cannot be loaded or HASOCKS_NATIVE_SESSIONS=0 (tests of the Node way). */
+export function nativeSessions(): NativeAddon | undefined {
+  if (addonInUse) return addonInUse;
+  const { addon } = loadAddon();
+  if (!addon || process.env.HASOCKS_NATIVE_SESSIONS === '0') return undefined;
+  addon.tcpConnInit(onEvent);
+  addonInUse = addon;
+  return addon;
+}
+
+function onEvent(event: TcpConnEvent, id: TcpConnId, ...args: Array<number | string | Buffer | undefined>): void {
+  switch (event) {
+    case ACCEPTED: {
+      const [client, remoteAddress, remotePort, localAddress, localPort] = args as [TcpConnId, string, number, string | undefined, number];
+      const listener = listeners.get(id);
+      if (listener) listener.accepted(new NativeClient(addonInUse!, client, remoteAddress, remotePort, localAddress, localPort));
+      else addonInUse!.tcpConnClose(client); // its listener was closed in this same turn
+      break;
+    }
+    case DATA:
+      clients.get(id)?.emit('data', args[0] as Buffer);
+      break;
+    case END:
+      clients.get(id)?.peerEnded();
+      break;
+    case ERROR:
+      clients.get(id)?.failed(args[0] as number);
+      listeners.get(id)?.failed(args[0] as number);
+      break;
+    case CONNECTED: {
+      const done = dials.get(id);
+      dials.delete(id);
+      const [errno, address, port] = args as [number, string | undefined, number];
+      done?.(errno === 0 ? undefined : errnoError(errno, 'connect'), address ?? '', port);
+      break;
+    }
+  }
+}
+
+/** A listening socket whose clients are accepted in C. */
+export class NativeListener {
+  private readonly id: TcpConnId;
+  private closed = false;
+
+  /** Own `fd` (a listening socket) and accept from it; `wildcard` listeners report each client's local address. */
+  constructor(
+    private readonly addon: NativeAddon,
+    fd: number,
+    wildcard: boolean,
+    private readonly onClient: (client: NativeClient) => void,
+    private readonly onError: (err: Error) => void,
+  ) {
+    this.id = addon.tcpConnListen(fd, wildcard);
+    listeners.set(this.id, this);
+  }
+
+  accepted(client: NativeClient): void {
+    this.onClient(client);
+  }
+
+  /** Out of descriptors or memory: say so, and stop accepting for a moment, since the listener stays readable. */
+  failed(errno: number): void {
+    this.onError(errnoError(errno, 'accept'));
+    this.addon.tcpConnPause(this.id);
+    setTimeout(() => {
+      if (!this.closed) this.addon.tcpConnResume(this.id);
+    }, ACCEPT_PAUSE_MS).unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    listeners.delete(this.id);
+    this.addon.tcpConnClose(this.id);
+  }
+}
+
+/**
+ * A client socket in C, with the events and methods of a Node socket a
+ * session uses while negotiating (ClientSocket). Like a Node socket it
+ * starts reading when a 'data' listener is added, unless paused, and it is
+ * destroyed once both sides have ended.
+ */
+export class NativeClient extends EventEmitter implements ClientSocket {
+  destroyed = false;
+  private paused = false;
+  private endedHere = false;
+  private endedThere = false;
+
+  constructor(
+    private readonly addon: NativeAddon,
+    readonly id: TcpConnId,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    /** Known only from a wildcard listener; the session takes the listener's address otherwise. */
+    readonly localAddress: string | undefined,
+    readonly localPort: number,
+  ) {
+    super();
+    clients.set(id, this);
+    this.on('newListener', (event: string) => {
+      if (event === 'data' && !this.paused) this.resume();
+    });
+  }
+
+  write(bytes: Buffer): boolean {
+    if (this.destroyed) return false;
+    const errno = this.addon.tcpConnWrite(this.id, bytes);
+    if (errno !== 0) process.nextTick(() => this.failed(errno));
+    return true;
+  }
+
+  end(bytes?: Buffer): this {
+    if (this.destroyed || this.endedHere) return this;
+    if (bytes) this.write(bytes);
+    this.endedHere = true;
+    if (this.destroyed) return this;
+    this.addon.tcpConnEnd(this.id);
+    if (this.endedThere) this.destroy();
+    return this;
+  }
+
+  pause(): this {
+    this.paused = true;
+    if (!this.destroyed) this.addon.tcpConnPause(this.id);
+    return this;
+  }
+
+  resume(): this {
+    this.paused = false;
+    if (!this.destroyed) this.addon.tcpConnResume(this.id);
+    return this;
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.forget();
+    this.addon.tcpConnClose(this.id);
+    process.nextTick(() => this.emit('close'));
+    return this;
+  }
+
+  /** The client sent FIN. */
+  peerEnded(): void {
+    this.endedThere = true;
+    this.emit('end');
+    if (this.endedHere) this.destroy();
+  }
+
+  /** A read or write failed: 'error', then 'close'. */
+  failed(errno: number): void {
+    if (this.destroyed) return;
+    this.emit('error', errnoError(errno, 'read'));
+    this.destroy();
+  }
+
+  /**
+   * Dial `address`:`port` (an IP) from `fd`, a socket bound to the external
+   * address, or from a new socket (-1). `done` hears once, with the local
+   * end on success; the returned function cancels the dial.
+   */
+  dial(fd: number, address: string, port: number, done: (error: Error | undefined, dial: TcpConnId, localAddress: string, localPort: number) => void): () => void {
+    const result = this.addon.tcpConnDial(fd, address, port);
+    if (result < 0) {
+      if (fd >= 0) this.addon.close(fd);
+      const error = errnoError(-result, `connect`);
+      process.nextTick(() => done(error, -1 as TcpConnId, '', 0));
+      return () => undefined;
+    }
+    const dial = result as TcpConnId;
+    dials.set(dial, (error, localAddress, localPort) => {
+      if (error) this.addon.tcpConnClose(dial);
+      done(error, dial, localAddress, localPort);
+    });
+    return () => {
+      dials.delete(dial);
+      this.addon.tcpConnClose(dial);
+    };
+  }
+
+  /** The client's descriptor as a paused Node socket, with what this one had not sent yet written to it first. This object is done. */
+  toNodeSocket(): Socket {
+    const [fd, unsent] = this.addon.tcpConnDetach(this.id);
+    this.forget();
+    // pauseOnCreate (Node's own, for handles passed between processes) leaves the bytes in the kernel until the session reads.
+    const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
+    if (unsent) socket.write(unsent);
+    return socket;
+  }
+
+  /** This object no longer stands for the client: its descriptor was closed or went elsewhere (Node, the C relay). */
+  forget(): void {
+    this.destroyed = true;
+    clients.delete(this.id);
+  }
+}
