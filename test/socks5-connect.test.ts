@@ -4,6 +4,7 @@
 // namespace the test creates.
 import { execa } from 'execa';
 import { createServer, type Socket } from 'node:net';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Netns, createNetns } from './helpers/netns.js';
 import { RawClient, type TestServer, listen, socks5Request, startEchoServer } from './helpers/net.js';
@@ -213,6 +214,20 @@ describe.each([
       client.send([0x05, 0x02, 0x02, 0x01]);
       expect([...(await client.read(2))]).toEqual([0x05, 0xff]);
       expect(await client.waitForEnd()).toBe(true);
+      client.destroy();
+    });
+
+    test('a refused client that hangs up too is closed at once, not after the 2 s linger', async () => {
+      const open = (): number => readdirSync(`/proc/${proxy.pid}/fd`).length;
+      const before = open();
+      const client = await RawClient.connect(proxy.port);
+      client.send([0x05, 0x01, 0x02]);
+      expect([...(await client.read(2))]).toEqual([0x05, 0xff]);
+      expect(await client.waitForEnd()).toBe(true);
+      client.socket.end();
+      const started = Date.now();
+      while (open() > before && Date.now() - started < 1500) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(open()).toBe(before);
       client.destroy();
     });
 

@@ -20,6 +20,7 @@
  *   END       (clientId)                the client sent FIN; reading stops
  *   ERROR     (id, errno)               a client's read or write failed, or a listener's accept
  *   CONNECTED (dialId, errno, localAddress, localPort)   errno 0 when connected
+ *   CLOSED    (clientId)                both sides sent FIN and all written was sent: closed here
  * A client may be handed to Node as a descriptor (tcpConnDetach) for what
  * only Node streams do: BIND, UDP ASSOCIATE, rules that log data.
  */
@@ -40,7 +41,7 @@
 #include <uv.h>
 
 enum { KIND_LISTENER, KIND_CLIENT, KIND_DIAL };
-enum { EVENT_ACCEPTED = 0, EVENT_DATA = 1, EVENT_END = 2, EVENT_ERROR = 3, EVENT_CONNECTED = 4 };
+enum { EVENT_ACCEPTED = 0, EVENT_DATA = 1, EVENT_END = 2, EVENT_ERROR = 3, EVENT_CONNECTED = 4, EVENT_CLOSED = 5 };
 
 /* The most a listener accepts per wake-up, so one busy listener cannot hold the loop. */
 #define ACCEPTS_PER_WAKE 64
@@ -313,7 +314,14 @@ static void on_ready(uv_poll_t *handle, int status, int events) {
     }
   }
   if ((events & UV_READABLE) && c->reading && !c->ended) read_client(c);
-  if (!c->closed) update_poll(c);
+  if (c->closed) return;
+  if (c->ended && c->shut == 2) {
+    /* Both FINs have gone and nothing waits: like a Node socket, it closes itself. */
+    release(c, 0);
+    emit_simple(EVENT_CLOSED, c, 0);
+    return;
+  }
+  update_poll(c);
 }
 
 /* ---- the JavaScript interface (src/server/native-sockets.ts) ---- */
@@ -493,15 +501,24 @@ napi_value tcp_conn_write(napi_env env, napi_callback_info info) {
   return return_number(env, error);
 }
 
-/* tcpConnEnd(id): send FIN to a client once everything written has gone. */
+/*
+ * tcpConnEnd(id): send FIN to a client once everything written has gone.
+ * Returns true if that closed the socket (the client had sent its FIN and
+ * nothing was waiting); otherwise a CLOSED event follows when both are done.
+ */
 napi_value tcp_conn_end(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[1], result;
   if (arguments(env, info, argv, 1, 1, "expected (id)") != 0) return NULL;
   conn *c = conn_argument(env, argv[0], KIND_CLIENT, 0);
-  if (!c || c->shut) return NULL;
-  c->shut = 1;
-  if (!c->out) flush(c);
-  return NULL;
+  if (!c) return NULL;
+  if (!c->shut) {
+    c->shut = 1;
+    if (!c->out) flush(c);
+  }
+  int closed = c->ended && c->shut == 2;
+  if (closed) release(c, 0);
+  napi_get_boolean(env, closed, &result);
+  return result;
 }
 
 /* tcpConnClose(id): close any conn now, without an event. A conn already gone is left alone. */

@@ -77,8 +77,8 @@ export interface NativeAddon {
   tcpConnPause(id: TcpConnId): void;
   /** Send to a client, queueing what the kernel does not take now: 0, or an errno. */
   tcpConnWrite(id: TcpConnId, bytes: Buffer): number;
-  /** FIN to a client once all written has gone. */
-  tcpConnEnd(id: TcpConnId): void;
+  /** FIN to a client once all written has gone; true if that closed it (the client had ended too), else event 5 follows. */
+  tcpConnEnd(id: TcpConnId): boolean;
   /** Close any of them now; no event follows. */
   tcpConnClose(id: TcpConnId): void;
   /** Give a client's descriptor to JavaScript, with what it has not sent yet. */
@@ -95,9 +95,10 @@ export type TcpConnId = number & { readonly __tcpConn: unique symbol };
  * 0 accepted (clientId, remoteAddress, remotePort, localAddress | undefined, localPort), from a listener;
  * 1 data (bytes), 2 end, from a client;
  * 3 error (errno), from a client or a listener;
- * 4 connected (errno, localAddress, localPort), from a dial; errno 0 when connected.
+ * 4 connected (errno, localAddress, localPort), from a dial; errno 0 when connected;
+ * 5 closed, from a client: both sides had ended and all written was sent.
  */
-export type TcpConnEvent = 0 | 1 | 2 | 3 | 4;
+export type TcpConnEvent = 0 | 1 | 2 | 3 | 4 | 5;
 
 /** A relay's number, from tcpRelayOpen. */
 export type TcpRelayId = number & { readonly __tcpRelay: unique symbol };

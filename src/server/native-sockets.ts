@@ -41,6 +41,7 @@ const DATA = 1;
 const END = 2;
 const ERROR = 3;
 const CONNECTED = 4;
+const CLOSED = 5;
 
 /** How long a listener stops accepting after running out of descriptors or memory. */
 const ACCEPT_PAUSE_MS = 100;
@@ -80,6 +81,9 @@ function onEvent(event: TcpConnEvent, id: TcpConnId, ...args: Array<number | str
     case ERROR:
       clients.get(id)?.failed(args[0] as number);
       listeners.get(id)?.failed(args[0] as number);
+      break;
+    case CLOSED:
+      clients.get(id)?.closedInC();
       break;
     case CONNECTED: {
       const done = dials.get(id);
@@ -139,7 +143,6 @@ export class NativeClient extends EventEmitter implements ClientSocket {
   destroyed = false;
   private paused = false;
   private endedHere = false;
-  private endedThere = false;
 
   constructor(
     private readonly addon: NativeAddon,
@@ -168,9 +171,8 @@ export class NativeClient extends EventEmitter implements ClientSocket {
     if (this.destroyed || this.endedHere) return this;
     if (bytes) this.write(bytes);
     this.endedHere = true;
-    if (this.destroyed) return this;
-    this.addon.tcpConnEnd(this.id);
-    if (this.endedThere) this.destroy();
+    // Closed at once when the client had ended too; otherwise C closes it once both are done (closedInC).
+    if (this.addon.tcpConnEnd(this.id)) this.closedInC();
     return this;
   }
 
@@ -196,9 +198,14 @@ export class NativeClient extends EventEmitter implements ClientSocket {
 
   /** The client sent FIN. */
   peerEnded(): void {
-    this.endedThere = true;
     this.emit('end');
-    if (this.endedHere) this.destroy();
+  }
+
+  /** Both sides have ended and everything written has gone: C closed the socket. */
+  closedInC(): void {
+    if (this.destroyed) return;
+    this.forget();
+    process.nextTick(() => this.emit('close'));
   }
 
   /** A read or write failed: 'error', then 'close'. */
