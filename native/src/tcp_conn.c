@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include "tcp_conn.h"
 #include "js_call.h"
+#include "poller.h"
 #include "slot_table.h"
 #include "tcp_relay.h"
 
@@ -52,8 +53,8 @@ typedef struct {
   double id;
   int kind;
   int fd;
-  uv_poll_t poll;
-  int watching; /* the UV_READABLE | UV_WRITABLE the poll has now */
+  watcher w;   /* poller.h */
+  uv_loop_t *loop;
   int reading;  /* JavaScript wants reads (a client) or accepts (a listener) */
   int ended;    /* a client's FIN arrived */
   int shut;     /* 1: shutdown(SHUT_WR) wanted once `out` is sent; 2: done */
@@ -73,51 +74,53 @@ static struct {
   napi_async_context async;
 } js;
 
-static void on_ready(uv_poll_t *handle, int status, int events);
+static void on_ready(watcher *w, uint32_t events);
 
-static void on_poll_closed(uv_handle_t *handle) {
-  conn *c = handle->data;
-  free(c->out);
-  free(c);
-}
+/* What becomes of a released conn's descriptor. */
+enum { CLOSE_FD, TO_NODE, TO_RELAY };
 
-/* Forget `c`: stop polling, and close its descriptor unless `keep_fd` (it went to Node or to the relay). Its number is stale from now on. */
-static void release(conn *c, int keep_fd) {
+/*
+ * Forget `c`; its number is stale from now on. CLOSE_FD closes its socket;
+ * TO_NODE takes it out of the poller's set and leaves it open; TO_RELAY
+ * leaves it open and in the set for the relay, which took it already.
+ */
+static void release(conn *c, int fate) {
   if (c->closed) return;
   c->closed = 1;
   slot_give_back(&conns, c->id);
-  uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, on_poll_closed);
-  if (!keep_fd) close(c->fd);
+  /* A listener may be shared with the supervisor, so closing it would not take it out of the set. */
+  watcher_stop(&c->w, fate == TO_NODE || c->kind == KIND_LISTENER);
+  if (fate == CLOSE_FD) close(c->fd);
   c->fd = -1;
+  free(c->out);
+  c->out = NULL;
+  poller_free_later(c); /* on_ready may still be returning through it */
 }
 
 static conn *new_conn(uv_loop_t *loop, int kind, int fd) {
+  if (poller_open(loop) != 0) return NULL;
   conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   if (slot_take(&conns, c, &c->id) != 0) {
     free(c);
     return NULL;
   }
-  if (uv_poll_init_socket(loop, &c->poll, fd) != 0) {
+  if (watcher_start(&c->w, fd, 0, on_ready, c) != 0) {
     slot_give_back(&conns, c->id);
     free(c);
     return NULL;
   }
   c->kind = kind;
   c->fd = fd;
-  c->poll.data = c;
+  c->loop = loop;
   return c;
 }
 
-/* Poll for what `c` needs now: reads while resumed and before FIN (accepts, for a listener), writability while bytes wait or a dial is under way. */
+/* Watch for what `c` needs now: reads while resumed and before FIN (accepts, for a listener), writability while bytes wait. */
 static void update_poll(conn *c) {
-  if (c->kind == KIND_DIAL) return; /* polled for writability once, by tcpConnDial */
-  int wanted = (c->reading && !c->ended ? UV_READABLE : 0) | (c->out ? UV_WRITABLE : 0);
-  if (wanted == c->watching) return;
-  c->watching = wanted;
-  if (wanted) uv_poll_start(&c->poll, wanted, on_ready);
-  else uv_poll_stop(&c->poll);
+  if (c->kind == KIND_DIAL) return; /* watched once, by tcpConnDial */
+  uint32_t wanted = (c->reading && !c->ended ? EPOLLIN : 0) | (c->out ? EPOLLOUT : 0);
+  if (wanted != c->w.wanted) watcher_want(&c->w, wanted);
 }
 
 /* "a.b.c.d" or an IPv6 text, and the port, of a socket address. */
@@ -237,7 +240,7 @@ static int flush(conn *c) {
 }
 
 static void accept_clients(conn *listener) {
-  uv_loop_t *loop = listener->poll.loop;
+  uv_loop_t *loop = listener->loop;
   for (int i = 0; i < ACCEPTS_PER_WAKE && !listener->closed && listener->reading; i++) {
     struct sockaddr_storage peer;
     socklen_t length = sizeof peer;
@@ -280,13 +283,13 @@ static void read_client(conn *c) {
   emit_simple(EVENT_ERROR, c, error);
 }
 
-static void on_ready(uv_poll_t *handle, int status, int events) {
-  conn *c = handle->data;
+static void on_ready(watcher *w, uint32_t events) {
+  conn *c = w->owner;
   if (c->closed) return;
   if (c->kind == KIND_DIAL) {
-    /* Writable, or an error (libuv reports EPOLLERR as a status): the dial is over either way. */
-    c->watching = 0;
-    uv_poll_stop(&c->poll);
+    /* Writable, or an error: the dial is over either way. (It is watched for reads too, only so the relay finds it in the set as it wants it.) */
+    if (!(events & (EPOLLOUT | EPOLLERR))) return;
+    watcher_want(&c->w, 0);
     emit_connected(c, socket_error(c->fd));
     return;
   }
@@ -294,15 +297,16 @@ static void on_ready(uv_poll_t *handle, int status, int events) {
     accept_clients(c);
     return;
   }
-  if (status < 0) {
+  if (events & EPOLLERR) {
     int error = socket_error(c->fd);
     c->reading = 0;
-    uv_poll_stop(&c->poll);
-    c->watching = 0;
+    free(c->out);
+    c->out = NULL;
+    update_poll(c);
     emit_simple(EVENT_ERROR, c, error ? error : ECONNRESET);
     return;
   }
-  if (events & UV_WRITABLE) {
+  if (events & EPOLLOUT) {
     int error = flush(c);
     if (error) {
       c->reading = 0;
@@ -313,11 +317,11 @@ static void on_ready(uv_poll_t *handle, int status, int events) {
       return;
     }
   }
-  if ((events & UV_READABLE) && c->reading && !c->ended) read_client(c);
+  if ((events & EPOLLIN) && c->reading && !c->ended) read_client(c);
   if (c->closed) return;
   if (c->ended && c->shut == 2) {
     /* Both FINs have gone and nothing waits: like a Node socket, it closes itself. */
-    release(c, 0);
+    release(c, CLOSE_FD);
     emit_simple(EVENT_CLOSED, c, 0);
     return;
   }
@@ -452,8 +456,7 @@ napi_value tcp_conn_dial(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* Connected or refused, the socket becomes writable (refused also sets EPOLLERR). */
-  c->watching = UV_WRITABLE;
-  uv_poll_start(&c->poll, UV_WRITABLE, on_ready);
+  watcher_want(&c->w, EPOLLIN | EPOLLOUT);
   return return_number(env, c->id);
 }
 
@@ -516,7 +519,7 @@ napi_value tcp_conn_end(napi_env env, napi_callback_info info) {
     if (!c->out) flush(c);
   }
   int closed = c->ended && c->shut == 2;
-  if (closed) release(c, 0);
+  if (closed) release(c, CLOSE_FD);
   napi_get_boolean(env, closed, &result);
   return result;
 }
@@ -526,7 +529,7 @@ napi_value tcp_conn_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (arguments(env, info, argv, 1, 1, "expected (id)") != 0) return NULL;
   conn *c = conn_argument(env, argv[0], -1, 1);
-  if (c) release(c, 0);
+  if (c) release(c, CLOSE_FD);
   return NULL;
 }
 
@@ -542,7 +545,7 @@ napi_value tcp_conn_detach(napi_env env, napi_callback_info info) {
   if (c->out) napi_create_buffer_copy(env, c->out_length - c->out_offset, c->out + c->out_offset, &copy, &value);
   else napi_get_null(env, &value);
   napi_set_element(env, result, 1, value);
-  release(c, 1);
+  release(c, TO_NODE);
   return result;
 }
 
@@ -571,18 +574,16 @@ napi_value tcp_conn_relay(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "clientBytes must be a Buffer or null");
     return NULL;
   }
-  int client_fd = client->fd, target_fd = dial->fd;
-  /* The reply still owed to the client, kept past release() (which frees the conn later). */
-  uint8_t *owed = client->out ? client->out + client->out_offset : NULL;
+  /* Both sockets go to the relay as they are in the poller's set, with the reply still owed to the client. */
+  const int fds[2] = {client->fd, dial->fd};
+  const uint32_t registered[2] = {client->w.registered, dial->w.registered};
+  const uint8_t *owed = client->out ? client->out + client->out_offset : NULL;
   size_t owed_length = client->out ? client->out_length - client->out_offset : 0;
-  /* The conns' polls go first: libuv allows one poll per descriptor. */
-  release(client, 1);
-  release(dial, 1);
   double id;
-  int error = tcp_relay_start(env, client_fd, target_fd, early, early_length, owed, owed_length, &id);
+  int error = tcp_relay_start(env, fds, registered, early, early_length, owed, owed_length, &id);
+  release(client, error ? CLOSE_FD : TO_RELAY);
+  release(dial, error ? CLOSE_FD : TO_RELAY);
   if (error) {
-    close(client_fd);
-    close(target_fd);
     napi_throw_error(env, NULL, "cannot start the TCP relay");
     return NULL;
   }

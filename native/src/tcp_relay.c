@@ -6,7 +6,7 @@
  * stream its turn, a stop and a restart of the reading socket (two
  * epoll_ctl calls per chunk). That held hasocks to about Dante's speed at 64
  * streams when the load generator itself shared the two cores. Here each
- * socket is polled level-triggered on Node's loop (uv_poll): every wake-up
+ * socket is polled level-triggered from Node's loop (poller.h): every wake-up
  * is one splice in and one splice out, so each stream gets one read per
  * loop turn (fairness) and the poll set changes only when a peer pushes
  * back.
@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include "tcp_relay.h"
 #include "js_call.h"
+#include "poller.h"
 #include "slot_table.h"
 
 #include <errno.h>
@@ -72,13 +73,11 @@ typedef struct {
 typedef struct tcp_relay {
   double id; /* what JavaScript calls it (slot_table.h) */
   uv_loop_t *loop;
-  uv_poll_t polls[2];
+  watcher watchers[2]; /* poller.h */
   int fds[2];
-  int watching[2]; /* the UV_READABLE | UV_WRITABLE each poll has now */
   direction directions[2];
   uint64_t last_activity; /* uv_now(): the loop's millisecond clock */
   int closed;
-  int open_handles; /* uv_poll handles not yet closed; the relay is freed at 0 */
 } tcp_relay;
 
 static uint8_t read_buffer[READ_SIZE];
@@ -155,20 +154,12 @@ static void emit(tcp_relay *relay, int event, int error) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_poll_closed(uv_handle_t *handle) {
-  tcp_relay *relay = handle->data;
-  if (--relay->open_handles > 0) return;
-  slot_give_back(&relays, relay->id);
-  free(relay);
-}
-
-/* Stop and close both sockets, telling JavaScript `event` unless that is NO_EVENT. The relay (and its id) lasts until libuv has closed both handles, so JavaScript may still read its figures in this turn of the loop. */
+/* Stop and close both sockets, telling JavaScript `event` unless that is NO_EVENT; then the relay and its id are gone. JavaScript reads its figures while it hears the event. */
 static void close_relay(tcp_relay *relay, int event, int error) {
   if (relay->closed) return;
   relay->closed = 1;
   for (int side = 0; side < 2; side++) {
-    uv_poll_stop(&relay->polls[side]);
-    uv_close((uv_handle_t *)&relay->polls[side], on_poll_closed);
+    watcher_stop(&relay->watchers[side], 0); /* close() takes it out of the set */
     close(relay->fds[side]);
     relay->fds[side] = -1;
     direction *d = &relay->directions[side];
@@ -178,6 +169,8 @@ static void close_relay(tcp_relay *relay, int event, int error) {
     d->piped = 0;
   }
   if (event != NO_EVENT) emit(relay, event, error);
+  slot_give_back(&relays, relay->id);
+  poller_free_later(relay); /* on_ready may still be returning through it */
 }
 
 /* End the relay because of `error` on `side`, and say so. */
@@ -305,19 +298,19 @@ static int read_once(tcp_relay *relay, int side, int *error_side) {
   return 0;
 }
 
-static void on_ready(uv_poll_t *handle, int status, int events) {
-  tcp_relay *relay = handle->data;
+static void on_ready(watcher *w, uint32_t events) {
+  tcp_relay *relay = w->owner;
   if (relay->closed) return;
-  int side = (int)(handle - relay->polls);
-  if (status < 0) {
-    /* libuv reports EPOLLERR as UV_EBADF and stops the poll; the socket's own error says what happened. */
+  int side = (int)(w - relay->watchers);
+  if (events & EPOLLERR) {
+    /* The socket's own error says what happened. */
     int error = 0;
     socklen_t length = sizeof error;
     if (getsockopt(relay->fds[side], SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error == 0) error = ECONNRESET;
     fail(relay, side, error);
     return;
   }
-  if (events & UV_WRITABLE) {
+  if (events & EPOLLOUT) {
     int error = flush_queued(relay, 1 - side);
     if (error) {
       fail(relay, side, error);
@@ -326,7 +319,7 @@ static void on_ready(uv_poll_t *handle, int status, int events) {
     relay->last_activity = uv_now(relay->loop);
   }
   direction *d = &relay->directions[side];
-  if ((events & UV_READABLE) && !d->ended && !holding(d)) {
+  if ((events & EPOLLIN) && !d->ended && !holding(d)) {
     int error_side = side;
     int error = read_once(relay, side, &error_side);
     if (relay->closed) return; /* JavaScript closed it on hearing of a FIN */
@@ -346,11 +339,8 @@ static void update_polls(tcp_relay *relay) {
   for (int side = 0; side < 2; side++) {
     const direction *reading = &relay->directions[side];
     const direction *writing = &relay->directions[1 - side];
-    int wanted = (!reading->ended && !holding(reading) ? UV_READABLE : 0) | (holding(writing) ? UV_WRITABLE : 0);
-    if (wanted == relay->watching[side]) continue;
-    relay->watching[side] = wanted;
-    if (wanted) uv_poll_start(&relay->polls[side], wanted, on_ready);
-    else uv_poll_stop(&relay->polls[side]);
+    uint32_t wanted = (!reading->ended && !holding(reading) ? EPOLLIN : 0) | (holding(writing) ? EPOLLOUT : 0);
+    if (wanted != relay->watchers[side].wanted) watcher_want(&relay->watchers[side], wanted);
   }
 }
 
@@ -380,26 +370,27 @@ static int queue_initial(direction *d, const uint8_t *data, size_t length) {
   return 0;
 }
 
-int tcp_relay_start(napi_env env, int client_fd, int target_fd, const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id) {
+int tcp_relay_start(napi_env env, const int fds[2], const uint32_t registered[2], const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id) {
   if (!js.on_event) return EINVAL;
   tcp_relay *relay = calloc(1, sizeof *relay);
   if (!relay) return ENOMEM;
   int error = queue_initial(&relay->directions[UP], up, up_length);
   if (!error) error = queue_initial(&relay->directions[DOWN], down, down_length);
-  if (!error && (napi_get_uv_event_loop(env, &relay->loop) != napi_ok || slot_take(&relays, relay, &relay->id) != 0)) error = ENOMEM;
+  if (!error && napi_get_uv_event_loop(env, &relay->loop) != napi_ok) error = EINVAL;
+  if (!error) error = poller_open(relay->loop);
+  for (int side = 0; side < 2 && !error; side++) {
+    error = watcher_start(&relay->watchers[side], fds[side], registered[side], on_ready, relay);
+    relay->fds[side] = fds[side];
+  }
+  if (!error && slot_take(&relays, relay, &relay->id) != 0) error = ENOMEM;
   if (error) {
-    /* Nothing is polled yet, so the sockets are still the caller's. */
+    /* Nothing is watched, so the sockets are still the caller's. */
+    watcher_stop(&relay->watchers[UP], 0);
+    watcher_stop(&relay->watchers[DOWN], 0);
     free(relay->directions[UP].queued);
     free(relay->directions[DOWN].queued);
     free(relay);
     return error;
-  }
-  int fds[2] = {client_fd, target_fd};
-  for (int side = 0; side < 2; side++) {
-    uv_poll_init_socket(relay->loop, &relay->polls[side], fds[side]);
-    relay->polls[side].data = relay;
-    relay->fds[side] = fds[side];
-    relay->open_handles++;
   }
   relay->last_activity = uv_now(relay->loop);
   update_polls(relay);
@@ -470,7 +461,9 @@ napi_value tcp_relay_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double id;
-  if (tcp_relay_start(env, fds[0], fds[1], up, up_length, down, down_length, &id) != 0) {
+  const int owned[2] = {fds[0], fds[1]};
+  const uint32_t outside_the_set[2] = {0, 0};
+  if (tcp_relay_start(env, owned, outside_the_set, up, up_length, down, down_length, &id) != 0) {
     napi_throw_error(env, NULL, "cannot set up the TCP relay");
     return NULL;
   }

@@ -60,7 +60,7 @@ export interface NativeAddon {
    * side, go to the other first.
    */
   tcpRelayOpen(clientFd: number, targetFd: number, clientBytes: Buffer | null, targetBytes: Buffer | null): TcpRelayId;
-  /** [bytes up, bytes down, milliseconds since anything last moved]; valid until the turn of the loop after the relay closed. */
+  /** [bytes up, bytes down, milliseconds since anything last moved]; a closed relay's figures are readable while its end event is heard, then its id is stale. */
   tcpRelayStats(relay: TcpRelayId): [number, number, number];
   /** Close both sockets now; no event follows. A relay already closed is left alone. */
   tcpRelayClose(relay: TcpRelayId): void;
