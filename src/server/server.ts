@@ -71,9 +71,14 @@ function nativeListener(
   onError: (err: Error) => void,
 ): Listening {
   const fd = inherited ?? addon.tcpListener(listen.host, listen.port, { freebind, ipv6only: ipv6Only, backlog: LISTEN_BACKLOG });
-  const [address, port] = addon.localAddress(fd).split('|') as [string, string];
-  const listener = new NativeListener(addon, fd, isUnspecified(listen.host), onClient, onError);
-  return { address, port: Number(port), close: () => listener.close() };
+  try {
+    const [address, port] = addon.localAddress(fd).split('|') as [string, string];
+    const listener = new NativeListener(addon, fd, isUnspecified(listen.host), onClient, onError);
+    return { address, port: Number(port), close: () => listener.close() };
+  } catch (err) {
+    if (inherited === undefined) addon.close(fd); // not the supervisor's to lose
+    throw err;
+  }
 }
 
 /** Accept with a Node server: without the addon, or with HASOCKS_NATIVE_SESSIONS=0. */
