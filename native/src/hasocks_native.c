@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "reuseport_rr.h"
+#include "socket_address.h"
 #include "tcp_conn.h"
 #include "tcp_relay.h"
 #include "udp_relay.h"
@@ -45,12 +46,6 @@ typedef struct {
   int ipv6only;
   int backlog;
 } socket_options;
-
-typedef struct {
-  struct sockaddr_storage storage;
-  socklen_t length;
-  int family;
-} parsed_address;
 
 #define NAPI_CALL(env, call)                                  \
   do {                                                        \
@@ -119,27 +114,6 @@ static int get_int(napi_env env, napi_value object, const char *name, int fallba
   if (napi_get_named_property(env, object, name, &value) != napi_ok) return fallback;
   if (napi_get_value_int32(env, value, &result) != napi_ok) return fallback;
   return result;
-}
-
-static int parse_address(const char *host, int port, parsed_address *out) {
-  memset(out, 0, sizeof *out);
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&out->storage;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->storage;
-  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    out->length = sizeof *v4;
-    out->family = AF_INET;
-    return 0;
-  }
-  if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons((uint16_t)port);
-    out->length = sizeof *v6;
-    out->family = AF_INET6;
-    return 0;
-  }
-  return -1;
 }
 
 static int set_int_option(int fd, int level, int name, int value) {
@@ -284,22 +258,11 @@ static int fd_argument(napi_env env, napi_callback_info info) {
 static napi_value local_address(napi_env env, napi_callback_info info) {
   int fd = fd_argument(env, info);
   if (fd < 0) return NULL;
-  struct sockaddr_storage storage;
-  socklen_t length = sizeof storage;
-  if (getsockname(fd, (struct sockaddr *)&storage, &length) != 0) {
-    throw_system_error(env, errno, "getsockname", "", 0);
-    return NULL;
-  }
   char text[INET6_ADDRSTRLEN + 8];
   int port = 0;
-  if (storage.ss_family == AF_INET) {
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&storage;
-    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-    port = ntohs(v4->sin_port);
-  } else {
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&storage;
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    port = ntohs(v6->sin6_port);
+  if (local_end(fd, text, &port) != 0) {
+    throw_system_error(env, errno, "getsockname", "", 0);
+    return NULL;
   }
   size_t used = strlen(text);
   snprintf(text + used, sizeof text - used, "|%d", port);

@@ -1,8 +1,9 @@
-/* Calling JavaScript from a libuv callback, for the relays (tcp_relay.c, udp_relay.c). */
+/* Calling JavaScript from a libuv callback, and reading its arguments, for tcp_relay.c, tcp_conn.c and udp_relay.c. */
 #ifndef HASOCKS_JS_CALL_H
 #define HASOCKS_JS_CALL_H
 #include <node_api.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
  * Call the function `callback` refers to with argv, in `async`'s context,
@@ -20,6 +21,36 @@ static inline void call_js(napi_env env, napi_async_context async, napi_ref call
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error);
   }
+}
+
+/* One callback that every object of a kind reports to (every TCP relay, every conn), with its async context. */
+typedef struct {
+  napi_env env;
+  napi_ref on_event;
+  napi_async_context async;
+} js_callback;
+
+/* Make `function` the callback, replacing any earlier one; `name` names the async resource. False if N-API refused. */
+static inline bool js_callback_set(js_callback *cb, napi_env env, napi_value function, const char *name) {
+  napi_value resource, resource_name;
+  if (cb->on_event) napi_delete_reference(env, cb->on_event);
+  if (cb->async) napi_async_destroy(env, cb->async);
+  cb->env = env;
+  cb->on_event = NULL;
+  cb->async = NULL;
+  return napi_create_reference(env, function, 1, &cb->on_event) == napi_ok && napi_create_object(env, &resource) == napi_ok &&
+         napi_create_string_latin1(env, name, NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
+         napi_async_init(env, resource, resource_name, &cb->async) == napi_ok;
+}
+
+/* A Buffer's bytes, or none for null and undefined. -1 if `value` is neither. */
+static inline int buffer_or_null(napi_env env, napi_value value, const uint8_t **data, size_t *length) {
+  napi_valuetype kind;
+  *data = NULL;
+  *length = 0;
+  if (napi_typeof(env, value, &kind) != napi_ok) return -1;
+  if (kind == napi_null || kind == napi_undefined) return 0;
+  return napi_get_buffer_info(env, value, (void **)data, length) == napi_ok ? 0 : -1;
 }
 
 #endif

@@ -79,7 +79,7 @@ int poller_open(uv_loop_t *loop) {
   return 0;
 }
 
-int watcher_start(watcher *w, int fd, uint32_t registered, watcher_cb cb, void *owner) {
+int watcher_start(watcher *w, int fd, watcher_cb cb, void *owner) {
   if (fd >= by_fd_size) {
     int size = by_fd_size ? by_fd_size : 1024;
     while (size <= fd) size *= 2;
@@ -89,14 +89,15 @@ int watcher_start(watcher *w, int fd, uint32_t registered, watcher_cb cb, void *
     by_fd = grown;
     by_fd_size = size;
   }
+  watcher *previous = by_fd[fd];
   w->fd = fd;
   w->wanted = 0;
-  w->registered = registered;
   w->cb = cb;
   w->owner = owner;
-  /* A descriptor handed on (a session's sockets to the relay) changes owner, with its registration; it was counted when first watched. */
-  w->tag = by_fd[fd] ? by_fd[fd]->tag : 0;
-  if (!by_fd[fd] && watching++ == 0) uv_ref((uv_handle_t *)&set_poll);
+  /* A descriptor handed on (a session's sockets to the relay) changes owner with its registration; it was counted when first watched. */
+  w->registered = previous ? previous->registered : 0;
+  w->tag = previous ? previous->tag : 0;
+  if (!previous && watching++ == 0) uv_ref((uv_handle_t *)&set_poll);
   by_fd[fd] = w;
   return 0;
 }
@@ -107,16 +108,14 @@ void watcher_want(watcher *w, uint32_t events) {
   if (events & ~w->registered) set_mask(w, w->registered | events);
 }
 
-uint32_t watcher_stop(watcher *w, int remove) {
+void watcher_stop(watcher *w, int remove) {
   if (w->fd >= 0 && w->fd < by_fd_size && by_fd[w->fd] == w) {
     by_fd[w->fd] = NULL;
     if (--watching == 0) uv_unref((uv_handle_t *)&set_poll);
   }
   if (remove && w->registered) set_mask(w, 0);
-  uint32_t registered = w->registered;
   w->wanted = 0;
   w->fd = -1;
-  return registered;
 }
 
 void poller_free_later(void *p) {

@@ -35,8 +35,12 @@ struct watcher {
 /* The set and its uv_poll on `loop`, made on first use. 0, or an errno. */
 int poller_open(uv_loop_t *loop);
 
-/* Watch `fd`, which is in the set with `registered` already (0 if not). Nothing is reported until watcher_want. 0, or an errno. */
-int watcher_start(watcher *w, int fd, uint32_t registered, watcher_cb cb, void *owner);
+/*
+ * Watch `fd`. If another watcher has it (a session's socket going to the
+ * relay), `w` takes it over as it is in the set, and the other is done with
+ * it. Nothing is reported until watcher_want. 0, or an errno.
+ */
+int watcher_start(watcher *w, int fd, watcher_cb cb, void *owner);
 
 /* Want `events` (EPOLLIN | EPOLLOUT, or 0) from now on. */
 void watcher_want(watcher *w, uint32_t events);
@@ -44,11 +48,11 @@ void watcher_want(watcher *w, uint32_t events);
 /*
  * Stop watching. With `remove`, the descriptor leaves the set now (before
  * it goes to Node, or before closing one that another process shares: a
- * listener). Otherwise it stays in the set, as what is returned says, for
- * a new owner's watcher_start, or until close() takes it out: a socket
- * this process alone holds leaves the set when closed.
+ * listener). Otherwise it stays in the set for a new owner's
+ * watcher_start, or until close() takes it out: a socket this process
+ * alone holds leaves the set when closed.
  */
-uint32_t watcher_stop(watcher *w, int remove);
+void watcher_stop(watcher *w, int remove);
 
 /* free(p) once no event being dispatched can still point at it: at once, or when this wake-up's events are done. */
 void poller_free_later(void *p);

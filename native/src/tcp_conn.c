@@ -29,11 +29,10 @@
 #include "js_call.h"
 #include "poller.h"
 #include "slot_table.h"
+#include "socket_address.h"
 #include "tcp_relay.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +67,7 @@ typedef struct {
 static slot_table conns = SLOT_TABLE_INIT;
 static uint8_t read_buffer[READ_SIZE];
 
-static struct {
-  napi_env env;
-  napi_ref on_event;
-  napi_async_context async;
-} js;
+static js_callback js;
 
 static void on_ready(watcher *w, uint32_t events);
 
@@ -105,7 +100,7 @@ static conn *new_conn(uv_loop_t *loop, int kind, int fd) {
     free(c);
     return NULL;
   }
-  if (watcher_start(&c->w, fd, 0, on_ready, c) != 0) {
+  if (watcher_start(&c->w, fd, on_ready, c) != 0) {
     slot_give_back(&conns, c->id);
     free(c);
     return NULL;
@@ -121,19 +116,6 @@ static void update_poll(conn *c) {
   if (c->kind == KIND_DIAL) return; /* watched once, by tcpConnDial */
   uint32_t wanted = (c->reading && !c->ended ? EPOLLIN : 0) | (c->out ? EPOLLOUT : 0);
   if (wanted != c->w.wanted) watcher_want(&c->w, wanted);
-}
-
-/* "a.b.c.d" or an IPv6 text, and the port, of a socket address. */
-static void address_text(const struct sockaddr_storage *storage, char *text, size_t size, int *port) {
-  if (storage->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)storage;
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, (socklen_t)size);
-    *port = ntohs(v6->sin6_port);
-  } else {
-    const struct sockaddr_in *v4 = (const struct sockaddr_in *)storage;
-    inet_ntop(AF_INET, &v4->sin_addr, text, (socklen_t)size);
-    *port = ntohs(v4->sin_port);
-  }
 }
 
 /* ---- telling JavaScript ---- */
@@ -165,16 +147,8 @@ static void emit_simple(int event, conn *c, int error) {
 static void emit_accepted(conn *listener, conn *client, const struct sockaddr_storage *peer) {
   char remote[INET6_ADDRSTRLEN], local[INET6_ADDRSTRLEN];
   int remote_port = 0, local_port = 0;
-  address_text(peer, remote, sizeof remote, &remote_port);
-  const char *local_text = NULL;
-  if (listener->wildcard) {
-    struct sockaddr_storage own;
-    socklen_t length = sizeof own;
-    if (getsockname(client->fd, (struct sockaddr *)&own, &length) == 0) {
-      address_text(&own, local, sizeof local, &local_port);
-      local_text = local;
-    }
-  }
+  address_text(peer, remote, &remote_port);
+  const char *local_text = listener->wildcard && local_end(client->fd, local, &local_port) == 0 ? local : NULL;
   napi_handle_scope scope;
   if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
   napi_value argv[7] = {number(EVENT_ACCEPTED), number(listener->id), number(client->id), text_or_undefined(remote),
@@ -195,15 +169,7 @@ static void emit_data(conn *c, const uint8_t *data, size_t length) {
 static void emit_connected(conn *c, int error) {
   char local[INET6_ADDRSTRLEN];
   int local_port = 0;
-  const char *local_text = NULL;
-  if (!error) {
-    struct sockaddr_storage own;
-    socklen_t length = sizeof own;
-    if (getsockname(c->fd, (struct sockaddr *)&own, &length) == 0) {
-      address_text(&own, local, sizeof local, &local_port);
-      local_text = local;
-    }
-  }
+  const char *local_text = !error && local_end(c->fd, local, &local_port) == 0 ? local : NULL;
   napi_handle_scope scope;
   if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
   napi_value argv[5] = {number(EVENT_CONNECTED), number(c->id), number(error), text_or_undefined(local_text), number(local_port)};
@@ -212,13 +178,6 @@ static void emit_connected(conn *c, int error) {
 }
 
 /* ---- the socket work ---- */
-
-static int socket_error(int fd) {
-  int error = 0;
-  socklen_t length = sizeof error;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
-  return error;
-}
 
 /* Send what waits in `out`; then the FIN, if wanted. 0, or an errno. */
 static int flush(conn *c) {
@@ -262,6 +221,15 @@ static void accept_clients(conn *listener) {
   }
 }
 
+/* A client's read or write failed: stop reading, drop what waits, and tell JavaScript, which closes it. */
+static void fail_client(conn *c, int error) {
+  c->reading = 0;
+  free(c->out);
+  c->out = NULL;
+  update_poll(c);
+  emit_simple(EVENT_ERROR, c, error);
+}
+
 static void read_client(conn *c) {
   ssize_t n;
   do n = read(c->fd, read_buffer, READ_SIZE);
@@ -277,10 +245,7 @@ static void read_client(conn *c) {
     emit_simple(EVENT_END, c, 0);
     return;
   }
-  int error = errno;
-  c->reading = 0;
-  update_poll(c);
-  emit_simple(EVENT_ERROR, c, error);
+  fail_client(c, errno);
 }
 
 static void on_ready(watcher *w, uint32_t events) {
@@ -299,21 +264,13 @@ static void on_ready(watcher *w, uint32_t events) {
   }
   if (events & EPOLLERR) {
     int error = socket_error(c->fd);
-    c->reading = 0;
-    free(c->out);
-    c->out = NULL;
-    update_poll(c);
-    emit_simple(EVENT_ERROR, c, error ? error : ECONNRESET);
+    fail_client(c, error ? error : ECONNRESET);
     return;
   }
   if (events & EPOLLOUT) {
     int error = flush(c);
     if (error) {
-      c->reading = 0;
-      free(c->out);
-      c->out = NULL;
-      update_poll(c);
-      emit_simple(EVENT_ERROR, c, error);
+      fail_client(c, error);
       return;
     }
   }
@@ -358,21 +315,14 @@ static napi_value return_number(napi_env env, double value) {
 
 /* tcpConnInit(onEvent): the callback every conn of this process reports to. */
 napi_value tcp_conn_init(napi_env env, napi_callback_info info) {
-  napi_value argv[1], name, resource;
+  napi_value argv[1];
   napi_valuetype kind = napi_undefined;
   if (arguments(env, info, argv, 1, 1, "expected (onEvent)") != 0) return NULL;
   if (napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function) {
     napi_throw_type_error(env, NULL, "expected (onEvent)");
     return NULL;
   }
-  if (js.on_event) napi_delete_reference(env, js.on_event);
-  if (js.async) napi_async_destroy(env, js.async);
-  js.env = env;
-  js.on_event = NULL;
-  js.async = NULL;
-  if (napi_create_reference(env, argv[0], 1, &js.on_event) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
-      napi_create_string_latin1(env, "hasocks:tcp-conn", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_async_init(env, resource, name, &js.async) != napi_ok)
-    napi_throw_error(env, NULL, "cannot set up the session sockets' callback");
+  if (!js_callback_set(&js, env, argv[0], "hasocks:tcp-conn")) napi_throw_error(env, NULL, "cannot set up the session sockets' callback");
   return NULL;
 }
 
@@ -413,37 +363,25 @@ napi_value tcp_conn_dial(napi_env env, napi_callback_info info) {
   char host[INET6_ADDRSTRLEN];
   size_t host_length = 0;
   if (arguments(env, info, argv, 3, 3, "expected (fd, address, port)") != 0) return NULL;
-  struct sockaddr_storage target;
-  memset(&target, 0, sizeof target);
-  socklen_t target_length = 0;
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&target;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&target;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_string_latin1(env, argv[1], host, sizeof host, &host_length) != napi_ok ||
       napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 1 || port > 65535) {
     napi_throw_type_error(env, NULL, "expected (fd, address, port)");
     return NULL;
   }
-  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    target_length = sizeof *v4;
-  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons((uint16_t)port);
-    target_length = sizeof *v6;
-  } else {
+  parsed_address target;
+  if (parse_address(host, port, &target) != 0) {
     napi_throw_type_error(env, NULL, "address must be an IP address");
     return NULL;
   }
   int own_fd = fd < 0;
   if (own_fd) {
-    fd = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return return_number(env, -errno);
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   int rc;
-  do rc = connect(fd, (struct sockaddr *)&target, target_length);
+  do rc = connect(fd, (struct sockaddr *)&target.storage, target.length);
   while (rc != 0 && errno == EINTR);
   if (rc != 0 && errno != EINPROGRESS) {
     int error = errno;
@@ -567,20 +505,18 @@ napi_value tcp_conn_relay(napi_env env, napi_callback_info info) {
   }
   conn *dial = conn_argument(env, argv[1], KIND_DIAL, 0);
   if (!dial) return NULL;
-  napi_valuetype kind;
-  void *early = NULL;
-  size_t early_length = 0;
-  if (napi_typeof(env, argv[2], &kind) != napi_ok || (kind != napi_null && kind != napi_undefined && napi_get_buffer_info(env, argv[2], &early, &early_length) != napi_ok)) {
+  const uint8_t *early;
+  size_t early_length;
+  if (buffer_or_null(env, argv[2], &early, &early_length) != 0) {
     napi_throw_type_error(env, NULL, "clientBytes must be a Buffer or null");
     return NULL;
   }
   /* Both sockets go to the relay as they are in the poller's set, with the reply still owed to the client. */
   const int fds[2] = {client->fd, dial->fd};
-  const uint32_t registered[2] = {client->w.registered, dial->w.registered};
   const uint8_t *owed = client->out ? client->out + client->out_offset : NULL;
   size_t owed_length = client->out ? client->out_length - client->out_offset : 0;
   double id;
-  int error = tcp_relay_start(env, fds, registered, early, early_length, owed, owed_length, &id);
+  int error = tcp_relay_start(env, fds, early, early_length, owed, owed_length, &id);
   release(client, error ? CLOSE_FD : TO_RELAY);
   release(dial, error ? CLOSE_FD : TO_RELAY);
   if (error) {

@@ -35,6 +35,7 @@
 #include "js_call.h"
 #include "poller.h"
 #include "slot_table.h"
+#include "socket_address.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,11 +140,7 @@ static void give_back_pipe(pipe_pair *p) {
  * JavaScript object, reference or finalizer of its own: at thousands of
  * sessions a second those cost more than the relay's whole set-up.
  */
-static struct {
-  napi_env env;
-  napi_ref on_event;
-  napi_async_context async;
-} js;
+static js_callback js;
 
 /* Open relays by id (slot_table.h). */
 static slot_table relays = SLOT_TABLE_INIT;
@@ -310,10 +307,8 @@ static void on_ready(watcher *w, uint32_t events) {
   int side = (int)(w - relay->watchers);
   if (events & EPOLLERR) {
     /* The socket's own error says what happened. */
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (getsockopt(relay->fds[side], SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error == 0) error = ECONNRESET;
-    fail(relay, side, error);
+    int error = socket_error(relay->fds[side]);
+    fail(relay, side, error ? error : ECONNRESET);
     return;
   }
   if (events & EPOLLOUT) {
@@ -376,7 +371,7 @@ static int queue_initial(direction *d, const uint8_t *data, size_t length) {
   return 0;
 }
 
-int tcp_relay_start(napi_env env, const int fds[2], const uint32_t registered[2], const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id) {
+int tcp_relay_start(napi_env env, const int fds[2], const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id) {
   if (!js.on_event) return EINVAL;
   tcp_relay *relay = calloc(1, sizeof *relay);
   if (!relay) return ENOMEM;
@@ -385,7 +380,7 @@ int tcp_relay_start(napi_env env, const int fds[2], const uint32_t registered[2]
   if (!error && napi_get_uv_event_loop(env, &relay->loop) != napi_ok) error = EINVAL;
   if (!error) error = poller_open(relay->loop);
   for (int side = 0; side < 2 && !error; side++) {
-    error = watcher_start(&relay->watchers[side], fds[side], registered[side], on_ready, relay);
+    error = watcher_start(&relay->watchers[side], fds[side], on_ready, relay);
     relay->fds[side] = fds[side];
   }
   if (!error && slot_take(&relays, relay, &relay->id) != 0) error = ENOMEM;
@@ -411,7 +406,7 @@ int tcp_relay_start(napi_env env, const int fds[2], const uint32_t registered[2]
  */
 napi_value tcp_relay_init(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], name, resource;
+  napi_value argv[2];
   napi_valuetype kind = napi_undefined;
   bool splice_wanted = true;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function ||
@@ -420,25 +415,8 @@ napi_value tcp_relay_init(napi_env env, napi_callback_info info) {
     return NULL;
   }
   use_pipes = splice_wanted;
-  if (js.on_event) napi_delete_reference(env, js.on_event);
-  if (js.async) napi_async_destroy(env, js.async);
-  js.env = env;
-  js.on_event = NULL;
-  js.async = NULL;
-  if (napi_create_reference(env, argv[0], 1, &js.on_event) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
-      napi_create_string_latin1(env, "hasocks:tcp-relay", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_async_init(env, resource, name, &js.async) != napi_ok)
-    napi_throw_error(env, NULL, "cannot set up the TCP relay's callback");
+  if (!js_callback_set(&js, env, argv[0], "hasocks:tcp-relay")) napi_throw_error(env, NULL, "cannot set up the TCP relay's callback");
   return NULL;
-}
-
-/* A Buffer's bytes, or none for null and undefined; -1 if `value` is neither. */
-static int buffer_or_null(napi_env env, napi_value value, const uint8_t **data, size_t *length) {
-  napi_valuetype kind;
-  *data = NULL;
-  *length = 0;
-  if (napi_typeof(env, value, &kind) != napi_ok) return -1;
-  if (kind == napi_null || kind == napi_undefined) return 0;
-  return napi_get_buffer_info(env, value, (void **)data, length) == napi_ok ? 0 : -1;
 }
 
 /*
@@ -468,8 +446,7 @@ napi_value tcp_relay_open(napi_env env, napi_callback_info info) {
   }
   double id;
   const int owned[2] = {fds[0], fds[1]};
-  const uint32_t outside_the_set[2] = {0, 0};
-  if (tcp_relay_start(env, owned, outside_the_set, up, up_length, down, down_length, &id) != 0) {
+  if (tcp_relay_start(env, owned, up, up_length, down, down_length, &id) != 0) {
     napi_throw_error(env, NULL, "cannot set up the TCP relay");
     return NULL;
   }

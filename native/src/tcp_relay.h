@@ -13,11 +13,11 @@ napi_value tcp_relay_close(napi_env env, napi_callback_info info);
 /*
  * The same as tcpRelayOpen, from C (tcp_conn.c hands over a session's two
  * sockets): own the client's and the target's descriptors and relay
- * between them. `registered` says what the poller's set has for each
- * already (poller.h; 0: not in it). `up` and `down` are bytes that go to
- * the target and to the client first. 0 with the relay's id in *id, or
- * an errno (the descriptors are still the caller's).
+ * between them, taking over their watchers in the poller's set if they
+ * have any (poller.h). `up` and `down` are bytes that go to the target and
+ * to the client first. 0 with the relay's id in *id, or an errno (the
+ * descriptors are still the caller's).
  */
-int tcp_relay_start(napi_env env, const int fds[2], const uint32_t registered[2], const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id);
+int tcp_relay_start(napi_env env, const int fds[2], const uint8_t *up, size_t up_length, const uint8_t *down, size_t down_length, double *id);
 
 #endif

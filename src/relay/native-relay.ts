@@ -55,15 +55,15 @@ export function handOverToNative(client: Socket, target: Socket, events: RelayPa
 
 /**
  * A session whose sockets never were Node's (native-sockets.ts): its client
- * and its connected dial go to the C relay directly. clientBytes, read after
- * the request, go to the target first.
+ * and its connected dial go to the C relay directly. earlyData, read after
+ * the request, goes to the target first.
  */
-export function relayConns(client: TcpConnId, dial: TcpConnId, clientBytes: Buffer | null, events: RelayPathEvents): RelayPath {
+export function relayConns(client: TcpConnId, dial: TcpConnId, earlyData: readonly Buffer[], events: RelayPathEvents): RelayPath {
   const addon = loadAddon().addon!; // there are no conns without the addon
   listenOnce(addon);
   let relay: TcpRelayId;
   try {
-    relay = addon.tcpConnRelay(client, dial, clientBytes);
+    relay = addon.tcpConnRelay(client, dial, joined(earlyData));
   } catch (err) {
     return endedAtOnce(events, err as Error); // the conns are closed already
   }
@@ -107,7 +107,7 @@ function listenOnce(addon: NativeAddon): void {
       events.onFin();
       return;
     }
-    // The relay has closed itself; its figures stay readable for this turn of the loop.
+    // The relay has closed itself; its figures stay readable while this event is heard.
     open.delete(relay);
     if (event === 2) events.onEnd('closed');
     else events.onEnd(event === 3 ? 'client error' : 'target error', errnoError(errno));
@@ -132,4 +132,4 @@ function release(socket: Socket): Buffer[] {
   return buffered;
 }
 
-const joined = (chunks: Buffer[]): Buffer | null => (chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+const joined = (chunks: readonly Buffer[]): Buffer | null => (chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));

@@ -74,8 +74,7 @@ export function relay(client: Socket, target: Socket, earlyData: readonly Buffer
  * the C relay takes the client and its connected dial at once.
  */
 export function relayInC(client: TcpConnId, dial: TcpConnId, earlyData: readonly Buffer[], options: RelayOptions, onEnd: (result: RelayResult) => void): RelayHandle {
-  const early = earlyData.length === 0 ? null : Buffer.concat(earlyData);
-  return supervise(options, onEnd, (events) => relayConns(client, dial, early, events));
+  return supervise(options, onEnd, (events) => relayConns(client, dial, earlyData, events));
 }
 
 /** What a path's starter may ask of the relay that runs it. */

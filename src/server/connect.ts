@@ -51,8 +51,8 @@ function nativeDialer(session: Session, client: NativeClient, addon: NativeAddon
       process.nextTick(() => done(err as Error));
       return () => undefined;
     }
-    return client.dial(fd, address, port, (error, dial, boundAddress, boundPort) =>
-      done(error, error ? undefined : { address: boundAddress, port: boundPort, relay: () => session.startRelayInC(dial) }),
+    return client.dial(fd, address, port, (error, connected) =>
+      done(error, connected && { address: connected.localAddress, port: connected.localPort, relay: () => session.startRelayInC(connected.dial) }),
     );
   };
 }

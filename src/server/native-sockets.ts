@@ -49,7 +49,7 @@ const ACCEPT_PAUSE_MS = 100;
 /** Where each conn's events go, by id. */
 const listeners = new Map<TcpConnId, NativeListener>();
 const clients = new Map<TcpConnId, NativeClient>();
-const dials = new Map<TcpConnId, (error: Error | undefined, address: string, port: number) => void>();
+const dials = new Map<TcpConnId, (error: Error | undefined, localAddress: string, localPort: number) => void>();
 
 let addonInUse: NativeAddon | undefined;
 
@@ -93,6 +93,13 @@ function onEvent(event: TcpConnEvent, id: TcpConnId, ...args: Array<number | str
       break;
     }
   }
+}
+
+/** A connected dial, and the local end it was dialled from. */
+export interface NativeDial {
+  readonly dial: TcpConnId;
+  readonly localAddress: string;
+  readonly localPort: number;
 }
 
 /** A listening socket whose clients are accepted in C. */
@@ -217,21 +224,28 @@ export class NativeClient extends EventEmitter implements ClientSocket {
 
   /**
    * Dial `address`:`port` (an IP) from `fd`, a socket bound to the external
-   * address, or from a new socket (-1). `done` hears once, with the local
-   * end on success; the returned function cancels the dial.
+   * address, or from a new socket (-1). `done` hears once, on a later tick,
+   * with the dial and its local end on success; the returned function
+   * cancels the dial.
    */
-  dial(fd: number, address: string, port: number, done: (error: Error | undefined, dial: TcpConnId, localAddress: string, localPort: number) => void): () => void {
-    const result = this.addon.tcpConnDial(fd, address, port);
-    if (result < 0) {
+  dial(fd: number, address: string, port: number, done: (error: Error | undefined, connected?: NativeDial) => void): () => void {
+    let result = -1;
+    let error: Error | undefined;
+    try {
+      result = this.addon.tcpConnDial(fd, address, port);
+      if (result < 0) error = errnoError(-result, 'connect');
+    } catch (err) {
+      error = err as Error; // the addon could not watch the socket (out of memory)
+    }
+    if (error) {
       if (fd >= 0) this.addon.close(fd);
-      const error = errnoError(-result, `connect`);
-      process.nextTick(() => done(error, -1 as TcpConnId, '', 0));
+      process.nextTick(() => done(error));
       return () => undefined;
     }
     const dial = result as TcpConnId;
     dials.set(dial, (error, localAddress, localPort) => {
       if (error) this.addon.tcpConnClose(dial);
-      done(error, dial, localAddress, localPort);
+      done(error, error ? undefined : { dial, localAddress, localPort });
     });
     return () => {
       dials.delete(dial);

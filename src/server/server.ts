@@ -198,11 +198,12 @@ export class SocksServer {
     };
     const inherited = this.inheritedListeners?.get(listenKey(listen));
     const addon = nativeSessions();
+    const ipv6Only = ipv6OnlyFor(listen, config);
     let listener: Listening;
     try {
       listener = addon
-        ? nativeListener(addon, listen, inherited, config.freebind, ipv6OnlyFor(listen, config), onClient, onError)
-        : await nodeListener(listen, inherited, sockets, ipv6OnlyFor(listen, config), onClient, onError);
+        ? nativeListener(addon, listen, inherited, config.freebind, ipv6Only, onClient, onError)
+        : await nodeListener(listen, inherited, sockets, ipv6Only, onClient, onError);
     } catch (err) {
       throw new ListenError(listen, err as NodeJS.ErrnoException);
     }
