@@ -19,3 +19,5 @@ function findPackageRoot(): string {
 
 export const PACKAGE_ROOT = findPackageRoot();
 export const SCHEMA_PATH = join(PACKAGE_ROOT, 'src', 'config', 'schema.json');
+/** The `hasocks` command (src/hasocks.cts, built), which the agent and the supervisor start. */
+export const CLI_PATH = join(PACKAGE_ROOT, 'dist', 'src', 'hasocks.cjs');

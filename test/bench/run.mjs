@@ -67,7 +67,7 @@ const servers = {
           ],
         }),
       );
-      return launch(process.execPath, [join(REPO, 'dist', 'src', 'cli.js'), 'serve', '--config', config], port);
+      return launch(process.execPath, [join(REPO, 'dist', 'src', 'hasocks.cjs'), 'serve', '--config', config], port);
     },
   },
   dante: {

@@ -3,17 +3,23 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigFile } from '../../src/config/types.js';
-import { PACKAGE_ROOT } from '../../src/paths.js';
+import { CLI_PATH, PACKAGE_ROOT } from '../../src/paths.js';
 import { freePort } from './net.js';
 
 /** The repository, found the way the proxy finds its package root, so this also works compiled (npm run lab). */
 export const REPO = PACKAGE_ROOT;
-export const CLI = join(REPO, 'dist', 'src', 'cli.js');
+export const CLI = CLI_PATH;
 
 /** Rules that let loopback clients do everything; tests that test rules bring their own. */
 export const OPEN_RULES: NonNullable<ConfigFile['rules']> = [
   { type: 'client', action: 'pass', from: '0/0' },
   { type: 'socks', action: 'pass', from: '0/0', to: '0/0' },
+];
+
+/** The two ways a session's client socket is held: in C (the default), and as a Node socket. Security tests run on both. */
+export const SESSION_PATHS: Array<[string, Record<string, string>]> = [
+  ['client sockets in C', {}],
+  ['Node sockets', { HASOCKS_NATIVE_SESSIONS: '0' }],
 ];
 
 export interface RunningProxy {

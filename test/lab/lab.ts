@@ -134,7 +134,7 @@ async function status(): Promise<void> {
     [
       'try:',
       '  npm run lab -- exec node1 pcs status',
-      `  npm run lab -- client node dist/src/cli.js drill --proxy ${VIP}:1080 --target ${state.client.address}:7007 --udp-target ${state.client.address}:7007 --duration 30`,
+      `  npm run lab -- client node dist/src/hasocks.cjs drill --proxy ${VIP}:1080 --target ${state.client.address}:7007 --udp-target ${state.client.address}:7007 --duration 30`,
       '  npm run lab -- exec node1 pcs node standby node1     (a switchover)',
       '  npm run lab -- down',
     ].join('\n'),
