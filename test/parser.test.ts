@@ -1,4 +1,4 @@
-import { HandshakeParser, State, type SocksRequest } from '../src/protocol/parser.js';
+import { HandshakeParser, MAX_HANDSHAKE_BYTES, State, type SocksRequest } from '../src/protocol/parser.js';
 import { SocksError } from '../src/protocol/errors.js';
 import { Reply } from '../src/protocol/constants.js';
 
@@ -94,6 +94,66 @@ describe('HandshakeParser', () => {
   test('a SOCKS4 USERID without its NUL is cut off at 255 bytes', () => {
     const { events } = drive([Buffer.from([0x04, 0x01, 0, 80, 1, 2, 3, 4]), Buffer.alloc(300, 0x41)]);
     expect((events[0]!.value as SocksError).reply).toBe(Reply.GENERAL_FAILURE);
+  });
+});
+
+describe('what the parser lets through to rules and resolver', () => {
+  const domain = (name: Buffer): Buffer => Buffer.concat([Buffer.from([0x05, 0x01, 0x00, 0x03, name.length]), name, Buffer.from([0, 80])]);
+
+  test.each([
+    ['a NUL, which the resolver would stop at', Buffer.from('127.0.0.1\0.example.com', 'latin1')],
+    ['a space, after which inet_aton stops reading', Buffer.from('127.0.0.1 x.example.com', 'latin1')],
+    ['a newline', Buffer.from('a\nb.example.com', 'latin1')],
+    ['a byte over 0x7f', Buffer.from('bücher.example', 'utf8')],
+    ['an empty label', Buffer.from('a..example.com', 'latin1')],
+    ['a leading dot', Buffer.from('.example.com', 'latin1')],
+    ['a label of 64 bytes', Buffer.from(`${'a'.repeat(64)}.example.com`, 'latin1')],
+    ['255 bytes', Buffer.from(`${'a.'.repeat(127)}a`, 'latin1')],
+  ])('a SOCKS5 name with %s is an error with reply 0x04, never a request', (_what, name) => {
+    const { events } = drive([greeting, domain(name)]);
+    expect(events.map((e) => e.kind)).toEqual(['greeting', 'error']);
+    expect((events[1]!.value as SocksError).reply).toBe(Reply.HOST_UNREACHABLE);
+  });
+
+  test('plain names pass: letters, digits, "-", "_", a trailing dot, 63-byte labels, 253 bytes', () => {
+    for (const name of ['localhost', '_sip._tcp.example.com', 'xn--bcher-kva.example.', `${'a'.repeat(63)}.b`, `${'a.'.repeat(126)}a`]) {
+      const { events } = drive([greeting, domain(Buffer.from(name))]);
+      expect(events.at(-1)).toEqual({ kind: 'request', value: { version: 5, command: 'connect', destination: { type: 'domain', host: name, port: 80 } } });
+    }
+  });
+
+  test('a SOCKS4a host name is checked the same way', () => {
+    const { events } = drive([Buffer.from([0x04, 0x01, 0, 80, 0, 0, 0, 1, 0, ...Buffer.from('127.0.0.1 .example.com'), 0])]);
+    expect((events[0]!.value as SocksError).reply).toBe(Reply.HOST_UNREACHABLE);
+  });
+
+  test('an IPv4-mapped IPv6 destination is the IPv4 address', () => {
+    const mapped = [...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1];
+    const { events } = drive([greeting, Buffer.from([0x05, 0x01, 0x00, 0x04, ...mapped, 0, 80])]);
+    expect(events.at(-1)?.value).toMatchObject({ destination: { type: 'ipv4', host: '127.0.0.1', port: 80 } });
+  });
+
+  test('a SOCKS4 USERID of 255 bytes passes, of 256 does not', () => {
+    const request = (length: number): Buffer => Buffer.from([0x04, 0x01, 0, 80, 1, 2, 3, 4, ...Buffer.alloc(length, 0x41), 0]);
+    expect(drive([request(255)]).events[0]!.kind).toBe('request');
+    expect(drive([request(256)]).events[0]!.kind).toBe('error');
+  });
+
+  test('a handshake may buffer at most 64 KiB while the session decides', () => {
+    const events: string[] = [];
+    // A session that never answers the greeting (a decision still pending).
+    const parser = new HandshakeParser({
+      greeting: () => events.push('greeting'),
+      credentials: () => events.push('credentials'),
+      request: () => events.push('request'),
+      error: (error) => events.push(`error ${error.code}`),
+    });
+    parser.push(greeting);
+    parser.push(Buffer.alloc(MAX_HANDSHAKE_BYTES, 0x05));
+    expect(events).toEqual(['greeting']);
+    parser.push(Buffer.alloc(1, 0x05));
+    expect(events).toEqual(['greeting', 'error ETOOLONG']);
+    expect(parser.currentState).toBe(State.FAILED);
   });
 });
 

@@ -1,10 +1,13 @@
-// Destination resolution: IPs and recently resolved names answer at once,
+// Name resolution: IPs and recently resolved names answer at once,
 // everything else goes to the system resolver, whose answers are kept for
-// a few seconds only. Uses the real resolver with localhost, which
-// /etc/hosts answers; a failing name would need a DNS query off this
-// machine, so failures (never cached) are not tested here.
+// a few seconds only (the real resolver with localhost, which /etc/hosts
+// answers). Then a DNS server that is slow or silent, from a test resolver
+// inside a namespace: deadlines, and shares of the thread pool.
 import { jest } from '@jest/globals';
 import { resolveDestination } from '../src/server/resolve.js';
+import { type Netns, createNetns } from './helpers/netns.js';
+import { dnsServerIn, socksClientIn } from './helpers/netns-tools.js';
+import { SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 afterEach(() => jest.restoreAllMocks());
 
@@ -12,7 +15,7 @@ afterEach(() => jest.restoreAllMocks());
 async function resolve(host: string): Promise<{ addresses: readonly string[]; immediate: boolean }> {
   let returned = false;
   const answer = new Promise<{ addresses: readonly string[]; immediate: boolean }>((done, fail) =>
-    resolveDestination(host, (addresses) => done({ addresses, immediate: !returned }), fail),
+    resolveDestination(host, Infinity, (addresses) => done({ addresses, immediate: !returned }), fail),
   );
   returned = true;
   return answer;
@@ -35,4 +38,53 @@ test('a name goes to the resolver once, then answers at once until its few secon
   const now = Date.now();
   jest.spyOn(Date, 'now').mockReturnValue(now + 5001);
   expect(await resolve('localhost')).toEqual({ addresses: first.addresses, immediate: false });
+});
+
+describe('a slow or silent DNS server, from a test resolver in a namespace', () => {
+  let ns: Netns;
+  let dns: Awaited<ReturnType<typeof dnsServerIn>> | undefined;
+  /** The CONNECT reply code from `source`, and how long it took. */
+  const probe = async (host: string, port: number, source = '127.0.0.1'): Promise<{ code: string; ms: number }> => {
+    const started = Date.now();
+    const { code } = (await socksClientIn(ns, ['probe', '127.0.0.1', '1080', host, String(port), source])) as { code: string };
+    return { code, ms: Date.now() - started };
+  };
+
+  beforeAll(async () => {
+    // The system resolver would wait 5 s twice for a silent server: only the proxy's own deadline ends it sooner.
+    ns = await createNetns({}, 'timeout:5 attempts:2');
+    const silent = ['silent.test', ...Array.from({ length: 30 }, (_, i) => `${i + 5}.0.0.127.in-addr.arpa`)];
+    dns = await dnsServerIn(ns, { A: { 'fast.test': '127.0.0.1', 'host.clients.test': '127.0.0.2' }, PTR: { '2.0.0.127.in-addr.arpa': 'host.clients.test' }, silent });
+  });
+  afterEach(stopAllProxies);
+  afterAll(async () => {
+    dns?.child.kill('SIGTERM');
+    await dns?.child;
+    await ns?.remove();
+  });
+
+  test.each(SESSION_PATHS)('a name the DNS server never answers gets 0x04 within timeout.connect; CONNECT by address is unaffected (%s)', async (_path, env) => {
+    await startProxy({ internal: ['127.0.0.1:1080'], timeout: { connect: 1 } }, { netns: ns.name, env });
+    const [slow, byAddress] = await Promise.all([probe('silent.test', 7000), probe('127.0.0.1', 7000)]);
+    expect(slow.code).toBe('04');
+    expect(slow.ms).toBeLessThan(2500);
+    expect(byAddress.code).toBe('05'); // nothing listens there: refused, at once
+    expect(byAddress.ms).toBeLessThan(1000);
+  });
+
+  test('a reverse zone that never answers does not hold up other clients\' name lookups', async () => {
+    // Client rules by name: every client's address is looked up in reverse first.
+    await startProxy(
+      { internal: ['127.0.0.1:1080'], rules: [{ type: 'client', action: 'pass', from: '.clients.test' }, { type: 'client', action: 'pass', from: '127.0.0.0/8' }, { type: 'socks', action: 'pass' }] },
+      { netns: ns.name },
+    );
+    // 20 clients from addresses whose PTR queries go unanswered: each waits out its 2 s and is served nameless.
+    const flood = Array.from({ length: 20 }, (_, i) => probe('127.0.0.1', 7000, `127.0.0.${i + 5}`));
+    const named = await probe('fast.test', 7000, '127.0.0.2');
+    expect(named.code).toBe('05');
+    // Its own reverse lookup queues behind the flood's and gives up at 2 s too; its name lookup
+    // then runs at once. With one pool for both, it waited for the flood's 10 s lookups to end.
+    expect(named.ms).toBeLessThan(3500);
+    for (const result of await Promise.all(flood)) expect(result.code).toBe('05');
+  });
 });

@@ -12,12 +12,35 @@ function transportFor(output: string): winston.transport {
   return new winston.transports.File({ filename: output });
 }
 
+/** Characters that could forge or hide a log line: C0 and C1 controls, DEL, and Unicode's line and paragraph separators. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `text` with every control character written as \xHH (or \uHHHH). Log
+ * lines carry what clients sent (user names, host names), and a newline
+ * in one would start a forged line of the client's choosing.
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Applied before any output sees a message, the syslog transport included. */
+const escapeMessage = winston.format((info) => {
+  info.message = escapeControlCharacters(String(info.message));
+  return info;
+});
+
 /** The logger for a set of Dante-style `logoutput` entries and a `debug` level. */
 export function createLogger(outputs: readonly string[], debug: 0 | 1 | 2, label?: string): Logger {
   const prefix = label ? `[${label}] ` : '';
   return skipDisabledLevels(winston.createLogger({
     level: debug >= 2 ? 'silly' : debug === 1 ? 'debug' : 'info',
     format: winston.format.combine(
+      escapeMessage(),
       winston.format.timestamp(),
       winston.format.printf((info) => `${String(info.timestamp)} ${info.level}: ${prefix}${String(info.message)}`),
     ),

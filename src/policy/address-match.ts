@@ -1,16 +1,25 @@
 import { isIP } from 'node:net';
-import { ipv6ToBytes, writeIPv4 } from '../protocol/address.js';
+import { ipv6ToBytes, isMappedIPv4, writeIPv4 } from '../protocol/address.js';
 
 /**
  * One `from` or `to` value of a rule, compiled once at config load.
  *
  * IPs are compared as 16-byte IPv6 addresses, with IPv4 in its mapped form
  * (::ffff:a.b.c.d), so an IPv4 client seen through a dual-stack socket matches
- * the IPv4 rule written for it.
+ * the IPv4 rule written for it. An IPv4 CIDR (0.0.0.0/0 too) matches only
+ * IPv4 addresses; an IPv6 CIDR (::/0 too) only IPv6 ones, unless it is
+ * written inside ::ffff:0:0/96.
  */
 export type AddressMatcher =
   | { readonly kind: 'any' }
-  | { readonly kind: 'cidr'; readonly network: Buffer; readonly prefix: number; readonly text: string }
+  | {
+      readonly kind: 'cidr';
+      readonly network: Buffer;
+      readonly prefix: number;
+      readonly text: string;
+      /** An IPv6 network outside ::ffff:0:0/96: it never matches an IPv4 address, though ::/0 contains their mapped forms. */
+      readonly ipv6Only: boolean;
+    }
   | { readonly kind: 'host'; readonly name: string; addresses?: readonly Buffer[] }
   | { readonly kind: 'domain'; readonly suffix: string };
 
@@ -54,7 +63,7 @@ export function parseAddressMatch(text: string): AddressMatcher {
   }
   const prefix = family === 4 ? 96 + bits : bits;
   const network = maskTo(ipToBytes16(ip), prefix);
-  return { kind: 'cidr', network, prefix, text: value };
+  return { kind: 'cidr', network, prefix, text: value, ipv6Only: family === 6 && !(prefix >= 96 && isMappedIPv4(network)) };
 }
 
 function maskTo(bytes: Buffer, prefix: number): Buffer {
@@ -86,7 +95,7 @@ export function matchAddress(matcher: AddressMatcher, ip: Buffer | undefined, na
     case 'any':
       return true;
     case 'cidr':
-      return ip !== undefined && inCidr(ip, matcher.network, matcher.prefix);
+      return ip !== undefined && inCidr(ip, matcher.network, matcher.prefix) && !(matcher.ipv6Only && isMappedIPv4(ip));
     case 'host':
       if (ip !== undefined && matcher.addresses?.some((a) => a.equals(ip))) return true;
       return name !== undefined && name.toLowerCase().replace(/\.$/, '') === matcher.name;

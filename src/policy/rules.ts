@@ -46,8 +46,10 @@ export interface MatchInput {
 
 export interface Decision {
   readonly action: RuleAction;
-  /** undefined: nothing matched and the default deny applied. */
+  /** undefined: nothing matched and the default deny applied, or `refused` says why no rule was asked. */
   readonly rule: Rule | undefined;
+  /** A block that comes before every rule (an unspecified destination): why. */
+  readonly refused?: string;
 }
 
 /** The decision when no rule matches: Dante's default deny, logging errors only. */
@@ -122,7 +124,8 @@ export function decisionLogs(decision: Decision, event: LogEvent): boolean {
 }
 
 export function describeDecision(decision: Decision): string {
-  return decision.rule ? `${decision.action} ${decision.rule.type}-rule #${decision.rule.number}` : 'block (no rule matched)';
+  if (decision.rule) return `${decision.action} ${decision.rule.type}-rule #${decision.rule.number}`;
+  return `block (${decision.refused ?? 'no rule matched'})`;
 }
 
 /** True when some rule names clients by name, so each client needs a reverse lookup first. */

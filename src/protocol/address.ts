@@ -8,9 +8,32 @@ export interface SocksAddress {
   readonly port: number;
 }
 
-/** "::ffff:10.1.2.3" is the IPv4 address 10.1.2.3 seen through an IPv6 socket. */
+/** The first 12 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d). */
+const MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+
+/** Is this 16-byte address IPv4-mapped (::ffff:a.b.c.d)? */
+export function isMappedIPv4(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 12; i++) if (bytes[i] !== MAPPED_PREFIX[i]) return false;
+  return true;
+}
+
+/**
+ * "::ffff:10.1.2.3" is the IPv4 address 10.1.2.3 seen through an IPv6
+ * socket, and so is every other spelling of it ("::ffff:a01:203",
+ * "0:0:0:0:0:ffff:..."). Rules, logs and dials see the plain IPv4 address.
+ * Anything else comes back as it is.
+ */
 export function unmapIPv4(address: string): string {
-  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+  if (!address.includes(':')) return address;
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7);
+  if (!/ffff/i.test(address) || !isIPv6(address)) return address;
+  const bytes = ipv6ToBytes(address);
+  return isMappedIPv4(bytes) ? bytesToIPv4(bytes.subarray(12)) : address;
+}
+
+/** A 16-byte address from the wire: an IPv4-mapped one is the IPv4 address it stands for. */
+export function ipFromBytes16(bytes: Buffer): { type: 'ipv4' | 'ipv6'; host: string } {
+  return isMappedIPv4(bytes) ? { type: 'ipv4', host: bytesToIPv4(bytes.subarray(12)) } : { type: 'ipv6', host: bytesToIPv6(bytes) };
 }
 
 /** "host:port" or "[v6]:port" -> host and port, unchecked; undefined when it has neither form. */
@@ -133,3 +156,16 @@ export function encodeAddress(host: string, port: number, prefix: readonly numbe
 
 /** The wildcard addresses: "any address" when bound, "none named" in a request. */
 export const isUnspecified = (host: string): boolean => host === '0.0.0.0' || host === '::';
+
+/**
+ * Why an IP literal can never be a destination, or undefined. A connect()
+ * or sendto() to the unspecified address reaches this host itself (Linux
+ * takes it as the local host), so rules that block 127.0.0.0/8 and ::1
+ * would not see it coming: 0.0.0.0/8 ("this network", RFC 1122) and ::
+ * are refused before any rule.
+ */
+export function forbiddenDestination(ip: string): string | undefined {
+  const address = unmapIPv4(ip);
+  const unspecified = address.includes(':') ? ipv6ToBytes(address).every((byte) => byte === 0) : address.startsWith('0.');
+  return unspecified ? `${address} is an unspecified address, which reaches this host itself` : undefined;
+}

@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net';
-import { type SocksAddress, bytesToIPv4, bytesToIPv6 } from './address.js';
+import { type SocksAddress, bytesToIPv4, ipFromBytes16 } from './address.js';
 import {
   AddressType,
   COMMAND_NAME,
@@ -11,6 +11,7 @@ import {
   USERPASS_VERSION,
 } from './constants.js';
 import { SocksError } from './errors.js';
+import { escapeBytes, hostNameProblem } from './host-name.js';
 
 /** A complete request, SOCKS5 or SOCKS4/4a, with its destination still unresolved. */
 export interface SocksRequest {
@@ -61,6 +62,20 @@ export type ParserState = (typeof State)[keyof typeof State];
 const MAX_SOCKS4_FIELD = 255;
 
 /**
+ * The most a handshake may buffer before its request is complete. A real
+ * handshake is a few hundred bytes; the session also stops reading while it
+ * waits for a decision, so this bounds what a client can make us hold.
+ */
+export const MAX_HANDSHAKE_BYTES = 64 * 1024;
+
+/** A destination name the client sent, checked before anything else sees it (host-name.ts). */
+function checkedName(raw: Buffer, what: string): string {
+  const problem = hostNameProblem(raw);
+  if (problem) throw new SocksError(`invalid ${what} "${escapeBytes(raw)}": ${problem}`, Reply.HOST_UNREACHABLE, 'EBADNAME');
+  return raw.toString('latin1');
+}
+
+/**
  * Incremental SOCKS handshake parser, in the manner of ws's Receiver: chunks
  * are queued, `consume(n)` takes exactly n bytes once they are there, and
  * each state either advances or returns false to wait for more input.
@@ -96,6 +111,11 @@ export class HandshakeParser {
     this.buffers.push(chunk);
     this.buffered += chunk.length;
     this.run();
+    // After the request, what is buffered is early data, which the session stops reading at once.
+    const state = this.currentState;
+    if (this.buffered > MAX_HANDSHAKE_BYTES && state !== State.DONE && state !== State.FAILED) {
+      this.failWith(new SocksError(`handshake longer than ${MAX_HANDSHAKE_BYTES} bytes`, Reply.GENERAL_FAILURE, 'ETOOLONG'));
+    }
   }
 
   /** After a greeting answered with method 0x02: the next bytes are RFC 1929 credentials. */
@@ -128,13 +148,17 @@ export class HandshakeParser {
         /* keep stepping while a state completes */
       }
     } catch (err) {
-      this.state = State.FAILED;
-      this.buffers.length = 0;
-      this.buffered = 0;
-      this.events.error(err instanceof SocksError ? err : new SocksError(String(err), Reply.GENERAL_FAILURE));
+      this.failWith(err instanceof SocksError ? err : new SocksError(String(err), Reply.GENERAL_FAILURE));
     } finally {
       this.running = false;
     }
+  }
+
+  private failWith(error: SocksError): void {
+    this.state = State.FAILED;
+    this.buffers.length = 0;
+    this.buffered = 0;
+    this.events.error(error);
   }
 
   /** Run one state. Returns true when the state advanced and another step may follow. */
@@ -277,9 +301,16 @@ export class HandshakeParser {
     }
     if (this.buffered < this.addressLength) return false;
     const raw = this.consume(this.addressLength);
-    if (this.addressType === AddressType.IPV4) this.host = bytesToIPv4(raw);
-    else if (this.addressType === AddressType.IPV6) this.host = bytesToIPv6(raw);
-    else this.host = raw.toString('utf8');
+    if (this.addressType === AddressType.IPV4) {
+      this.host = bytesToIPv4(raw);
+    } else if (this.addressType === AddressType.IPV6) {
+      // ::ffff:a.b.c.d is the IPv4 address, for rules as for the dial.
+      const ip = ipFromBytes16(raw);
+      this.host = ip.host;
+      if (ip.type === 'ipv4') this.addressType = AddressType.IPV4;
+    } else {
+      this.host = checkedName(raw, 'domain name');
+    }
     this.state = State.S5_PORT;
     return true;
   }
@@ -310,7 +341,7 @@ export class HandshakeParser {
   private readSocks4UserId(): boolean {
     const field = this.readNulTerminated('USERID');
     if (field === undefined) return false;
-    this.userId = field;
+    this.userId = field.toString('latin1');
     // SOCKS4a: 0.0.0.x with x != 0 means "a host name follows the USERID".
     const isSocks4a = this.socks4Ip.startsWith('0.0.0.') && this.socks4Ip !== '0.0.0.0';
     if (isSocks4a) {
@@ -322,9 +353,9 @@ export class HandshakeParser {
   }
 
   private readSocks4Hostname(): boolean {
-    const host = this.readNulTerminated('hostname');
-    if (host === undefined) return false;
-    if (host === '') throw new SocksError('empty SOCKS4a hostname', Reply.HOST_UNREACHABLE, 'EBADADDR');
+    const raw = this.readNulTerminated('hostname');
+    if (raw === undefined) return false;
+    const host = checkedName(raw, 'SOCKS4a host name');
     this.finishSocks4({ type: isIPv4(host) ? 'ipv4' : 'domain', host, port: this.socks4Port });
     return true;
   }
@@ -334,20 +365,17 @@ export class HandshakeParser {
     this.events.request({ version: 4, command: this.command, destination, userId: this.userId });
   }
 
-  /** A NUL-terminated SOCKS4 field, or undefined until its NUL has arrived. */
-  private readNulTerminated(what: string): string | undefined {
+  /** A NUL-terminated SOCKS4 field without its NUL, or undefined until the NUL has arrived. */
+  private readNulTerminated(what: string): Buffer | undefined {
     let offset = 0;
     for (const buffer of this.buffers) {
       const nul = buffer.indexOf(0);
-      if (nul >= 0) {
-        const text = this.consume(offset + nul + 1).toString('latin1', 0, offset + nul);
-        return text;
+      const length = nul >= 0 ? offset + nul : offset + buffer.length;
+      if (length > MAX_SOCKS4_FIELD) {
+        throw new SocksError(`SOCKS4 ${what} longer than ${MAX_SOCKS4_FIELD} bytes`, Reply.GENERAL_FAILURE, 'EBADFIELD');
       }
-      offset += buffer.length;
-      if (offset > MAX_SOCKS4_FIELD) break;
-    }
-    if (offset > MAX_SOCKS4_FIELD) {
-      throw new SocksError(`SOCKS4 ${what} longer than ${MAX_SOCKS4_FIELD} bytes`, Reply.GENERAL_FAILURE, 'EBADFIELD');
+      if (nul >= 0) return this.consume(length + 1).subarray(0, length);
+      offset = length;
     }
     return undefined;
   }

@@ -1,7 +1,7 @@
 import type { RuleCommand } from '../config/types.js';
 import { ipToBytes16 } from '../policy/address-match.js';
 import { type Decision, type MatchInput, decide } from '../policy/rules.js';
-import { unmapIPv4 } from '../protocol/address.js';
+import { forbiddenDestination, unmapIPv4 } from '../protocol/address.js';
 import type { Session } from './session.js';
 
 /** A CONNECT or BIND request the socks rules passed: the address to use and the rule that passed it. */
@@ -24,6 +24,11 @@ const LOCAL_PASS: Decision = {
   rule: { number: 0, type: 'socks', action: 'pass', from: { kind: 'any' }, to: { kind: 'any' }, ports: undefined, commands: undefined, users: undefined, methods: undefined, protocols: undefined, log: new Set(['error']), limits: undefined },
 };
 
+/** The client-rule decision for a client (its address in 16-byte form, and its confirmed name) arriving where this session's client did. */
+export function decideClient(session: Session, clientIp: Buffer, clientName: string | undefined): Decision {
+  return decide(session.config.rules, 'client', { clientIp, clientName, targetIp: ipToBytes16(session.localAddress), port: session.localPort });
+}
+
 /**
  * The socks-rule input for one request or datagram: who the client is and
  * how it authenticated, plus the target. Built field by field: an object
@@ -45,8 +50,15 @@ function socksInput(session: Session, target: Target | undefined, port: number, 
   };
 }
 
-/** The socks-rule decision for one request or datagram of this session. */
+/**
+ * The socks-rule decision for one request or datagram of this session. A
+ * destination that would reach this host behind the rules' back (the
+ * unspecified address) is refused first, for every client; a BIND names
+ * the peer it expects, where 0.0.0.0 means any peer, so it is exempt.
+ */
 export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
+  const forbidden = command === 'bind' ? undefined : forbiddenDestination(target.address);
+  if (forbidden) return { action: 'block', rule: undefined, refused: forbidden };
   if (session.local) return LOCAL_PASS;
   return decide(session.config.rules, 'socks', socksInput(session, target, target.port, command, protocol, false));
 }

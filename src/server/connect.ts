@@ -100,6 +100,7 @@ function dial(session: Session, request: SocksRequest, { address, decision }: Au
     session.socket.write(replyFor(version, Reply.SUCCEEDED, connected.address, connected.port));
     connected.relay();
   });
+  // timeout.connect counts from the request: resolving the name took part of it.
   const timer =
     connectTimeout > 0
       ? setTimeout(() => {
@@ -107,7 +108,7 @@ function dial(session: Session, request: SocksRequest, { address, decision }: Au
           settled = true;
           cancel();
           session.reject(version, Reply.TTL_EXPIRED, `connect timeout after ${connectTimeout / 1000}s`);
-        }, connectTimeout)
+        }, Math.max(0, session.requestDeadline - Date.now()))
       : undefined;
   session.socket.once('close', onClientGone);
 }

@@ -3,8 +3,7 @@ import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { ipToBytes16 } from '../policy/address-match.js';
-import { type Decision, decide, decisionLogs, describeDecision } from '../policy/rules.js';
-import { lookupService } from 'node:dns/promises';
+import { type Decision, decisionLogs, describeDecision } from '../policy/rules.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
 import { SocksError } from '../protocol/errors.js';
@@ -12,16 +11,13 @@ import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
 import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
 import type { TcpConnId } from '../native/addon.js';
 import { type RelayOptions, type RelayResult, relay, relayInC } from '../relay/relay.js';
-import { type AuthorizedRequest, firstPassing } from './authorize.js';
-import { resolveDestination } from './resolve.js';
+import { type AuthorizedRequest, decideClient, firstPassing } from './authorize.js';
+import { confirmedClientName, resolveDestination } from './resolve.js';
 import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
 import { handleUdpAssociate } from './udp-associate.js';
 import { type ClientSocket, NativeClient } from './native-sockets.js';
 import type { SocketFactory } from './sockets.js';
-
-/** How long a reverse lookup of a client may take before rules see it as nameless. */
-const NAME_LOOKUP_MS = 2000;
 
 /** How long a refused client gets to read its reply and close before we drop it. */
 const LINGER_MS = 2000;
@@ -129,10 +125,9 @@ export class Session {
       return;
     }
     this.socket.pause();
-    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), NAME_LOOKUP_MS).unref());
-    void Promise.race([lookupService(this.clientAddress, 0).then((r) => r.hostname, () => undefined), timeout]).then((name) => {
-      // getnameinfo answers with the address itself when there is no name.
-      this.clientName = name === this.clientAddress ? undefined : name;
+    void confirmedClientName(this.clientAddress).then((name) => {
+      if (this.closed) return;
+      this.clientName = name;
       this.socket.resume();
       this.start();
     });
@@ -144,12 +139,7 @@ export class Session {
       this.listen();
       return true;
     }
-    const decision = decide(this.config.rules, 'client', {
-      clientIp: this.clientIp,
-      clientName: this.clientName,
-      targetIp: ipToBytes16(this.localAddress),
-      port: this.localPort,
-    });
+    const decision = decideClient(this, this.clientIp, this.clientName);
     const line = (): string => `${this.label}: ${describeDecision(decision)}: client ${formatEndpoint(this.clientAddress, this.clientPort)} -> ${formatEndpoint(this.localAddress, this.localPort)}`;
     const refusal = decision.action === 'pass' ? this.takeLimit(decision) : undefined;
     if (decision.action === 'block' || refusal) {
@@ -206,7 +196,15 @@ export class Session {
   }
 
   private async onCredentials(username: string, password: Buffer): Promise<void> {
-    const ok = await verifyPassword(this.config.users ?? new Map(), username, password);
+    // Nothing more is read until the verdict: a client cannot pile up bytes meanwhile.
+    this.socket.pause();
+    let ok = false;
+    try {
+      const negotiate = this.config.timeouts.negotiate;
+      ok = await verifyPassword(this.config.users ?? new Map(), username, password, negotiate > 0 ? this.startedAt + negotiate : Infinity);
+    } catch (err) {
+      this.logger.error(`${this.label}: checking the password of user "${username}" failed: ${(err as Error).message}`);
+    }
     password.fill(0);
     if (this.closed) return;
     if (!ok) {
@@ -217,6 +215,7 @@ export class Session {
     this.username = username;
     this.debug(() => `authenticated as "${username}"`);
     this.socket.write(authStatus(true));
+    this.socket.resume();
     this.parser.expectRequest();
   }
 
@@ -231,6 +230,7 @@ export class Session {
     this.socket.off('error', this.onNegotiationError);
     this.socket.on('error', ignoreError);
     this.request = request;
+    this.requestedAt = Date.now();
     this.debug(() => `SOCKS${request.version} ${request.command} ${this.destinationText}`);
     // BIND and UDP ASSOCIATE are served with Node sockets; CONNECT decides once the rule is known (connect.ts).
     if (request.command !== 'connect') this.useNodeSocket();
@@ -266,9 +266,21 @@ export class Session {
     const { destination, version } = request;
     resolveDestination(
       destination.host,
-      (addresses) => this.authorizeAddresses(request, addresses, proceed),
+      this.requestDeadline,
+      (addresses) => {
+        if (!this.closed) this.authorizeAddresses(request, addresses, proceed);
+      },
       (err) => this.reject(version, Reply.HOST_UNREACHABLE, `cannot resolve ${destination.host}: ${err.code ?? String(err)}`),
     );
+  }
+
+  /** When the request arrived; timeout.connect counts from here, name resolution included. */
+  requestedAt = 0;
+
+  /** By when a CONNECT or BIND must have resolved and connected (ms since the epoch; Infinity without timeout.connect). */
+  get requestDeadline(): number {
+    const timeout = this.config.timeouts.connect;
+    return timeout > 0 ? this.requestedAt + timeout : Infinity;
   }
 
   private authorizeAddresses(request: SocksRequest, addresses: readonly string[], proceed: (allowed: AuthorizedRequest) => void): void {
@@ -391,6 +403,11 @@ export class Session {
     this.socket.resume(); // discard what else the client sends, so its FIN is seen
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
     this.finished();
+  }
+
+  /** Whether the session has ended (a command handler checks after waiting for something). */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** The session is over: release its limits and leave the server's registry. */

@@ -1,13 +1,14 @@
 import { decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
-import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
+import { formatEndpoint, isUnspecified } from '../protocol/address.js';
+import { ipToBytes16 } from '../policy/address-match.js';
 import { Reply } from '../protocol/constants.js';
 import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
 import { parseUdpHeader, udpHeader } from '../protocol/udp-header.js';
-import { decideAssociation, decideReply, decideSocks } from './authorize.js';
+import { decideAssociation, decideClient, decideReply, decideSocks } from './authorize.js';
 import { remember } from './bounded-cache.js';
-import { resolveDestination } from './resolve.js';
+import { confirmedClientName, resolveDestination } from './resolve.js';
 import type { Session } from './session.js';
 import { type UdpTransport, openUdpTransport } from './udp-transport.js';
 
@@ -34,10 +35,22 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     return;
   }
 
-  // Whom to accept datagrams from: the client's IP, narrowed by a non-zero DST.ADDR/DST.PORT.
-  const requested = unmapIPv4(destination.host);
-  const allowedAddress = destination.type !== 'domain' && !isUnspecified(requested) ? requested : session.clientAddress;
+  // Whom to accept datagrams from: the client's IP, or the address DST.ADDR
+  // names (RFC 1928: where the client will send from), and DST.PORT if not
+  // zero. Another address than the client's must pass the client rules
+  // itself, or this client could open the relay to anyone.
+  const requested = destination.type === 'domain' || isUnspecified(destination.host) ? undefined : destination.host;
+  const allowedAddress = requested ?? session.clientAddress;
   const allowedPort = destination.port !== 0 ? destination.port : undefined;
+  if (!ipToBytes16(allowedAddress).equals(session.clientIp)) {
+    const name = session.config.lookUpClientNames ? await confirmedClientName(allowedAddress) : undefined;
+    const sender = decideClient(session, ipToBytes16(allowedAddress), name);
+    if (sender.action === 'block') {
+      session.reject(version, Reply.NOT_ALLOWED, `the sender it names, ${allowedAddress}, is refused: ${describeDecision(sender)}`);
+      return;
+    }
+  }
+  if (session.isClosed) return;
 
   const resolved = new Map<string, string>();
   const decisions = new Map<string, Decision>();
@@ -56,10 +69,23 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     if (reply.decision.action !== 'block') transport.sendToClient(reply.header, payload);
   };
 
+  /** Datagrams dropped for their header; the first is logged, the rest counted in the disconnect line. */
+  let invalid = 0;
+  const dropInvalid = (why: string): void => {
+    if (invalid++ === 0) session.logger.info(`${session.label}: udp: dropped a datagram from the client: ${why}; more are counted, not logged`);
+  };
+
   const fromClient = (datagram: Buffer): void => {
     const header = parseUdpHeader(datagram);
+    if ('invalid' in header) {
+      dropInvalid(header.invalid);
+      return;
+    }
     // Fragmentation is optional in RFC 1928 and we do not reassemble: drop.
-    if (!header || header.fragment !== 0) return;
+    if (header.fragment !== 0) {
+      dropInvalid(`fragment ${header.fragment}: fragments are not reassembled`);
+      return;
+    }
     const payload = datagram.subarray(header.dataOffset);
     if (header.type !== 'domain') {
       forward(header.host, undefined, header.port, payload);
@@ -71,8 +97,10 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
       forward(address, header.host, header.port, payload);
       return;
     }
+    const timeout = session.config.timeouts.connect;
     resolveDestination(
       header.host,
+      timeout > 0 ? Date.now() + timeout : Infinity,
       (addresses) => {
         if (closed || addresses.length === 0) return;
         forward(remember(resolved, header.host, addresses[0]!, CACHE_MAX), header.host, header.port, payload);
@@ -113,6 +141,10 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     session.reject(version, replyForSystemError(err), `cannot bind the UDP relay on ${session.localAddress}: ${(err as Error).message}`);
     return;
   }
+  if (session.isClosed) {
+    transport.close(); // the client left while the relay was being bound
+    return;
+  }
   const relayPort = transport.port;
 
   const close = (reason: string): void => {
@@ -124,7 +156,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     if (decisionLogs(admission, 'disconnect')) {
       const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
       session.logger.info(
-        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${traffic.datagramsUp} datagrams/${traffic.bytesUp} bytes, down ${traffic.datagramsDown} datagrams/${traffic.bytesDown} bytes, ${seconds}s, ${reason}`,
+        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${traffic.datagramsUp} datagrams/${traffic.bytesUp} bytes, down ${traffic.datagramsDown} datagrams/${traffic.bytesDown} bytes, ${invalid > 0 ? `${invalid} invalid dropped, ` : ''}${seconds}s, ${reason}`,
       );
     }
   };

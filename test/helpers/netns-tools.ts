@@ -31,3 +31,36 @@ export function whoamiIn(netns: Netns, address: string, port: number, mode?: 'ec
   });
   return { child, ready };
 }
+
+/** What test/helpers/dns-server.mjs answers (see its header). */
+export interface DnsZone {
+  A?: Record<string, string>;
+  AAAA?: Record<string, string>;
+  PTR?: Record<string, string>;
+  delayMs?: Record<string, number>;
+  silent?: string[];
+}
+
+/**
+ * The test resolver (test/helpers/dns-server.mjs) on 127.0.0.1:53 inside
+ * `netns`, which the namespace's resolv.conf names. `queries` lists the
+ * names asked so far; the caller stops `child`.
+ */
+export async function dnsServerIn(netns: Netns, zone: DnsZone): Promise<{ child: ResultPromise; queries: () => string[] }> {
+  const child = execa('ip', ['netns', 'exec', netns.name, process.execPath, join(REPO, 'test', 'helpers', 'dns-server.mjs'), '127.0.0.1', '53', JSON.stringify(zone)], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  const asked: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const event = JSON.parse(line) as { ready?: true; name?: string; type?: string };
+        if (event.ready) resolve();
+        else asked.push(`${event.type} ${event.name}`);
+      }
+    });
+    void child.then((r) => reject(new Error(`dns server exited: ${String(r.stderr)}`)));
+  });
+  return { child, queries: () => [...asked] };
+}

@@ -18,7 +18,8 @@ export interface Netns {
 
 let counter = 0;
 
-export async function createNetns(hosts: Record<string, string> = {}): Promise<Netns> {
+/** `resolverOptions`: the resolv.conf options line (default: give up on a silent server after a second). */
+export async function createNetns(hosts: Record<string, string> = {}, resolverOptions = 'timeout:1 attempts:1'): Promise<Netns> {
   const name = `hasocks-t${process.pid}-${++counter}`;
   await execa('ip', ['netns', 'add', name]);
   const etc = `/etc/netns/${name}`;
@@ -30,7 +31,7 @@ export async function createNetns(hosts: Record<string, string> = {}): Promise<N
     mkdirSync(etc, { recursive: true });
     const lines = ['127.0.0.1 localhost', '::1 localhost ip6-localhost', ...Object.entries(hosts).map(([n, ip]) => `${ip} ${n}`)];
     writeFileSync(`${etc}/hosts`, `${lines.join('\n')}\n`);
-    writeFileSync(`${etc}/resolv.conf`, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    writeFileSync(`${etc}/resolv.conf`, `nameserver 127.0.0.1\noptions ${resolverOptions}\n`);
     await execa('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
   } catch (err) {
     await remove();
