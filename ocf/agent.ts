@@ -1,9 +1,10 @@
 // ocf:hasocks:socks - the OCF resource agent for hasocks, in the manner of
 // Pacemaker's Stateful agent: one function per action and one dispatch.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { CLI_PATH, PACKAGE_ROOT } from '../src/paths.js';
+import { openPrivateLog, privateDirectoryProblem, writePrivateFile } from '../src/private-files.js';
 import { splitHostPort } from '../src/protocol/address.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
@@ -12,7 +13,7 @@ import { control } from './probes.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 import { type ControlReply, type ControlStatus, isDegraded } from '../src/server/control-protocol.js';
 
-const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+const CLI = CLI_PATH;
 // ocf/hasocks answers recurring depth-0 monitors itself and sets the same scores (100, 160).
 const PROMOTION_SCORE_HEALTHY = 100;
 const PROMOTION_SCORE_UNHEALTHY = 10;
@@ -124,7 +125,7 @@ function setPromotionScore(dir: string, score: number | undefined): void {
     return;
   }
   if (score === undefined) rmSync(file, { force: true });
-  else writeFileSync(file, String(score));
+  else writePrivateFile(file, String(score));
 }
 
 async function status(dir: string, timeoutMs = 2000): Promise<ControlStatus> {
@@ -205,8 +206,11 @@ async function actionStart(): Promise<OcfCode> {
   } catch (err) {
     throw new AgentError(OCF.ERR_PERM, `cannot create the state directory ${dir}: ${(err as Error).message}`);
   }
+  // Made now or found: either way it must be root's alone, since root writes files in it.
+  const unsafe = privateDirectoryProblem(dir);
+  if (unsafe) throw new AgentError(OCF.ERR_PERM, `refusing the state directory: ${unsafe}`);
   for (const file of [files.pid(dir), files.identity(dir), files.score(dir)]) rmSync(file, { force: true });
-  const logFd = openSync(files.log(dir), 'a');
+  const logFd = openPrivateLog(files.log(dir));
   const args = [CLI, 'serve', '--config', param('config')!, '--pidfile', files.pid(dir), '--control-dir', dir, ...(promotable() ? ['--role', 'unpromoted'] : [])];
   trace(`start: ${process.execPath} ${args.join(' ')}`);
   // Detached: the daemon outlives this process and leads its own process group.
@@ -228,7 +232,7 @@ async function actionStart(): Promise<OcfCode> {
       const pid = Number(readFileSync(files.pid(dir), 'utf8'));
       const start = startTime(pid);
       if (start !== undefined) {
-        writeFileSync(files.identity(dir), `${pid} ${start}\n`);
+        writePrivateFile(files.identity(dir), `${pid} ${start}\n`);
         try {
           await socksGreeting({ path: files.probe(dir) }, 1000);
           log('info', `started hasocks pid ${pid}${promotable() ? ' (unpromoted, warm standby)' : ''}`);

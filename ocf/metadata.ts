@@ -42,7 +42,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: 'state_dir',
     shortdesc: 'State directory',
-    longdesc: 'Where the pid file and the control sockets of this instance live. Default: $HA_RSCTMP/hasocks-<instance> (HA_RSCTMP is usually /run/resource-agents).',
+    longdesc: 'Where the pid file and the control sockets of this instance live. Default: $HA_RSCTMP/hasocks-<instance> (HA_RSCTMP is usually /run/resource-agents). It must belong to root and be writable by nobody else; start refuses any other.',
     type: 'string',
   },
   {

@@ -1,9 +1,13 @@
 // Timeouts, limits, reload and shutdown of the real proxy process.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { control } from '../ocf/probes.js';
+import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
-import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { OPEN_RULES, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let echo: TestServer;
 
@@ -171,3 +175,70 @@ test('out of descriptors: the listener says so and waits, without spinning, then
   const client = await openSession(proxy);
   client.destroy();
 }, 30000);
+
+describe.each(SESSION_PATHS)('limits that hold against a flood, %s', (_path, env) => {
+  test('at session.max the agent\'s probes over socks.sock still get through, and status shows the limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+    try {
+      const proxy = await startProxy({ session: { max: 3 } }, { env, args: ['--control-dir', dir] });
+      const held = [await openSession(proxy), await openSession(proxy), await openSession(proxy)];
+      const over = await RawClient.connect(proxy.port);
+      over.send([5, 1, 0]);
+      expect(await over.waitForEnd()).toBe(true);
+      await socksGreeting({ path: join(dir, 'socks.sock') }, 2000);
+      await socksConnect({ path: join(dir, 'socks.sock') }, '127.0.0.1', echo.port, undefined, 2000);
+      const status = await control(join(dir, 'control.sock'), { cmd: 'status' });
+      expect(status).toMatchObject({ ok: true, status: { sessions: 3, sessionMax: 3 } });
+      for (const client of held) client.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('clients held for a promotion count against session.max', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+    try {
+      const proxy = await startProxy({ session: { max: 2 }, timeout: { negotiate: 30 } }, { env, args: ['--control-dir', dir, '--role', 'unpromoted'] });
+      const clients = [await RawClient.connect(proxy.port), await RawClient.connect(proxy.port), await RawClient.connect(proxy.port), await RawClient.connect(proxy.port)];
+      // The two over the limit are closed at once, not held until timeout.negotiate.
+      expect(await clients[2]!.waitForEnd(2000)).toBe(true);
+      expect(await clients[3]!.waitForEnd(2000)).toBe(true);
+      expect(clients[0]!.ended || clients[1]!.ended).toBe(false);
+      expect(await control(join(dir, 'control.sock'), { cmd: 'promote' })).toEqual({ ok: true });
+      for (const client of clients.slice(0, 2)) {
+        client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+        expect([...(await client.read(2))]).toEqual([5, 0]);
+        expect((await client.read(10))[1]).toBe(0);
+      }
+      for (const client of clients) client.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a malformed control request gets an error reply, and the daemon carries on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+    try {
+      await startProxy({}, { env, args: ['--control-dir', dir] });
+      const path = join(dir, 'control.sock');
+      for (const line of ['null', '42', '"status"', '[]', '{}', '{"cmd":5}', '{"cmd":"health"}', '{"cmd":"health","degradedPercent":"x"}', '{"cmd":"reload","config":5}', '{"cmd":"demote","drain":-1}', '{"cmd":"nope"}', 'not json']) {
+        const reply = await rawControl(path, line);
+        expect([line, reply.ok]).toEqual([line, false]);
+      }
+      expect(await control(path, { cmd: 'status' })).toMatchObject({ ok: true, status: { role: 'standalone' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** One raw line on a control socket, and the parsed reply. */
+async function rawControl(path: string, line: string): Promise<{ ok: boolean; error?: string }> {
+  const socket = connect(path);
+  await once(socket, 'connect');
+  socket.write(`${line}\n`);
+  let data = '';
+  socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+  await once(socket, 'close');
+  return JSON.parse(data) as { ok: boolean; error?: string };
+}

@@ -220,6 +220,40 @@ describe('validate-all', () => {
   });
 });
 
+describe('the state directory: root writes there, so nobody else may', () => {
+  test.each([
+    ['writable by others', (state: string) => execa('sh', ['-c', `mkdir -m 777 ${state}`]), /writable by others \(mode 777\)/],
+    ['owned by another user', (state: string) => execa('sh', ['-c', `mkdir -m 700 ${state} && chown nobody ${state}`]), /belongs to uid \d+, not to uid 0/],
+    ['a symbolic link', (state: string) => execa('sh', ['-c', `mkdir -m 700 ${state}.real && ln -s ${state}.real ${state}`]), /is a symbolic link/],
+  ])('one %s is refused at start with OCF_ERR_PERM', async (_what, make, reason) => {
+    const params = fresh();
+    await make(params.state_dir!);
+    try {
+      const run = await agent('start', params);
+      expect(run.code).toBe(4);
+      expect(run.reason).toMatch(reason);
+      expect(existsSync(join(params.state_dir!, 'hasocks.pid'))).toBe(false);
+    } finally {
+      expect((await agent('stop', params)).code).toBe(0);
+    }
+  });
+
+  test('files there are never written through a symbolic link', async () => {
+    const params = fresh({ CRM_meta_promotable: 'true' });
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'untouched\n');
+    await execa('sh', ['-c', `mkdir -m 700 ${params.state_dir!} && ln -s ${victim} ${params.state_dir!}/daemon.log`]);
+    try {
+      const run = await agent('start', params);
+      expect(run.code).not.toBe(0);
+      expect(run.reason).toMatch(/ELOOP/);
+      expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+    } finally {
+      expect((await agent('stop', params)).code).toBe(0);
+    }
+  });
+});
+
 describe('lifecycle', () => {
   test('a probe on a passive node (no state, no config file) is NOT_RUNNING, never a failure', async () => {
     const run = await agent('monitor', fresh({ config: join(dir, 'not-on-this-node.json'), CRM_meta_interval: '0' }));

@@ -149,3 +149,50 @@ test('a shutdown request reaches every worker with its drain time (0: the agent 
     rmSync(controlDir, { recursive: true, force: true });
   }
 });
+
+test('session.max holds for the node, whatever the number of workers; a killed worker gives its places back', async () => {
+  const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+  try {
+    const proxy = await startProxy({ workers: 2, rules: OPEN_RULES, session: { max: 4 } }, { args: ['--control-dir', controlDir] });
+    await proxy.waitForLog(/ready with 2 workers/);
+    const open = async (): Promise<RawClient | undefined> => {
+      const client = await RawClient.connect(proxy.port);
+      client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      try {
+        if ((await client.read(12, 3000))[3] === 0) return client;
+      } catch {
+        /* closed over the limit */
+      }
+      client.destroy();
+      return undefined;
+    };
+    const held: RawClient[] = [];
+    for (let i = 0; i < 8; i++) {
+      const client = await open();
+      if (client) held.push(client);
+    }
+    // The round-robin hands the 8 clients to both workers in turn: each alone would have taken 4.
+    expect(held).toHaveLength(4);
+    const status = await control(join(controlDir, 'control.sock'), { cmd: 'status' });
+    expect(status).toMatchObject({ ok: true, status: { sessions: 4, sessionMax: 4 } });
+    held.pop()!.destroy();
+    await proxy.waitForLog(/disconnect/);
+    const again = await open();
+    expect(again).toBeDefined();
+    held.push(again!);
+    // A worker that dies takes its sessions, and so their places, with it.
+    const [worker] = childrenOf(proxy.pid);
+    process.kill(worker!, 'SIGKILL');
+    await proxy.waitForLog(/restarted as pid/);
+    const survivors = (await Promise.all(held.map((c) => c.waitForEnd(1000)))).filter((ended) => !ended).length;
+    const fresh: RawClient[] = [];
+    for (let i = 0; i < 8; i++) {
+      const client = await open();
+      if (client) fresh.push(client);
+    }
+    expect(survivors + fresh.length).toBe(4);
+    for (const client of [...held, ...fresh]) client.destroy();
+  } finally {
+    rmSync(controlDir, { recursive: true, force: true });
+  }
+});

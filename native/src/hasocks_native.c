@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "reuseport_rr.h"
+#include "session_count.h"
 #include "socket_address.h"
 #include "tcp_conn.h"
 #include "tcp_relay.h"
@@ -352,6 +353,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpConnClose", NULL, tcp_conn_close, NULL, NULL, NULL, napi_default, NULL},
       {"tcpConnDetach", NULL, tcp_conn_detach, NULL, NULL, NULL, napi_default, NULL},
       {"tcpConnRelay", NULL, tcp_conn_relay, NULL, NULL, NULL, napi_default, NULL},
+      {"sessionCountCreate", NULL, session_count_create, NULL, NULL, NULL, napi_default, NULL},
+      {"sessionCountAttach", NULL, session_count_attach, NULL, NULL, NULL, napi_default, NULL},
+      {"sessionCountTake", NULL, session_count_take, NULL, NULL, NULL, napi_default, NULL},
+      {"sessionCountGive", NULL, session_count_give, NULL, NULL, NULL, napi_default, NULL},
+      {"sessionCountClear", NULL, session_count_clear, NULL, NULL, NULL, napi_default, NULL},
+      {"sessionCountTotal", NULL, session_count_total, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -85,6 +85,18 @@ export interface NativeAddon {
   tcpConnDetach(id: TcpConnId): [number, Buffer | null];
   /** Hand a client and its connected dial to the TCP relay; clientBytes go to the target first. */
   tcpConnRelay(client: TcpConnId, dial: TcpConnId, clientBytes: Buffer | null): TcpRelayId;
+
+  // The node's count of client sessions, shared by the workers (native/src/session_count.c); src/server/session-budget.ts wraps it.
+  /** Supervisor: a new shared count; its descriptor, to hand to the workers. */
+  sessionCountCreate(): number;
+  /** Worker: count in place `slot` of the shared count behind `fd`. */
+  sessionCountAttach(fd: number, slot: number): void;
+  /** Worker: true, and counted, if one more session keeps the node within `max`. */
+  sessionCountTake(max: number): boolean;
+  sessionCountGive(): void;
+  /** Supervisor: worker `slot` is gone, and its sessions with it. */
+  sessionCountClear(slot: number): void;
+  sessionCountTotal(): number;
 }
 
 /** A listener, client or dial of tcp_conn.c. */

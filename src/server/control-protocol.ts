@@ -29,6 +29,34 @@ export type ControlRequest =
    */
   | { cmd: 'health'; degradedPercent: number };
 
+/**
+ * A control request from its JSON, checked field by field: the reply says
+ * what was wrong with anything else (null, a number, an unknown command, a
+ * field of the wrong type), so no request can throw in the daemon.
+ */
+export function checkControlRequest(value: unknown): ControlRequest | { invalid: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { invalid: 'a request is a JSON object with "cmd"' };
+  const request = value as Record<string, unknown>;
+  const number = (key: string): boolean => request[key] === undefined || (typeof request[key] === 'number' && Number.isFinite(request[key]) && request[key] >= 0);
+  switch (request.cmd) {
+    case 'status':
+    case 'promote':
+      return { cmd: request.cmd };
+    case 'demote':
+    case 'shutdown':
+      if (!number('drain')) return { invalid: '"drain" must be a number of seconds >= 0' };
+      return { cmd: request.cmd, drain: request.drain as number | undefined };
+    case 'reload':
+      if (request.config !== undefined && (typeof request.config !== 'string' || request.config === '')) return { invalid: '"config" must be a file path' };
+      return { cmd: 'reload', config: request.config as string | undefined };
+    case 'health':
+      if (request.degradedPercent === undefined || !number('degradedPercent')) return { invalid: '"degradedPercent" must be a number >= 0' };
+      return { cmd: 'health', degradedPercent: request.degradedPercent as number };
+    default:
+      return { invalid: `unknown command ${JSON.stringify(request.cmd) ?? 'undefined'}` };
+  }
+}
+
 export type ControlReply = { ok: true; status?: ControlStatus; health?: 'promoted' | 'unpromoted' } | { ok: false; error: string };
 
 /** Sessions or open files at `percent` of their limits: the monitor's DEGRADED, for the agent and the daemon alike. */

@@ -3,8 +3,9 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { SocksServer } from './server.js';
-import { CONTROL_SOCKET, type ControlReply, type ControlRequest, type ControlStatus, PROBE_SOCKET, isDegraded } from './control-protocol.js';
+import { CONTROL_SOCKET, type ControlReply, type ControlRequest, type ControlStatus, PROBE_SOCKET, checkControlRequest, isDegraded } from './control-protocol.js';
 import { listenOn } from './sockets.js';
+import { privateDirectoryProblem } from '../private-files.js';
 
 function openFiles(): number {
   try {
@@ -47,7 +48,6 @@ export async function answerControl(server: SocksServer, handlers: ControlHandle
     case 'status':
       return { ok: true, status: statusOf(server) };
     case 'health': {
-      if (typeof request.degradedPercent !== 'number' || !(request.degradedPercent >= 0)) return { ok: false, error: 'degradedPercent must be a number >= 0' };
       const status = statusOf(server);
       if (status.role === 'standalone') return { ok: false, error: 'not in a cluster role' };
       if (status.listeners.length < server.currentConfig.internal.length) return { ok: false, error: 'not every listener is bound' };
@@ -95,6 +95,8 @@ export async function openControlSockets(
   answer: (request: ControlRequest) => Promise<ControlReply>,
   probe: (socket: Socket) => void,
 ): Promise<() => void> {
+  const unsafe = privateDirectoryProblem(dir);
+  if (unsafe) throw new Error(`refusing the control directory: ${unsafe}`);
   const control = createServer((socket) => {
     socket.on('error', () => undefined);
     let buffer = '';
@@ -105,14 +107,17 @@ export async function openControlSockets(
         if (buffer.length > 4096) socket.destroy();
         return;
       }
-      let request: ControlRequest;
+      socket.removeAllListeners('data'); // one request per connection
+      let request: ControlRequest | { invalid: string };
       try {
-        request = JSON.parse(buffer.slice(0, newline)) as ControlRequest;
+        request = checkControlRequest(JSON.parse(buffer.slice(0, newline)));
       } catch {
-        socket.end(`${JSON.stringify({ ok: false, error: 'not JSON' })}\n`);
-        return;
+        request = { invalid: 'not JSON' };
       }
-      void answer(request).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
+      const reply = 'invalid' in request ? Promise.resolve<ControlReply>({ ok: false, error: request.invalid }) : answer(request);
+      void reply
+        .catch((err: unknown): ControlReply => ({ ok: false, error: (err as Error).message }))
+        .then((r) => socket.end(`${JSON.stringify(r)}\n`));
     });
   });
   const probes = createServer({ allowHalfOpen: true, pauseOnConnect: true }, probe);

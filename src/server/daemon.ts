@@ -1,4 +1,5 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { writePrivateFile } from '../private-files.js';
 import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { type Logger, createLogger } from '../log/logger.js';
@@ -75,7 +76,8 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
         configPath = path;
         logger.info(`reloaded config ${path}; ${server.sessionCount} open session(s) kept`);
       } catch (err) {
-        const detail = err instanceof ConfigError ? err.message : (err as Error).message;
+        // One line: a log line never holds a newline (logger.ts).
+        const detail = err instanceof ConfigError ? `${err.file}: ${err.problems.join('; ')}` : (err as Error).message;
         logger.error(`reload rejected, the old config stays in force: ${detail}`);
         throw new Error(detail);
       }
@@ -123,7 +125,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
     } else if (options.controlDir) {
       closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
     }
-    if (!isWorker && options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
+    if (!isWorker && options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`, 0o644);
     if (config.user) dropPrivileges(config.user);
   } catch (err) {
     logger.error((err as Error).message);

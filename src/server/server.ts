@@ -7,6 +7,7 @@ import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js
 import { type LocalEnd, Session } from './session.js';
 import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './native-sockets.js';
 import { Registry } from './session-registry.js';
+import { type SessionBudget, sessionBudget } from './session-budget.js';
 import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
 
 export type Role = 'standalone' | 'promoted' | 'unpromoted';
@@ -14,6 +15,10 @@ export type Role = 'standalone' | 'promoted' | 'unpromoted';
 export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 
 const LISTEN_BACKLOG = 1024;
+/** The agent's probes come one at a time; this only bounds a local caller gone wrong. */
+const PROBE_SESSIONS_MAX = 16;
+/** Clients refused at session.max are logged at most this often, with a count, so a flood cannot flood the log. */
+const LIMIT_LOG_INTERVAL_MS = 10000;
 const ADDRESS_POLL_MS = 500;
 const VIP_DEPARTURE_POLL_MS = 100;
 /** How often a promoted instance looks for its external addresses, and for how long at most. */
@@ -124,7 +129,13 @@ export class ListenError extends Error {
  */
 export class SocksServer {
   private readonly listeners = new Map<string, Listening>();
+  /** Client sessions: each holds a place of the budget. */
   private readonly sessions = new Registry<Session>();
+  /** The OCF agent's probe sessions (socks.sock): never counted against session.max. */
+  private readonly probes = new Registry<Session>();
+  private readonly budget: SessionBudget = sessionBudget();
+  private refusedAtLimit = 0;
+  private refusedLoggedAt = 0;
   private accepting = true;
   /**
    * standalone: a plain service, always serving. promoted/unpromoted: a
@@ -266,10 +277,12 @@ export class SocksServer {
     return [this.config.external.ipv4, this.config.external.ipv6].filter((a): a is string => a !== undefined && !isLocalAddress(a));
   }
 
+  /** Serve the held clients; each keeps the place it took on arrival. */
   private serveAwaiting(): void {
     for (const [socket, timer] of this.awaitingPromotion) {
       clearTimeout(timer);
       if (!socket.destroyed) this.startSession(socket, false);
+      else this.budget.give();
     }
     if (this.awaitingPromotion.size > 0) this.logger.info(`promoted: serving ${this.awaitingPromotion.size} client(s) that arrived before the promotion`);
     this.awaitingPromotion.clear();
@@ -279,6 +292,7 @@ export class SocksServer {
     for (const [socket, timer] of this.awaitingPromotion) {
       clearTimeout(timer);
       socket.destroy();
+      this.budget.give();
     }
     this.awaitingPromotion.clear();
   }
@@ -323,39 +337,69 @@ export class SocksServer {
     socket.resume(); // probe connections arrive paused, so they can be handed between processes
   }
 
+  /**
+   * A client from a listener. It takes a place of session.max at once,
+   * also while it is held for a promotion, and gives it back when its
+   * session (or its wait) ends.
+   */
   private accept(socket: ClientSocket, localEnd: LocalEnd | undefined): void {
     if (!this.accepting || (this.role === 'unpromoted' && this.demoted)) {
       socket.destroy();
       return;
     }
+    if (!this.budget.take(this.config.sessionMax)) {
+      this.refuseAtLimit(socket);
+      return;
+    }
     if (this.role === 'unpromoted' || this.cancelExternalWatch !== undefined) {
+      // Whichever ends the wait first gives the place back: a timeout, the client, or a release.
+      const leave = (): void => {
+        if (this.awaitingPromotion.delete(socket)) this.budget.give();
+      };
       socket.on('error', () => socket.destroy());
       const timer = setTimeout(() => {
-        this.awaitingPromotion.delete(socket);
+        leave();
         socket.destroy();
       }, this.config.timeouts.negotiate);
       timer.unref();
       this.awaitingPromotion.set(socket, timer);
       socket.once('close', () => {
         clearTimeout(timer);
-        this.awaitingPromotion.delete(socket);
+        leave();
       });
       return;
     }
     this.startSession(socket, false, localEnd);
   }
 
+  /** Close a client over session.max at once (holding it would hold a descriptor), and say so now and then. */
+  private refuseAtLimit(socket: ClientSocket): void {
+    this.refusedAtLimit++;
+    const now = Date.now();
+    if (now - this.refusedLoggedAt >= LIMIT_LOG_INTERVAL_MS) {
+      const since = this.refusedLoggedAt === 0 ? '' : ` in the last ${Math.round((now - this.refusedLoggedAt) / 1000)}s`;
+      this.logger.warn(
+        `session limit ${this.config.sessionMax} reached: closed ${this.refusedAtLimit} new client(s)${since}, the latest ${formatEndpoint(unmapIPv4(socket.remoteAddress ?? '?'), socket.remotePort ?? 0)}`,
+      );
+      this.refusedAtLimit = 0;
+      this.refusedLoggedAt = now;
+    }
+    socket.on('error', () => undefined);
+    socket.destroy();
+  }
+
+  /** A client that holds a place of the budget, or (local) an agent's probe, which never does. */
   private startSession(socket: ClientSocket, local: boolean, localEnd?: LocalEnd): void {
-    const config = this.config;
-    if (this.sessions.size >= config.sessionMax) {
-      this.logger.warn(`session limit ${config.sessionMax} reached; closing new client ${formatEndpoint(socket.remoteAddress ?? '?', socket.remotePort ?? 0)}`);
-      socket.on('error', () => undefined);
-      socket.end();
-      setTimeout(() => socket.destroy(), 2000).unref();
+    const registry = local ? this.probes : this.sessions;
+    if (local && this.probes.size >= PROBE_SESSIONS_MAX) {
+      socket.destroy();
       return;
     }
-    const session = new Session(socket, config, this.logger, this.sockets, (s) => this.sessions.delete(s), local, localEnd);
-    this.sessions.add(session);
+    const session = new Session(socket, this.config, this.logger, this.sockets, (s) => {
+      registry.delete(s);
+      if (!local) this.budget.give();
+    }, local, localEnd);
+    registry.add(session);
     session.begin();
   }
 
@@ -416,5 +460,6 @@ export class SocksServer {
       }
       for (const session of this.sessions.snapshot()) session.terminate('shutdown: drain time over');
     }
+    for (const probe of this.probes.snapshot()) probe.terminate('shutdown');
   }
 }

@@ -1,15 +1,15 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { join } from 'node:path';
 import type { RuntimeConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { loadAddon } from '../native/addon.js';
-import { PACKAGE_ROOT } from '../paths.js';
+import { CLI_PATH } from '../paths.js';
+import { writePrivateFile } from '../private-files.js';
 import type { DaemonOptions } from './daemon.js';
 import { flush, removePidFile } from './daemon.js';
 import { dropPrivileges } from './privileges.js';
 import { openControlSockets } from './control.js';
+import { SESSION_COUNT_ENV } from './session-budget.js';
 import type { ControlReply, ControlRequest } from './control-protocol.js';
 import type { Role } from './server.js';
 import type { Socket } from 'node:net';
@@ -85,7 +85,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   // listeners[w] = the fds of worker w, one per internal address, in config order.
   const listeners: number[][] = [];
   try {
-    if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`);
+    if (options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`, 0o644);
     for (let w = 0; w < config.workers; w++) {
       listeners.push(
         config.internal.map((l) =>
@@ -112,6 +112,17 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     logger.info(`listening on ${l.text} with ${config.workers} SO_REUSEPORT sockets; connections go to the workers ${spread}`);
   });
 
+  // One count of client sessions for the node, so session.max holds for all workers together (session-budget.ts).
+  let sessionCountFd: number;
+  try {
+    sessionCountFd = addon.sessionCountCreate();
+  } catch (err) {
+    for (const fd of listeners.flat()) addon.close(fd);
+    logger.error(`cannot share the session count between workers: ${(err as Error).message}`);
+    await flush(logger);
+    return 1;
+  }
+
   const workers: Array<ChildProcess | undefined> = new Array(config.workers).fill(undefined);
   let stopping = false;
   // The role every worker is in; a replacement worker starts in it too.
@@ -126,13 +137,14 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       ...process.env,
       [WORKER_ENV]: String(w + 1),
       [LISTEN_FDS_ENV]: config.internal.map((l, i) => `${l.host}|${l.port}=${FIRST_FD + i}`).join(','),
+      [SESSION_COUNT_ENV]: `${FIRST_FD + fds.length}:${w}`,
     };
     const args = ['serve', ...(configPath ? ['--config', configPath] : []), '--role', role];
     const startedAt = Date.now();
-    const child = fork(join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), args, {
+    const child = fork(CLI_PATH, args, {
       env,
       execArgv: [...WORKER_V8_FLAGS, ...process.execArgv],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, sessionCountFd],
     });
     workers[w] = child;
     child.on('message', (message: { ready?: number; id?: number; reply?: ControlReply }) => {
@@ -153,6 +165,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     child.on('exit', (code, signal) => {
       workers[w] = undefined;
       ready.delete(w);
+      // Its sessions died with it.
+      addon.sessionCountClear(w);
       if (stopping) {
         if (workers.every((c) => c === undefined)) finish();
         return;
@@ -218,7 +232,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
         pid: process.pid,
         role,
         sessions: statuses.reduce((sum, st) => sum + st.sessions, 0),
-        sessionMax: statuses[0]!.sessionMax * config.workers,
+        sessionMax: statuses[0]!.sessionMax,
         listeners: config.internal.map((l) => l.text),
         openFiles: Math.max(...statuses.map((st) => st.openFiles)),
         fileLimit: statuses[0]!.fileLimit,
