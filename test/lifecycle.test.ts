@@ -242,3 +242,8 @@ async function rawControl(path: string, line: string): Promise<{ ok: boolean; er
   await once(socket, 'close');
   return JSON.parse(data) as { ok: boolean; error?: string };
 }
+
+test('a session.max that the descriptor limit cannot hold is warned about at start', async () => {
+  const proxy = await startProxy({ session: { max: 100 } }, { nofile: 300 });
+  await proxy.waitForLog(/warn: session\.max 100 may need 656 file descriptors but the limit is 300: .* lower session\.max to 11/);
+});

@@ -1,4 +1,5 @@
-import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
+import { fileLimit, openFiles } from './descriptors.js';
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
@@ -6,23 +7,6 @@ import type { SocksServer } from './server.js';
 import { CONTROL_SOCKET, type ControlReply, type ControlRequest, type ControlStatus, PROBE_SOCKET, checkControlRequest, isDegraded } from './control-protocol.js';
 import { listenOn } from './sockets.js';
 import { privateDirectoryProblem } from '../private-files.js';
-
-function openFiles(): number {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return 0;
-  }
-}
-
-function fileLimit(): number {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    return Number(line?.split(/\s{2,}/)[1]) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 export interface ControlHandlers {
   reload(configPath?: string): Promise<void>;

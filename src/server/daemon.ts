@@ -6,6 +6,7 @@ import { type Logger, createLogger } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
 import { type Role, SocksServer } from './server.js';
 import { answerControl, openControlSockets } from './control.js';
+import { descriptorWarning } from './descriptors.js';
 import type { Socket } from 'node:net';
 import type { WorkerMessage } from './supervisor.js';
 import { WORKER_ENV, inheritedListeners, runSupervisor } from './supervisor.js';
@@ -73,6 +74,8 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
       try {
         const next = await loadConfigFile(path);
         await server.reload(next);
+        const shortfall = descriptorWarning(next.sessionMax);
+        if (shortfall) logger.warn(shortfall);
         configPath = path;
         logger.info(`reloaded config ${path}; ${server.sessionCount} open session(s) kept`);
       } catch (err) {
@@ -135,6 +138,8 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
     return 1;
   }
   markStarted();
+  const shortfall = descriptorWarning(config.sessionMax);
+  if (shortfall) logger.warn(shortfall);
   logger.info(`hasocks ${process.pid} ready with config ${config.source}${config.user ? ` as user ${config.user}` : ''}`);
   process.send?.({ ready: process.pid });
   return exit;

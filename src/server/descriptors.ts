@@ -1,0 +1,41 @@
+// This process's file descriptors: how many are open, how many it may
+// have, and whether session.max fits in that. A client session holds at
+// most 4 (a UDP association: the control connection, the client-side relay
+// socket and an outgoing socket per family); if session.max times that does
+// not fit, clients can run the process out of descriptors before they reach
+// session.max, and then the agent's own probe and control connections fail
+// too.
+import { readFileSync, readdirSync } from 'node:fs';
+
+const DESCRIPTORS_PER_SESSION = 4;
+/** Listeners, control sockets, log files, Node's own. */
+const DESCRIPTORS_RESERVED = 256;
+
+export function openFiles(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return 0;
+  }
+}
+
+/** The soft RLIMIT_NOFILE (Node raises it to the hard limit at start), or 0 if unknown. */
+export function fileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    return Number(line?.split(/\s{2,}/)[1]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A warning when `sessionMax` sessions could need more descriptors than the limit allows, else undefined. */
+export function descriptorWarning(sessionMax: number): string | undefined {
+  const limit = fileLimit();
+  const needed = sessionMax * DESCRIPTORS_PER_SESSION + DESCRIPTORS_RESERVED;
+  if (limit === 0 || needed <= limit) return undefined;
+  return (
+    `session.max ${sessionMax} may need ${needed} file descriptors but the limit is ${limit}: clients could exhaust them first, ` +
+    `and then the agent's monitor fails too; raise the limit (LimitNOFILE=, ulimit -n) or lower session.max to ${Math.max(1, Math.floor((limit - DESCRIPTORS_RESERVED) / DESCRIPTORS_PER_SESSION))}`
+  );
+}
