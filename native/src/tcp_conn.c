@@ -33,9 +33,11 @@
 #include "tcp_relay.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -68,6 +70,14 @@ static slot_table conns = SLOT_TABLE_INIT;
 static uint8_t read_buffer[READ_SIZE];
 
 static js_callback js;
+
+/*
+ * The highest descriptor a client may get. Descriptors are handed out
+ * lowest first, so a client's number says how many are open; the ones
+ * above this are kept for the agent's control and probe connections, so
+ * that clients can never run the process out of them. INT_MAX: no limit.
+ */
+static int max_client_fd = INT_MAX;
 
 static void on_ready(watcher *w, uint32_t events);
 
@@ -210,6 +220,12 @@ static void accept_clients(conn *listener) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) emit_simple(EVENT_ERROR, listener, errno);
       return;
     }
+    if (fd > max_client_fd) {
+      /* As good as out of descriptors: the reserve is not for clients. */
+      close(fd);
+      emit_simple(EVENT_ERROR, listener, EMFILE);
+      return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     conn *client = new_conn(loop, KIND_CLIENT, fd);
@@ -315,13 +331,17 @@ static napi_value return_number(napi_env env, double value) {
 
 /* tcpConnInit(onEvent): the callback every conn of this process reports to. */
 napi_value tcp_conn_init(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[2];
   napi_valuetype kind = napi_undefined;
-  if (arguments(env, info, argv, 1, 1, "expected (onEvent)") != 0) return NULL;
-  if (napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function) {
-    napi_throw_type_error(env, NULL, "expected (onEvent)");
+  int64_t reserved = 0;
+  if (arguments(env, info, argv, 2, 2, "expected (onEvent, reservedDescriptors)") != 0) return NULL;
+  if (napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_function || napi_get_value_int64(env, argv[1], &reserved) != napi_ok || reserved < 0) {
+    napi_throw_type_error(env, NULL, "expected (onEvent, reservedDescriptors)");
     return NULL;
   }
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (rlim_t)INT_MAX)
+    max_client_fd = (int)limit.rlim_cur - 1 - (int)reserved;
   if (!js_callback_set(&js, env, argv[0], "hasocks:tcp-conn")) napi_throw_error(env, NULL, "cannot set up the session sockets' callback");
   return NULL;
 }

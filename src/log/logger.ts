@@ -74,3 +74,25 @@ export function reconfigureLogger(logger: Logger, outputs: readonly string[], de
   }
   logger.level = debug >= 2 ? 'silly' : debug === 1 ? 'debug' : 'info';
 }
+
+/**
+ * A recurring event logged at most once per interval, with how many times
+ * it happened in between: a flood of clients must not become a flood of
+ * log lines.
+ */
+export class Occasional {
+  private count = 0;
+  private loggedAt = 0;
+
+  constructor(private readonly intervalMs: number) {}
+
+  /** Count one; call `log` with the count so far (and the seconds it covers, after the first) when the interval is up. */
+  note(log: (count: number, seconds: number | undefined) => void): void {
+    this.count++;
+    const now = Date.now();
+    if (now - this.loggedAt < this.intervalMs) return;
+    log(this.count, this.loggedAt === 0 ? undefined : Math.round((now - this.loggedAt) / 1000));
+    this.count = 0;
+    this.loggedAt = now;
+  }
+}

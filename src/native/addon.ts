@@ -66,8 +66,11 @@ export interface NativeAddon {
   tcpRelayClose(relay: TcpRelayId): void;
 
   // Session sockets in C (native/src/tcp_conn.c); src/server/native-sockets.ts wraps them.
-  /** The callback every listener, client and dial of this process reports to (see TcpConnEvent). */
-  tcpConnInit(onEvent: (event: TcpConnEvent, id: TcpConnId, ...args: Array<number | string | Buffer | undefined>) => void): void;
+  /**
+   * The callback every listener, client and dial of this process reports to (see TcpConnEvent).
+   * The top `reservedDescriptors` of RLIMIT_NOFILE are never given to a client: a listener reports EMFILE instead.
+   */
+  tcpConnInit(onEvent: (event: TcpConnEvent, id: TcpConnId, ...args: Array<number | string | Buffer | undefined>) => void, reservedDescriptors: number): void;
   /** Own a listening socket and accept from it; `wildcard`: report each client's local address. */
   tcpConnListen(fd: number, wildcard: boolean): TcpConnId;
   /** Connect `fd` (-1: a new socket) to an IP: the dial's id, or -errno when connect() failed at once. */

@@ -1,8 +1,10 @@
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { isIP, isIPv6 } from 'node:net';
 import type { ListenAddress, RuntimeConfig } from '../config/load.js';
-import { type Logger, reconfigureLogger } from '../log/logger.js';
-import type { NativeAddon } from '../native/addon.js';
+import { type Logger, Occasional, reconfigureLogger } from '../log/logger.js';
+import { type NativeAddon, errnoError } from '../native/addon.js';
+import { clientDescriptorCeiling, descriptorOf } from './descriptors.js';
+import { constants } from 'node:os';
 import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { type LocalEnd, Session } from './session.js';
 import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './native-sockets.js';
@@ -17,8 +19,8 @@ export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 const LISTEN_BACKLOG = 1024;
 /** The agent's probes come one at a time; this only bounds a local caller gone wrong. */
 const PROBE_SESSIONS_MAX = 16;
-/** Clients refused at session.max are logged at most this often, with a count, so a flood cannot flood the log. */
-const LIMIT_LOG_INTERVAL_MS = 10000;
+/** Clients refused at session.max, and listener errors, are logged at most this often, with a count, so a flood cannot flood the log. */
+const LOG_INTERVAL_MS = 10000;
 const ADDRESS_POLL_MS = 500;
 const VIP_DEPARTURE_POLL_MS = 100;
 /** How often a promoted instance looks for its external addresses, and for how long at most. */
@@ -95,7 +97,16 @@ async function nodeListener(
   onClient: (client: Socket) => void,
   onError: (err: Error) => void,
 ): Promise<Listening> {
-  const server = createServer({ allowHalfOpen: true, noDelay: true }, onClient);
+  // Clients in C are kept out of the descriptors reserved for the agent by tcp_conn.c; Node sockets here.
+  const ceiling = clientDescriptorCeiling();
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+    if (descriptorOf(client) <= ceiling) {
+      onClient(client);
+      return;
+    }
+    client.destroy();
+    onError(errnoError(constants.errno.EMFILE, 'accept'));
+  });
   if (inherited !== undefined) await listenOn(server, { fd: inherited }, LISTEN_BACKLOG);
   else await sockets.listen(server, listen.host, listen.port, { ipv6Only, backlog: LISTEN_BACKLOG });
   server.on('error', onError);
@@ -134,8 +145,7 @@ export class SocksServer {
   /** The OCF agent's probe sessions (socks.sock): never counted against session.max. */
   private readonly probes = new Registry<Session>();
   private readonly budget: SessionBudget = sessionBudget();
-  private refusedAtLimit = 0;
-  private refusedLoggedAt = 0;
+  private readonly refusedAtLimit = new Occasional(LOG_INTERVAL_MS);
   private accepting = true;
   /**
    * standalone: a plain service, always serving. promoted/unpromoted: a
@@ -204,9 +214,10 @@ export class SocksServer {
     // A listener on one address knows every client's local end without asking the kernel (getsockname).
     let localEnd: LocalEnd | undefined;
     const onClient = (client: ClientSocket): void => this.accept(client, localEnd);
-    const onError = (err: Error): void => {
-      this.logger.error(`listener ${listen.text}: ${err.message}`);
-    };
+    // Out of descriptors comes back every moment while it lasts (native-sockets.ts pauses the listener each time).
+    const errors = new Occasional(LOG_INTERVAL_MS);
+    const onError = (err: Error): void =>
+      errors.note((count, seconds) => this.logger.error(`listener ${listen.text}: ${err.message}${seconds === undefined ? '' : ` (${count} time(s) in the last ${seconds}s)`}`));
     const inherited = this.inheritedListeners?.get(listenKey(listen));
     const addon = nativeSessions();
     const ipv6Only = ipv6OnlyFor(listen, config);
@@ -374,16 +385,11 @@ export class SocksServer {
 
   /** Close a client over session.max at once (holding it would hold a descriptor), and say so now and then. */
   private refuseAtLimit(socket: ClientSocket): void {
-    this.refusedAtLimit++;
-    const now = Date.now();
-    if (now - this.refusedLoggedAt >= LIMIT_LOG_INTERVAL_MS) {
-      const since = this.refusedLoggedAt === 0 ? '' : ` in the last ${Math.round((now - this.refusedLoggedAt) / 1000)}s`;
+    this.refusedAtLimit.note((count, seconds) =>
       this.logger.warn(
-        `session limit ${this.config.sessionMax} reached: closed ${this.refusedAtLimit} new client(s)${since}, the latest ${formatEndpoint(unmapIPv4(socket.remoteAddress ?? '?'), socket.remotePort ?? 0)}`,
-      );
-      this.refusedAtLimit = 0;
-      this.refusedLoggedAt = now;
-    }
+        `session limit ${this.config.sessionMax} reached: closed ${count} new client(s)${seconds === undefined ? '' : ` in the last ${seconds}s`}, the latest ${formatEndpoint(unmapIPv4(socket.remoteAddress ?? '?'), socket.remotePort ?? 0)}`,
+      ),
+    );
     socket.on('error', () => undefined);
     socket.destroy();
   }
