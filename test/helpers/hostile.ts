@@ -126,6 +126,21 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Wait until a process has settled: at most `maxCpuSeconds` of CPU in a
+ * window of `windowMs` (clock ticks are 10 ms). Returns how long that took,
+ * or undefined if it was still busy after `timeoutMs`.
+ */
+export async function waitForQuiet(pid: number, timeoutMs: number, windowMs = 250, maxCpuSeconds = 0.01): Promise<number | undefined> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const before = cpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, windowMs));
+    if (cpuSeconds(pid) - before <= maxCpuSeconds) return Date.now() - started;
+  }
+  return undefined;
+}
+
 /** How many sockets a process holds open. */
 export function socketCount(pid: number): number {
   let count = 0;
