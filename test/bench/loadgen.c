@@ -7,6 +7,9 @@
  *   loadgen sessions   PROXY|direct CLIENTS SECONDS ipv4|domain
  *   loadgen idle       PROXY COUNT            (prints "ready N", holds until stdin closes)
  *   loadgen udp        PROXY SECONDS WINDOW
+ *   loadgen latency    PROXY ROUNDS COUNT     (sequential sessions, p50/p99 per round)
+ *   loadgen slowloris  PROXY COUNT INTERVAL_MS LIMIT_S
+ *                                            (prints "ready N", then how long the proxy let each live)
  *
  * PROXY is host:port. Threads with blocking sockets keep it simple; one
  * thread per stream and per client is plenty on loopback, and the direct
@@ -445,6 +448,160 @@ static int run_sessions(int clients, double seconds, int domain) {
   return 0;
 }
 
+/* ---- latency: one session at a time, as a new client sees the proxy ---- */
+
+/*
+ * connect, greeting, CONNECT, one 32-byte echo: the time a client waits
+ * before its first byte has made the round trip. Then the target closes
+ * (so TIME_WAIT lands on the listening sides, as in the session mode) and
+ * the client waits for the proxy to pass that on before the next session:
+ * one session at a time measures what the proxy adds, not a queue.
+ * Returns the latency in seconds, or -1 on any failure (including 2 s of silence).
+ */
+static double latency_session(const unsigned char *req, int req_len) {
+  static const unsigned char greeting[] = {5, 1, 0};
+  unsigned char method[2], rep[10], back[32], eof;
+  double t0 = now_s();
+  int fd = tcp_connect(proxy_host, proxy_port);
+  if (fd < 0) return -1;
+  struct timeval tv = {.tv_sec = 2};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int ok = write_full(fd, greeting, sizeof greeting) == 0 && read_full(fd, method, 2) == 0 && method[0] == 5 && method[1] == 0 &&
+           write_full(fd, req, req_len) == 0 && read_full(fd, rep, 10) == 0 && rep[0] == 5 && rep[1] == 0 &&
+           write_full(fd, echo_message, 32) == 0 && read_full(fd, back, 32) == 0 && memcmp(back, echo_message, 32) == 0;
+  double took = now_s() - t0;
+  if (ok) ok = read(fd, &eof, 1) == 0;
+  close(fd);
+  return ok ? took : -1;
+}
+
+/*
+ * ROUNDS rounds of COUNT sessions after a warm-up of 500 (a JIT-compiled
+ * proxy's first sessions run in V8's lower tiers). Per-round figures let
+ * the caller take a median, so one burst of load from something else on
+ * the machine moves one round, not the result.
+ */
+static int run_latency(int rounds, int count) {
+  int lfd = listen_any(&echo_port);
+  fcntl(lfd, F_SETFL, O_NONBLOCK); /* the echo thread accepts until EAGAIN */
+  pthread_t server;
+  pthread_create(&server, NULL, echo_server, &lfd);
+  unsigned char req[16];
+  int req_len = socks_request(req, 1, echo_port, 0);
+  int failed = 0;
+  for (int i = 0; i < 500; i++) failed += latency_session(req, req_len) < 0;
+  double *lat = calloc(count, sizeof(double));
+  printf("{\"warmUpFailed\":%d,\"rounds\":[", failed);
+  failed = 0;
+  for (int r = 0; r < rounds; r++) {
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+      double t = latency_session(req, req_len);
+      if (t < 0) failed++;
+      else lat[n++] = t;
+    }
+    qsort(lat, n, sizeof lat[0], cmp_double);
+    printf("%s{\"n\":%d,\"p50ms\":%.3f,\"p99ms\":%.3f,\"maxms\":%.3f}", r ? "," : "", n, n ? lat[n / 2] * 1e3 : 0, n ? lat[(size_t)(n * 0.99)] * 1e3 : 0,
+           n ? lat[n - 1] * 1e3 : 0);
+  }
+  printf("],\"failed\":%d}\n", failed);
+  return 0;
+}
+
+/* ---- slowloris: clients that drip a valid-looking handshake and never finish it ---- */
+
+/*
+ * A SOCKS5 greeting and a CONNECT to "localhost" port 9: 19 bytes, so at one
+ * byte per interval the handshake is never complete within any negotiate
+ * timeout a test sets. Even clients drip from the greeting's first byte;
+ * odd clients send the greeting whole and drip the request, so both phases
+ * of the handshake are held open.
+ */
+static const unsigned char loris_handshake[] = {5, 1, 0, 5, 1, 0, 3, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0, 9};
+#define LORIS_GREETING 3
+
+struct loris {
+  int fd;
+  size_t sent;
+  double opened, closed;
+  int reset; /* closed by RST rather than FIN */
+};
+
+static void loris_closed(struct loris *l, int reset) {
+  l->closed = now_s();
+  l->reset = reset;
+  close(l->fd);
+  l->fd = -1;
+}
+
+/*
+ * Open COUNT connections, print "ready N" once all are open and have sent
+ * their first bytes, drip one more byte per client every INTERVAL_MS, and
+ * note when the proxy closes each. After all are closed, or LIMIT_S, print
+ * how long each lived (from the moment its connect returned).
+ */
+static int run_slowloris(int count, int interval_ms, double limit_s) {
+  struct loris *all = calloc(count, sizeof *all);
+  int ep = epoll_create1(0);
+  for (int i = 0; i < count; i++) {
+    struct loris *l = &all[i];
+    l->fd = tcp_connect(proxy_host, proxy_port);
+    if (l->fd < 0) die("slowloris connect");
+    l->opened = now_s();
+    l->sent = i % 2 ? LORIS_GREETING : 1;
+    if (write_full(l->fd, loris_handshake, l->sent) < 0) die("slowloris first bytes");
+    fcntl(l->fd, F_SETFL, O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = l};
+    epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev);
+  }
+  printf("ready %d\n", count);
+  fflush(stdout);
+  int open = count;
+  double interval = interval_ms / 1e3, end = now_s() + limit_s;
+  struct epoll_event events[256];
+  unsigned char sink[256];
+  while (open > 0 && now_s() < end) {
+    int k = epoll_wait(ep, events, 256, 10);
+    for (int i = 0; i < k; i++) {
+      struct loris *l = events[i].data.ptr;
+      if (l->fd < 0) continue;
+      for (;;) { /* the method reply (05 00) is read and ignored; what matters is the close */
+        ssize_t r = read(l->fd, sink, sizeof sink);
+        if (r > 0) continue;
+        if (r < 0 && errno == EAGAIN) break;
+        loris_closed(l, r < 0);
+        open--;
+        break;
+      }
+    }
+    double now = now_s();
+    for (int i = 0; i < count; i++) {
+      struct loris *l = &all[i];
+      if (l->fd < 0 || l->sent >= sizeof loris_handshake) continue;
+      size_t first = i % 2 ? LORIS_GREETING : 1; /* bytes sent on connect */
+      if (now - l->opened < (l->sent - first + 1) * interval) continue;
+      if (write(l->fd, loris_handshake + l->sent, 1) == 1) l->sent++;
+      else if (errno != EAGAIN) {
+        loris_closed(l, 1);
+        open--;
+      }
+    }
+  }
+  double *lived = calloc(count, sizeof(double));
+  int closed = 0, resets = 0;
+  size_t most_sent = 0;
+  for (int i = 0; i < count; i++) {
+    if (all[i].sent > most_sent) most_sent = all[i].sent;
+    if (all[i].fd >= 0) continue;
+    lived[closed++] = all[i].closed - all[i].opened;
+    resets += all[i].reset;
+  }
+  qsort(lived, closed, sizeof lived[0], cmp_double);
+  printf("{\"count\":%d,\"closed\":%d,\"resets\":%d,\"mostBytesSent\":%zu,\"minMs\":%.1f,\"p50Ms\":%.1f,\"maxMs\":%.1f}\n", count, closed, resets, most_sent,
+         closed ? lived[0] * 1e3 : 0, closed ? lived[closed / 2] * 1e3 : 0, closed ? lived[closed - 1] * 1e3 : 0);
+  return 0;
+}
+
 /* ---- idle: hold COUNT open sessions so the bench can weigh the proxy ---- */
 
 static void *idle_acceptor(void *arg) {
@@ -572,7 +729,7 @@ static void set_proxy(const char *arg) {
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc < 3) {
-    fprintf(stderr, "usage: loadgen throughput|sessions|idle|udp PROXY|direct ...\n");
+    fprintf(stderr, "usage: loadgen throughput|sessions|idle|udp|latency|slowloris PROXY|direct ...\n");
     return 2;
   }
   set_proxy(argv[2]);
@@ -581,6 +738,8 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "sessions") == 0 && argc == 6) return run_sessions(atoi(argv[3]), atof(argv[4]), strcmp(argv[5], "domain") == 0);
   if (strcmp(argv[1], "idle") == 0 && argc == 4) return run_idle(atoi(argv[3]));
   if (strcmp(argv[1], "udp") == 0 && argc == 5) return run_udp(atof(argv[3]), atoi(argv[4]));
+  if (strcmp(argv[1], "latency") == 0 && argc == 5 && proxy_port) return run_latency(atoi(argv[3]), atoi(argv[4]));
+  if (strcmp(argv[1], "slowloris") == 0 && argc == 6 && proxy_port) return run_slowloris(atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
   fprintf(stderr, "loadgen: bad arguments\n");
   return 2;
 }
