@@ -101,8 +101,9 @@ test('tcpConn*: wrong arguments and stale ids are errors, and a refused dial rep
   let owned = false;
   try {
     expect(() => conn.tcpConnListen(listener, false)).toThrow(/tcpConnInit has not been called/);
-    expect(() => (conn.tcpConnInit as unknown as (...args: unknown[]) => unknown)('not a function')).toThrow(/expected \(onEvent\)/);
-    conn.tcpConnInit((...args) => events.push(args));
+    expect(() => (conn.tcpConnInit as unknown as (...args: unknown[]) => unknown)('not a function', 0)).toThrow(/expected \(onEvent, reservedDescriptors\)/);
+    expect(() => (conn.tcpConnInit as unknown as (...args: unknown[]) => unknown)(() => undefined)).toThrow(/expected \(onEvent, reservedDescriptors\)/);
+    conn.tcpConnInit((...args) => events.push(args), 0);
     expect(() => (conn.tcpConnListen as unknown as (...args: unknown[]) => unknown)(listener)).toThrow(/expected \(fd, wildcard\)/);
     const id = conn.tcpConnListen(listener, false);
     owned = true;

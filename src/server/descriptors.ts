@@ -16,7 +16,13 @@ const DESCRIPTORS_PER_SESSION = 4;
  * would fall in it is closed at once, as if the process were out of them
  * (native/src/tcp_conn.c for clients in C, and clientDescriptorCeiling).
  */
-export const DESCRIPTORS_RESERVED = 64;
+const DESCRIPTORS_RESERVED = 64;
+
+/** How many descriptors at the top of the range are reserved (fewer under a tiny limit, so clients still get some). */
+export function reservedDescriptors(): number {
+  const limit = fileLimit();
+  return limit > 0 ? Math.min(DESCRIPTORS_RESERVED, Math.floor(limit / 4)) : DESCRIPTORS_RESERVED;
+}
 
 export function openFiles(): number {
   try {
@@ -50,7 +56,7 @@ export function descriptorWarning(sessionMax: number): string | undefined {
 /** The highest descriptor a client may have (see DESCRIPTORS_RESERVED); Infinity when the limit is unknown. */
 export function clientDescriptorCeiling(): number {
   const limit = fileLimit();
-  return limit > 0 ? limit - 1 - DESCRIPTORS_RESERVED : Infinity;
+  return limit > 0 ? limit - 1 - reservedDescriptors() : Infinity;
 }
 
 /**

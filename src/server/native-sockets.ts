@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { type NativeAddon, type TcpConnEvent, type TcpConnId, errnoError, loadAddon } from '../native/addon.js';
-import { DESCRIPTORS_RESERVED } from './descriptors.js';
+import { reservedDescriptors } from './descriptors.js';
 
 /**
  * Session sockets in C (native/src/tcp_conn.c): the listeners accept there,
@@ -59,7 +59,7 @@ export function nativeSessions(): NativeAddon | undefined {
   if (addonInUse) return addonInUse;
   const { addon } = loadAddon();
   if (!addon || process.env.HASOCKS_NATIVE_SESSIONS === '0') return undefined;
-  addon.tcpConnInit(onEvent, DESCRIPTORS_RESERVED);
+  addon.tcpConnInit(onEvent, reservedDescriptors());
   addonInUse = addon;
   return addon;
 }

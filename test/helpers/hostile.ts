@@ -3,7 +3,6 @@
 // descriptor limit of their own (more clients than a jest worker may hold),
 // a flood of clients from this process, and a look at a process in /proc.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
@@ -223,7 +222,8 @@ export function startFlood(port: number, parallel: number): Flood {
     });
     socket.on('end', () => socket.destroy());
     attempts++;
-    await once(socket, 'close');
+    // Not events.once: it rejects on 'error', and a client closed at the limit may see a reset.
+    await new Promise((resolve) => socket.once('close', resolve));
     live.delete(socket);
   };
   const loops = Array.from({ length: parallel }, async () => {
