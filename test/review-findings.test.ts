@@ -251,6 +251,34 @@ describe('logins: a share of the thread pool for password checks, but none per c
   }, 40000);
 });
 
+describe('log files: root opens them through whatever link is there', () => {
+  test('a log file in a directory another user may write lets that user point root\'s appends, with client bytes in them, at any file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    chmodSync(dir, 0o755);
+    try {
+      // The victim: a file of root's that nobody else may touch.
+      const victim = join(dir, 'victim');
+      writeFileSync(victim, 'untouched\n', { mode: 0o600 });
+      // A log directory the unprivileged user may write (so that logs still open after a reload under "user"): it plants a link.
+      const logs = join(dir, 'logs');
+      mkdirSync(logs, { mode: 0o755 });
+      chownSync(logs, 65534, 65534);
+      await execa('su', ['nobody', '-s', '/bin/sh', '-c', `ln -s ${victim} ${join(logs, 'hasocks.log')}`]);
+      const proxy = await startProxy({ logoutput: [join(logs, 'hasocks.log'), 'stderr'] });
+      // Printable bytes are logged as they are: a line that a shell reading the victim (a .bashrc, say) would run.
+      const client = await RawClient.connect(proxy.port);
+      const name = Buffer.from('$(id>/dev/null)');
+      client.send(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80])]));
+      await proxy.waitForLog(/invalid domain name/);
+      client.destroy();
+      await proxy.stop();
+      expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('shutdown', () => {
   test('a login still waiting for its check when the daemon stops makes it exit 1 (a log line after the logger has ended)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
@@ -334,6 +362,37 @@ describe('syslog: the log line a client fills is cut in two by logger(1)', () =>
       syslogd.kill();
       await syslogd.catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.each(SESSION_PATHS)('rule session limits, %s', (_path, env) => {
+  /** The REP byte of a UDP ASSOCIATE; the control connection stays open, holding its association. */
+  const associate = async (proxy: RunningProxy, held: RawClient[]): Promise<number | 'closed'> => {
+    const client = await RawClient.connect(proxy.port);
+    held.push(client);
+    client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
+    try {
+      await client.read(2);
+      return (await client.read(10))[1]!;
+    } catch {
+      return 'closed';
+    }
+  };
+
+  test.each([
+    ['session.max', { max: 1 }],
+    ['session.state.max', { state: { key: 'from' as const, max: 1 } }],
+    ['session.throttle', { throttle: '1/60' }],
+  ])('%s of the socks rule that passes UDP ASSOCIATE bounds the associations', async (_what, session) => {
+    const proxy = await startProxy({ rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', command: ['udpassociate', 'udpreply'], session }] }, { env });
+    const held: RawClient[] = [];
+    try {
+      const replies = [await associate(proxy, held), await associate(proxy, held), await associate(proxy, held)];
+      // CONNECT and BIND take the rule's limit (session.ts, authorizeAddresses); handleUdpAssociate never does.
+      expect(replies).toEqual([0x00, 0x02, 0x02]);
+    } finally {
+      for (const client of held) client.destroy();
     }
   });
 });
