@@ -14,6 +14,7 @@ import { execa } from 'execa';
 import type { RuleFile } from '../src/config/types.js';
 import { type Netns, createNetns } from './helpers/netns.js';
 import { control } from '../ocf/probes.js';
+import { socksConnect } from '../src/client/socks-client.js';
 import { type DnsZone, dnsServerIn, whoamiIn } from './helpers/netns-tools.js';
 import { RawClient, socks5Request } from './helpers/net.js';
 import { REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
@@ -102,19 +103,26 @@ describe('name lookups: a share of the thread pool per kind of work, but none pe
     const slow = Array.from({ length: 16 }, (_, i) => `s${i}.slow.test`);
     await serveZone({ A: { 'good.test': '127.0.0.1' }, silent: slow });
     // The attacker, 127.0.0.3, is allowed nothing at all: no socks rule passes it.
+    const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
     const proxy = await startProxy(
       { internal: ['127.0.0.1:1080'], timeout: { connect: 3 }, rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', from: '127.0.0.2/32' }] },
-      { netns: ns.name },
+      { netns: ns.name, args: ['--control-dir', controlDir] },
     );
     try {
-      const results = await connectJobs(ns, [
+      const clients = connectJobs(ns, [
         ...slow.map((host) => ({ host, port: 7000, source: '127.0.0.3' })),
         { host: 'good.test', port: 7000, source: '127.0.0.2', delayMs: 500 },
       ]);
+      // The agent's depth-20 monitor, a CONNECT over socks.sock to probe_target (a name here), with the agent's own deadline.
+      const probe = new Promise((resolve) => setTimeout(resolve, 500)).then(() =>
+        socksConnect({ path: join(controlDir, 'socks.sock') }, 'good.test', 7000, undefined, 10000).then(() => 'ok', (err: Error) => err.message),
+      );
+      const [results, monitor] = await Promise.all([clients, probe]);
       // good.test answers at once, yet its lookup waits behind 8 getaddrinfo calls that hold every thread of the share for 10 s.
-      expect(results.at(-1)).toBe('00');
+      expect({ client: results.at(-1), monitor }).toEqual({ client: '00', monitor: 'ok' });
     } finally {
       await kill(proxy);
+      rmSync(controlDir, { recursive: true, force: true });
     }
   });
 
@@ -151,8 +159,8 @@ describe('name lookups: a share of the thread pool per kind of work, but none pe
     );
     try {
       const results = await connectJobs(ns, [
-        ...attackers.map((source) => ({ host: 'localhost', port: 7000, source })),
-        { host: 'localhost', port: 7000, source: '127.0.0.2', delayMs: 500 },
+        ...attackers.map((source) => ({ host: '127.0.0.1', port: 7000, source })),
+        { host: '127.0.0.1', port: 7000, source: '127.0.0.2', delayMs: 500 },
       ]);
       // good.clients.test is forward-confirmed in milliseconds, but its PTR lookup waits behind the attackers' for the 2 s deadline.
       expect(results.at(-1)).toBe('00');
