@@ -67,6 +67,15 @@ async function kill(proxy: RunningProxy): Promise<void> {
   await proxy.stop();
 }
 
+/** Poll the test resolver's log until `seen` holds (the attacker's lookups are under way), for at most 10 s. */
+async function untilAsked(seen: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10000;
+  while (!seen()) {
+    if (Date.now() > deadline) throw new Error('the attacker\'s lookups never reached the test resolver');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Resident memory of a process, in MB. */
 function rssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
@@ -109,17 +118,17 @@ describe('name lookups: a share of the thread pool per kind of work, but none pe
       { netns: ns.name, args: ['--control-dir', controlDir] },
     );
     try {
-      const clients = connectJobs(ns, [
-        ...slow.map((host) => ({ host, port: 7000, source: '127.0.0.3' })),
-        { host: 'good.test', port: 7000, source: '127.0.0.2', delayMs: 500 },
-      ]);
-      // The agent's depth-20 monitor, a CONNECT over socks.sock to probe_target (a name here), with the agent's own deadline.
-      const probe = new Promise((resolve) => setTimeout(resolve, 500)).then(() =>
+      const attack = connectJobs(ns, slow.map((host) => ({ host, port: 7000, source: '127.0.0.3' })));
+      // Once the attacker's lookups hold the share (8 threads) and queue behind it:
+      await untilAsked(() => new Set(dns!.queries().filter((q) => q.includes('slow.test')).map((q) => q.split(' ')[1])).size >= 8);
+      // A client that may connect, and the agent's depth-20 monitor (a CONNECT over socks.sock to probe_target, a name here).
+      const [[client], monitor] = await Promise.all([
+        connectJobs(ns, [{ host: 'good.test', port: 7000, source: '127.0.0.2' }]),
         socksConnect({ path: join(controlDir, 'socks.sock') }, 'good.test', 7000, undefined, 10000).then(() => 'ok', (err: Error) => err.message),
-      );
-      const [results, monitor] = await Promise.all([clients, probe]);
-      // good.test answers at once, yet its lookup waits behind 8 getaddrinfo calls that hold every thread of the share for 10 s.
-      expect({ client: results.at(-1), monitor }).toEqual({ client: '00', monitor: 'ok' });
+      ]);
+      await attack;
+      // good.test answers at once, yet its lookup waits behind getaddrinfo calls that hold every thread of the share for 10 s.
+      expect({ client, monitor }).toEqual({ client: '00', monitor: 'ok' });
     } finally {
       await kill(proxy);
       rmSync(controlDir, { recursive: true, force: true });
@@ -158,12 +167,13 @@ describe('name lookups: a share of the thread pool per kind of work, but none pe
       { netns: ns.name },
     );
     try {
-      const results = await connectJobs(ns, [
-        ...attackers.map((source) => ({ host: '127.0.0.1', port: 7000, source })),
-        { host: '127.0.0.1', port: 7000, source: '127.0.0.2', delayMs: 500 },
-      ]);
+      const attack = connectJobs(ns, attackers.map((source) => ({ host: '127.0.0.1', port: 7000, source })));
+      // Once the attackers' reverse lookups hold the share (4 threads):
+      await untilAsked(() => new Set(dns!.queries().filter((q) => q.startsWith('PTR ') && q !== 'PTR 2.0.0.127.in-addr.arpa')).size >= 4);
+      const [legit] = await connectJobs(ns, [{ host: '127.0.0.1', port: 7000, source: '127.0.0.2' }]);
+      await attack;
       // good.clients.test is forward-confirmed in milliseconds, but its PTR lookup waits behind the attackers' for the 2 s deadline.
-      expect(results.at(-1)).toBe('00');
+      expect(legit).toBe('00');
     } finally {
       await kill(proxy);
     }
