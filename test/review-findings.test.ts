@@ -17,7 +17,7 @@ import { control } from '../ocf/probes.js';
 import { socksConnect } from '../src/client/socks-client.js';
 import { type DnsZone, dnsServerIn, whoamiIn } from './helpers/netns-tools.js';
 import { RawClient, socks5Request } from './helpers/net.js';
-import { REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { CLI, REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 const PASS_CLIENTS: RuleFile = { type: 'client', action: 'pass' };
 
@@ -412,6 +412,34 @@ describe.each(SESSION_PATHS)('rule session limits, %s', (_path, env) => {
     } finally {
       for (const client of held) client.destroy();
     }
+  });
+});
+
+describe('rules that can never match are accepted', () => {
+  test.each([
+    ['socksmethod', { socksmethod: ['none'] }],
+    ['user', { user: ['mallory'] }],
+    ['command', { command: ['connect'] }],
+  ] as Array<[string, Partial<RuleFile>]>)('a client block rule with %s is loaded, and blocks nobody', async (field, extra) => {
+    // Client rules are decided on arrival, before any method, user or command is known, so such a rule never matches.
+    const rules = [{ type: 'client', action: 'block', from: '127.0.0.1/32', ...extra } as RuleFile, PASS_CLIENTS, { type: 'socks', action: 'pass' } as RuleFile];
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    const file = join(dir, 'hasocks.json');
+    writeFileSync(file, JSON.stringify({ internal: ['127.0.0.1:1080'], rules }));
+    const check = await execa(process.execPath, [CLI, 'check-config', file], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+    // Refusing the config, with a reason that names the field, is one fix.
+    if (check.exitCode !== 0) {
+      expect(String(check.stderr)).toMatch(new RegExp(field));
+      return;
+    }
+    const proxy = await startProxy({ rules });
+    const client = await RawClient.connect(proxy.port);
+    client.send([5, 1, 0]);
+    const refused = await client.read(2, 2000).then(() => false, () => true);
+    client.destroy();
+    // Either the config is refused with a reason (check-config, reload), or the rule blocks: today neither.
+    expect(refused).toBe(true);
   });
 });
 
