@@ -1,0 +1,537 @@
+// Findings of the attacker's review of issue 15 (the security fixes from
+// 3423f35 on, and the proxy as a whole), each reproduced against the built
+// proxy by a test that fails today and passes once the hole is closed.
+// The report that goes with this file ranks them and says how to fix each.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, scryptSync } from 'node:crypto';
+import { type Socket as UdpSocket, createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { RuleFile } from '../src/config/types.js';
+import { type Netns, createNetns } from './helpers/netns.js';
+import { control } from '../ocf/probes.js';
+import { socksConnect } from '../src/client/socks-client.js';
+import { type DnsZone, dnsServerIn, whoamiIn } from './helpers/netns-tools.js';
+import { RawClient, socks5Request } from './helpers/net.js';
+import { CLI, REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
+
+const PASS_CLIENTS: RuleFile = { type: 'client', action: 'pass' };
+
+afterEach(stopAllProxies);
+
+/**
+ * SOCKS5 CONNECTs by name from inside a namespace (the jest process has no
+ * route into it), run by one Node process: each job connects from `source`
+ * after `delayMs` and reports the REP byte as two hex digits, or "closed".
+ * The process prints the results, in job order, as one JSON line.
+ */
+const CONNECT_JOBS = `
+const net = require('node:net');
+const [proxyPort, jobsText] = process.argv.slice(1);
+const jobs = JSON.parse(jobsText);
+const results = [];
+const run = (job, i) => new Promise((resolve) => setTimeout(() => {
+  const socket = net.connect({ host: '127.0.0.1', port: Number(proxyPort), localAddress: job.source });
+  let got = Buffer.alloc(0);
+  const done = (code) => { if (results[i] === undefined) { results[i] = code; socket.destroy(); resolve(); } };
+  socket.on('error', () => done('closed'));
+  socket.on('close', () => done('closed'));
+  socket.on('data', (chunk) => { got = Buffer.concat([got, chunk]); if (got.length >= 4) done(got[3].toString(16).padStart(2, '0')); });
+  const name = Buffer.from(job.host);
+  const port = Buffer.alloc(2);
+  port.writeUInt16BE(job.port);
+  socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, port])));
+}, job.delayMs || 0));
+Promise.all(jobs.map(run)).then(() => console.log(JSON.stringify(results)));
+`;
+
+interface ConnectJob {
+  host: string;
+  port: number;
+  source: string;
+  delayMs?: number;
+}
+
+async function connectJobs(ns: Netns, jobs: ConnectJob[]): Promise<string[]> {
+  const result = await ns.exec(process.execPath, ['-e', CONNECT_JOBS, '1080', JSON.stringify(jobs)], { timeout: 40000 });
+  return JSON.parse(result.stdout) as string[];
+}
+
+/** Stop a proxy whose thread pool is stuck in lookups that nothing can cancel: SIGKILL, then clean up. */
+async function kill(proxy: RunningProxy): Promise<void> {
+  proxy.signal('SIGKILL');
+  await proxy.stop();
+}
+
+/** Poll the test resolver's log until `seen` holds (the attacker's lookups are under way), for at most 10 s. */
+async function untilAsked(seen: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10000;
+  while (!seen()) {
+    if (Date.now() > deadline) throw new Error('the attacker\'s lookups never reached the test resolver');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resident memory of a process, in MB. */
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  return Number(/(\d+)/.exec(line)![1]) / 1024;
+}
+
+describe('name lookups: a share of the thread pool per kind of work, but none per client', () => {
+  let ns: Netns;
+  let dns: Awaited<ReturnType<typeof dnsServerIn>> | undefined;
+  let whoami: ReturnType<typeof whoamiIn> | undefined;
+
+  beforeAll(async () => {
+    // glibc's own defaults: a silent server costs a lookup 5 s twice over.
+    ns = await createNetns({}, 'timeout:5 attempts:2');
+    whoami = whoamiIn(ns, '127.0.0.1', 7000);
+    await whoami.ready;
+  });
+  afterEach(async () => {
+    dns?.child.kill('SIGTERM');
+    await dns?.child;
+    dns = undefined;
+  });
+  afterAll(async () => {
+    whoami?.child.kill('SIGTERM');
+    await whoami?.child;
+    await ns?.remove();
+  });
+
+  const serveZone = async (zone: DnsZone): Promise<void> => {
+    dns = await dnsServerIn(ns, zone);
+  };
+
+  test('one client asking for names in a silent zone starves every other client of destination lookups', async () => {
+    const slow = Array.from({ length: 16 }, (_, i) => `s${i}.slow.test`);
+    await serveZone({ A: { 'good.test': '127.0.0.1' }, silent: slow });
+    // The attacker, 127.0.0.3, is allowed nothing at all: no socks rule passes it.
+    const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    const proxy = await startProxy(
+      { internal: ['127.0.0.1:1080'], timeout: { connect: 3 }, rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', from: '127.0.0.2/32' }] },
+      { netns: ns.name, args: ['--control-dir', controlDir] },
+    );
+    try {
+      const attack = connectJobs(ns, slow.map((host) => ({ host, port: 7000, source: '127.0.0.3' })));
+      // Once the attacker's lookups hold the share (8 threads) and queue behind it:
+      await untilAsked(() => new Set(dns!.queries().filter((q) => q.includes('slow.test')).map((q) => q.split(' ')[1])).size >= 8);
+      // A client that may connect, and the agent's depth-20 monitor (a CONNECT over socks.sock to probe_target, a name here).
+      const [[client], monitor] = await Promise.all([
+        connectJobs(ns, [{ host: 'good.test', port: 7000, source: '127.0.0.2' }]),
+        socksConnect({ path: join(controlDir, 'socks.sock') }, 'good.test', 7000, undefined, 10000).then(() => 'ok', (err: Error) => err.message),
+      ]);
+      await attack;
+      // good.test answers at once, yet its lookup waits behind getaddrinfo calls that hold every thread of the share for 10 s.
+      expect({ client, monitor }).toEqual({ client: '00', monitor: 'ok' });
+    } finally {
+      await kill(proxy);
+      rmSync(controlDir, { recursive: true, force: true });
+    }
+  });
+
+  test.each(SESSION_PATHS)('a client no socks rule passes still has names resolved, and learns which exist (%s)', async (_path, env) => {
+    await serveZone({ A: { 'exists.internal.test': '127.0.0.9' } });
+    const proxy = await startProxy(
+      { internal: ['127.0.0.1:1080'], rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', from: '127.0.0.2/32' }] },
+      { netns: ns.name, env },
+    );
+    try {
+      const [existing, missing] = await connectJobs(ns, [
+        { host: 'exists.internal.test', port: 7000, source: '127.0.0.3' },
+        { host: 'missing.internal.test', port: 7000, source: '127.0.0.3', delayMs: 200 },
+      ]);
+      // Today: 02 (resolved, then refused by the rules) against 04 (does not resolve): an oracle for the internal zone.
+      expect({ existing, missing }).toEqual({ existing: '02', missing: '02' });
+      // No rule could pass 127.0.0.3 whatever the name resolves to, so there was nothing to look up.
+      expect(dns!.queries().filter((q) => q.includes('internal.test'))).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('a few client addresses whose reverse zone is silent leave every client named by a rule nameless', async () => {
+    const attackers = Array.from({ length: 8 }, (_, i) => `127.0.0.${10 + i}`);
+    await serveZone({
+      PTR: { '2.0.0.127.in-addr.arpa': 'good.clients.test' },
+      A: { 'good.clients.test': '127.0.0.2' },
+      silent: attackers.map((a) => `${a.split('.').reverse().join('.')}.in-addr.arpa`),
+    });
+    const proxy = await startProxy(
+      { internal: ['127.0.0.1:1080'], rules: [{ type: 'client', action: 'pass', from: '.clients.test' }, { type: 'socks', action: 'pass' }] },
+      { netns: ns.name },
+    );
+    try {
+      const attack = connectJobs(ns, attackers.map((source) => ({ host: '127.0.0.1', port: 7000, source })));
+      // Once the attackers' reverse lookups hold the share (4 threads):
+      await untilAsked(() => new Set(dns!.queries().filter((q) => q.startsWith('PTR ') && q !== 'PTR 2.0.0.127.in-addr.arpa')).size >= 4);
+      const [legit] = await connectJobs(ns, [{ host: '127.0.0.1', port: 7000, source: '127.0.0.2' }]);
+      await attack;
+      // good.clients.test is forward-confirmed in milliseconds, but its PTR lookup waits behind the attackers' for the 2 s deadline.
+      expect(legit).toBe('00');
+    } finally {
+      await kill(proxy);
+    }
+  });
+
+  test('datagrams to a name that does not resolve yet are all held, payload and all, until the lookup ends', async () => {
+    await serveZone({ silent: ['blackhole.test'] });
+    const proxy = await startProxy(
+      { internal: ['127.0.0.1:1080'], rules: [PASS_CLIENTS, { type: 'socks', action: 'pass' }] },
+      { netns: ns.name },
+    );
+    try {
+      const before = rssMb(proxy.pid);
+      const sent = await ns.exec(process.execPath, ['-e', UDP_FLOOD, '1080', 'blackhole.test', '3000', '60000'], { timeout: 40000 });
+      expect(JSON.parse(sent.stdout)).toEqual({ sent: 3000 });
+      const grown = rssMb(proxy.pid) - before;
+      // 3000 datagrams of 60 kB went to one name that takes 10 s to fail: each one's payload waits in a closure on the lookup.
+      expect(grown).toBeLessThan(64);
+    } finally {
+      await kill(proxy);
+    }
+  });
+});
+
+/** Inside a namespace: one UDP ASSOCIATE, then COUNT datagrams of SIZE bytes to NAME:53, paced so the relay's socket buffer keeps up. */
+const UDP_FLOOD = `
+const net = require('node:net');
+const dgram = require('node:dgram');
+const [proxyPort, name, countText, sizeText] = process.argv.slice(1);
+const control = net.connect(Number(proxyPort), '127.0.0.1');
+control.write(Buffer.from([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+let got = Buffer.alloc(0);
+control.on('data', (chunk) => {
+  got = Buffer.concat([got, chunk]);
+  if (got.length < 12) return;
+  control.removeAllListeners('data');
+  const relayPort = got.readUInt16BE(10);
+  const udp = dgram.createSocket('udp4');
+  udp.bind(0, '127.0.0.1', async () => {
+    const n = Buffer.from(name);
+    const datagram = Buffer.concat([Buffer.from([0, 0, 0, 3, n.length]), n, Buffer.from([0, 53]), Buffer.alloc(Number(sizeText), 0x61)]);
+    const count = Number(countText);
+    for (let i = 0; i < count; i++) {
+      await new Promise((resolve) => udp.send(datagram, relayPort, '127.0.0.1', resolve));
+      if (i % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    console.log(JSON.stringify({ sent: count }));
+    udp.close();
+    control.destroy();
+  });
+});
+`;
+
+describe('logins: a share of the thread pool for password checks, but none per client', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a flood of wrong passwords from one client keeps every other user from logging in', async () => {
+    const salt = randomBytes(16);
+    const key = scryptSync('right', salt, 32, { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    const users = join(dir, 'users');
+    writeFileSync(users, `alice:scrypt$16384$8$1$${salt.toString('base64')}$${key.toString('base64')}\n`);
+    chmodSync(users, 0o600);
+    const proxy = await startProxy({ socksmethod: ['username'], users, timeout: { negotiate: 3 } });
+
+    /** A username/password login from `source`; the RFC 1929 status byte, or 'closed'. */
+    const login = async (source: string, user: string, password: string): Promise<{ client: RawClient; status: Promise<number | 'closed'> }> => {
+      const socket = connect({ host: '127.0.0.1', port: proxy.port, localAddress: source });
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      const client = RawClient.wrap(socket);
+      client.send(Buffer.concat([Buffer.from([5, 1, 2, 1, user.length]), Buffer.from(user), Buffer.from([password.length]), Buffer.from(password)]));
+      const status = client.read(4, 10000).then((bytes) => bytes[3]!, () => 'closed' as const);
+      return { client, status };
+    };
+
+    // One client, 127.0.0.3, with no account at all: each guess costs the proxy a full scrypt (the decoy hash, made by the first).
+    const first = await login('127.0.0.3', 'mallory', 'guess');
+    expect(await first.status).toBe(1);
+    first.client.destroy();
+    const flood = await Promise.all(Array.from({ length: 100 }, () => login('127.0.0.3', 'mallory', 'guess')));
+    const alice = await login('127.0.0.2', 'alice', 'right');
+    try {
+      // alice's check waits behind all 100 guesses, two at a time, and is dropped at her negotiate deadline.
+      expect(await alice.status).toBe(0);
+    } finally {
+      for (const { client } of [...flood, alice]) client.destroy();
+      await kill(proxy);
+    }
+  }, 40000);
+});
+
+describe('log files: root opens them through whatever link is there', () => {
+  test('a log file in a directory another user may write lets that user point root\'s appends, with client bytes in them, at any file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    chmodSync(dir, 0o755);
+    try {
+      // The victim: a file of root's that nobody else may touch.
+      const victim = join(dir, 'victim');
+      writeFileSync(victim, 'untouched\n', { mode: 0o600 });
+      // A log directory the unprivileged user may write (so that logs still open after a reload under "user"): it plants a link.
+      const logs = join(dir, 'logs');
+      mkdirSync(logs, { mode: 0o755 });
+      chownSync(logs, 65534, 65534);
+      await execa('su', ['nobody', '-s', '/bin/sh', '-c', `ln -s ${victim} ${join(logs, 'hasocks.log')}`]);
+      const proxy = await startProxy({ logoutput: [join(logs, 'hasocks.log'), 'stderr'] });
+      // Printable bytes are logged as they are: a line that a shell reading the victim (a .bashrc, say) would run.
+      const client = await RawClient.connect(proxy.port);
+      const name = Buffer.from('$(id>/dev/null)');
+      client.send(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80])]));
+      await proxy.waitForLog(/invalid domain name/);
+      client.destroy();
+      await proxy.stop();
+      expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('shutdown', () => {
+  test('a login still waiting for its check when the daemon stops makes it exit 1 (a log line after the logger has ended)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    try {
+      const users = join(dir, 'users');
+      writeFileSync(users, `alice:scrypt$16384$8$1$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}\n`);
+      chmodSync(users, 0o600);
+      const proxy = await startProxy({ socksmethod: ['username'], users, timeout: { negotiate: 1, drain: 0 } });
+      const clients = await Promise.all(Array.from({ length: 30 }, () => RawClient.connect(proxy.port)));
+      for (const client of clients) client.send(Buffer.from([5, 1, 2, 1, 1, 0x6d, 1, 0x70]));
+      await proxy.waitForLog(/authentication failed|checking the password/);
+      // Checks still queued when the logger has ended are dropped at their deadline, and the drop is logged: "write after end".
+      const code = await proxy.stop();
+      for (const client of clients) client.destroy();
+      expect({ code, writeAfterEnd: /write after end/.test(proxy.logs()) }).toEqual({ code: 0, writeAfterEnd: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30000);
+});
+
+describe('descriptors: session.max is not weighed against the descriptor limit', () => {
+  test('idle clients take every descriptor, and the agent\'s control socket stops answering', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    chmodSync(dir, 0o700);
+    const idle: RawClient[] = [];
+    try {
+      // 128 descriptors and the default session.max of 10000: nothing at startup says these cannot go together.
+      const proxy = await startProxy({}, { nofile: 128, args: ['--control-dir', dir] });
+      expect(await control(join(dir, 'control.sock'), { cmd: 'status' })).toMatchObject({ ok: true });
+      for (let i = 0; i < 160; i++) idle.push(await RawClient.connect(proxy.port));
+      await proxy.waitForLog(/accept EMFILE/);
+      // The monitor asks for status, then greets over socks.sock: at session.max it would say degraded; here it fails.
+      const status = await control(join(dir, 'control.sock'), { cmd: 'status' }).catch((err: Error) => ({ ok: false, error: err.message }));
+      expect(status).toMatchObject({ ok: true });
+    } finally {
+      for (const client of idle) client.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('syslog: the log line a client fills is cut in two by logger(1)', () => {
+  test('and the client writes the second record, priority included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    const path = join(dir, 'log.sock');
+    // Node cannot bind a Unix datagram socket; python3 stands in for syslogd, as in logging.test.ts.
+    const syslogd = execa('python3', ['-u', '-c', [
+      'import socket,sys',
+      's=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      `s.bind(${JSON.stringify(path)})`,
+      'print("bound", flush=True)',
+      'while True: print(repr(s.recv(65536).decode(errors="replace")), flush=True)',
+    ].join('\n')]);
+    try {
+      await new Promise((resolve) => syslogd.stdout!.once('data', resolve));
+      const records: string[] = [];
+      syslogd.stdout!.on('data', (d: Buffer) => records.push(...d.toString().split('\n').filter(Boolean)));
+      const proxy = await startProxy({ logoutput: [`syslog/local0@${path}`, 'stderr'] });
+
+      const client = await RawClient.connect(proxy.port);
+      // logger(1) reads at most 1024 bytes of a line (its default --size) and starts a new record with the rest, reading a
+      // leading "<N>" as that record's priority. Control bytes are logged as \xHH, four characters each, so a 255-byte name
+      // fills a line past 1024 characters; the line's text before the name is known to the client.
+      const before = `session 1 127.0.0.1:${client.socket.localPort}: protocol error: invalid domain name "`;
+      const controls = Math.floor((1024 - before.length) / 4);
+      const filler = 1024 - before.length - 4 * controls;
+      const forged = '<10>FORGED';
+      const name = Buffer.concat([Buffer.alloc(controls, 1), Buffer.alloc(filler, 0x61), Buffer.from(forged)]);
+      expect(name.length).toBeLessThanOrEqual(255);
+      client.send(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80])]));
+      await proxy.waitForLog(/invalid domain name/);
+      const deadline = Date.now() + 5000;
+      while (!records.some((r) => r.includes('FORGED')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      client.destroy();
+      const carrying = records.filter((r) => r.includes('FORGED'));
+      expect(carrying.length).toBeGreaterThan(0);
+      // What the client sent may appear only inside the proxy's own line, never as a record of its own (today: "<10>... hasocks[PID]: FORGED...").
+      for (const record of carrying) expect(record).toMatch(/hasocks\[\d+\]: session 1 .*protocol error: invalid domain name/);
+    } finally {
+      syslogd.kill();
+      await syslogd.catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.each(SESSION_PATHS)('rule session limits, %s', (_path, env) => {
+  /** The REP byte of a UDP ASSOCIATE; the control connection stays open, holding its association. */
+  const associate = async (proxy: RunningProxy, held: RawClient[]): Promise<number | 'closed'> => {
+    const client = await RawClient.connect(proxy.port);
+    held.push(client);
+    client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
+    try {
+      await client.read(2);
+      return (await client.read(10))[1]!;
+    } catch {
+      return 'closed';
+    }
+  };
+
+  test.each([
+    ['session.max', { max: 1 }],
+    ['session.state.max', { state: { key: 'from' as const, max: 1 } }],
+    ['session.throttle', { throttle: '1/60' }],
+  ])('%s of the socks rule that passes UDP ASSOCIATE bounds the associations', async (_what, session) => {
+    const proxy = await startProxy({ rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', command: ['udpassociate', 'udpreply'], session }] }, { env });
+    const held: RawClient[] = [];
+    try {
+      const replies = [await associate(proxy, held), await associate(proxy, held), await associate(proxy, held)];
+      // CONNECT and BIND take the rule's limit (session.ts, authorizeAddresses); handleUdpAssociate never does.
+      expect(replies).toEqual([0x00, 0x02, 0x02]);
+    } finally {
+      for (const client of held) client.destroy();
+    }
+  });
+});
+
+describe('rules that can never match are accepted', () => {
+  test.each([
+    ['socksmethod', { socksmethod: ['none'] }],
+    ['user', { user: ['mallory'] }],
+    ['command', { command: ['connect'] }],
+  ] as Array<[string, Partial<RuleFile>]>)('a client block rule with %s is loaded, and blocks nobody', async (field, extra) => {
+    // Client rules are decided on arrival, before any method, user or command is known, so such a rule never matches.
+    const rules = [{ type: 'client', action: 'block', from: '127.0.0.1/32', ...extra } as RuleFile, PASS_CLIENTS, { type: 'socks', action: 'pass' } as RuleFile];
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    const file = join(dir, 'hasocks.json');
+    writeFileSync(file, JSON.stringify({ internal: ['127.0.0.1:1080'], rules }));
+    const check = await execa(process.execPath, [CLI, 'check-config', file], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+    // Refusing the config, with a reason that names the field, is one fix.
+    if (check.exitCode !== 0) {
+      expect(String(check.stderr)).toMatch(new RegExp(field));
+      return;
+    }
+    const proxy = await startProxy({ rules });
+    const client = await RawClient.connect(proxy.port);
+    client.send([5, 1, 0]);
+    const refused = await client.read(2, 2000).then(() => false, () => true);
+    client.destroy();
+    // Either the config is refused with a reason (check-config, reload), or the rule blocks: today neither.
+    expect(refused).toBe(true);
+  });
+});
+
+describe('reload: a session carries on under the rules it started with', () => {
+  let targets: UdpSocket[] = [];
+  const reached: number[] = [0, 0];
+  beforeAll(async () => {
+    targets = [createSocket('udp4'), createSocket('udp4')];
+    targets.forEach((socket, i) => {
+      socket.on('message', (msg, from) => {
+        reached[i]!++;
+        socket.send(msg, from.port, from.address);
+      });
+      socket.bind(0, '127.0.0.1');
+    });
+    await Promise.all(targets.map((socket) => once(socket, 'listening')));
+  });
+  afterAll(() => targets.forEach((socket) => socket.close()));
+
+  const datagram = (port: number, text: string): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]), Buffer.from(text)]);
+
+  test.each(SESSION_PATHS)('a UDP association decides destinations it never asked before by the old rules (%s)', async (_path, env) => {
+    const open: RuleFile[] = [PASS_CLIENTS, { type: 'socks', action: 'pass' }];
+    const proxy = await startProxy({ rules: open }, { env });
+    const control = await RawClient.connect(proxy.port);
+    control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
+    await control.read(2);
+    const relayPort = (await control.read(10)).readUInt16BE(8);
+    const client = createSocket('udp4');
+    client.bind(0, '127.0.0.1');
+    await once(client, 'listening');
+    try {
+      client.send(datagram(targets[0]!.address().port, 'before'), relayPort, '127.0.0.1');
+      await once(client, 'message');
+
+      // The operator closes UDP to loopback.
+      proxy.writeConfig({ internal: [`127.0.0.1:${proxy.port}`], logoutput: ['stderr'], rules: [PASS_CLIENTS, { type: 'socks', action: 'block', to: '127.0.0.0/8', command: ['udpassociate'] }, { type: 'socks', action: 'pass' }] });
+      proxy.signal('SIGHUP');
+      await proxy.waitForLog(/reloaded config/);
+
+      const before = reached[1]!;
+      client.send(datagram(targets[1]!.address().port, 'after'), relayPort, '127.0.0.1');
+      const answered = await Promise.race([once(client, 'message').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1500))]);
+      // A destination first named after the reload is a new decision, and the rules in force say no.
+      expect({ answered, reached: reached[1]! - before }).toEqual({ answered: false, reached: 0 });
+    } finally {
+      client.close();
+      control.destroy();
+    }
+  });
+});
+
+describe('the OCF agent trusts a state directory that is not root\'s own', () => {
+  test('stop signals the process group an identity file there names, whoever wrote it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
+    chmodSync(dir, 0o755);
+    // A process of root's that the agent has nothing to do with, in a process group of its own.
+    const victim: ChildProcess = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    await once(victim, 'spawn');
+    const pid = victim.pid!;
+    try {
+      // What the user "nobody" can do with a state directory it owns (the agent's start refuses such a directory; stop does not look).
+      const state = join(dir, 'state');
+      mkdirSync(state, { mode: 0o700 });
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+      writeFileSync(join(state, 'identity'), `${pid} ${start}\n`);
+      chownSync(join(state, 'identity'), 65534, 65534);
+      chownSync(state, 65534, 65534);
+      const config = join(dir, 'hasocks.json');
+      writeFileSync(config, JSON.stringify({ internal: ['127.0.0.1:1'] }));
+      await execa(join(REPO, 'ocf', 'hasocks'), ['stop'], {
+        env: { OCF_ROOT: '/usr/lib/ocf', OCF_RESOURCE_INSTANCE: 'hs-review', HA_LOGFACILITY: 'none', OCF_RESKEY_config: config, OCF_RESKEY_state_dir: state, OCF_RESKEY_CRM_meta_timeout: '20000' },
+        reject: false,
+        timeout: 30000,
+      });
+      const alive = (() => {
+        try {
+          const now = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return now.slice(now.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+        } catch {
+          return false;
+        }
+      })();
+      expect(alive).toBe(true);
+    } finally {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
