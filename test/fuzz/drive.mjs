@@ -356,7 +356,7 @@ export class Fuzz {
         this.results.udp.sent++;
         if (verdict.forward) {
           this.results.udp.mustForward++;
-          waits.push({ payload: verdict.forward, why: verdict.why, arrived: this.servers.expectUdp(verdict.forward, record, datagram) });
+          waits.push({ datagram, payload: verdict.forward, why: verdict.why, arrived: this.servers.expectUdp(verdict.forward, record, datagram) });
         } else {
           if (verdict.unsure) this.results.udp.unsure++;
           else this.results.udp.mustDrop++;
@@ -370,7 +370,7 @@ export class Fuzz {
         if (!(await Promise.race([w.arrived, deadline]))) {
           this.results.udp.missing++;
           this.servers.forgetUdp(w.payload);
-          this.wrong(record, `udp.missing.${w.why}`, { note: `payload ${hex(w.payload)} never reached the target` });
+          this.wrong(record, `udp.missing.${w.why}`, { note: `datagram ${hex(w.datagram)} was not forwarded to the UDP target` });
         }
       }
     } finally {
@@ -445,11 +445,11 @@ export async function startServers(ports, results) {
       return;
     }
     results.udp.leaked++;
-    if (results.udp.leakExamples.length < 10) {
-      results.udp.leakExamples.push({ where, payload: msg.toString('hex'), datagram: from ? hex(from.datagram) : '(unknown)', oracle: from?.verdict, index: from?.record.index, path: from?.record.target.path });
-    }
     const cls = from ? `udp.leak.${from.verdict.drop ?? 'forward-elsewhere'}` : 'udp.leak.unknown';
     results.udp.leakByClass[cls] = (results.udp.leakByClass[cls] ?? 0) + 1;
+    if (results.udp.leakExamples.filter((e) => e.cls === cls).length < 3) {
+      results.udp.leakExamples.push({ cls, where, payload: msg.toString('hex'), datagram: from ? hex(from.datagram) : '(unknown)', oracle: from?.verdict, index: from?.record.index, path: from?.record.target.path });
+    }
   };
   await udp('udp4', '127.0.0.1', U, (msg, from, socket) => {
     const key = msg.toString('hex');

@@ -260,11 +260,11 @@ async function inner(options) {
     };
 
     // Warm-up, before the baseline is measured: memory that is taken once and
-    // kept belongs to the baseline, not to a leak. Each scrypt check needs 16
-    // MiB on a libuv thread, and glibc keeps it in that thread's arena; a
-    // name lookup on the same thread then leaves small blocks behind it, so
-    // the next check takes another 16 MiB: 32 MiB per thread, 4 threads
-    // (seen in /proc/PID/smaps; the summary lists these mappings). So each
+    // kept belongs to the baseline, not to a leak. An scrypt check (N=16384,
+    // r=8) needs 16 MiB on a libuv thread, and glibc keeps it in that
+    // thread's arena; a name lookup on the same thread then leaves small
+    // blocks behind it, so a later check takes a second 16 MiB (the summary
+    // lists these mappings; test/fuzz/README.md has the figures). So each
     // proxy runs failed checks (a successful one is cached after the first)
     // between bursts of lookups, one proxy at a time so that no check waits
     // past timeout.negotiate; then a mixed run at full load grows the V8
@@ -273,7 +273,7 @@ async function inner(options) {
     const auth = (pass) => Buffer.from([1, USER.length, ...Buffer.from(USER), pass.length, ...pass]);
     const connectTo = (name) => Buffer.from([5, 1, 0, 3, name.length, ...Buffer.from(name), PORTS.T >> 8, PORTS.T & 0xff]);
     const connect = Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, PORTS.T >> 8, PORTS.T & 0xff]);
-    // 5% of the run: on this machine the proxies' RSS reached its plateau after 20-40k handshakes.
+    // 5% of the run, up to 50000: enough for the proxies' RSS to level off (test/fuzz/README.md).
     const warmupCount = options.index !== undefined ? 0 : options.warmup ?? Math.max(2000, Math.min(50000, Math.round(options.count / 20)));
     const warmupStarted = Date.now();
     for (const t of proxies) await fuzz.runCrafted(t, 'warm-up: password', Buffer.concat([greeting, auth(Buffer.from(password)), connect]));
@@ -409,7 +409,7 @@ async function inner(options) {
     for (const e of results.blockedDialExamples) say(`  DIAL to a blocked target: ${e}`);
     if (unmatched.dials.length) say(`  DIALS to the target that no granted reply named (source ports): ${unmatched.dials.slice(0, 20).join(' ')}`);
     say(`fuzz: UDP: ${results.udp.sent} datagrams, ${results.udp.mustForward} must arrive, ${results.udp.mustDrop} must be dropped, ${results.udp.unsure} left open by the spec; ${results.udp.missing} missing, ${results.udp.leaked} leaked ${JSON.stringify(results.udp.leakByClass)}, ${results.udp.replies} replies`);
-    for (const e of results.udp.leakExamples) say(`  UDP LEAK at ${e.where}: payload ${e.payload} from datagram ${e.datagram} (#${e.index} ${e.path}, oracle ${JSON.stringify(e.oracle)})`);
+    for (const e of results.udp.leakExamples) say(`  UDP LEAK (${e.cls}) at ${e.where}: payload ${e.payload} from datagram ${e.datagram} (#${e.index} ${e.path}, oracle ${JSON.stringify(e.oracle)})`);
     for (const [n, l] of Object.entries(logs)) {
       if (l.rawControlBytes || l.notTimestamped) say(`  LOG ${n}: ${l.rawControlBytes} lines with raw control bytes ${JSON.stringify(l.byKind)}, ${l.notTimestamped} lines not starting with a timestamp; e.g. ${l.examples.slice(0, 4).join(' ')}`);
     }
