@@ -46,15 +46,17 @@ const RSS_RATIO = 1.3;
 
 test('10^4 fuzzed handshakes on the C and Node paths: no crash, hang, wrong reply, leak or RSS growth', async () => {
   // socksmethod ["none","username"] only: the ["username"] variant doubles the proxies for little more coverage (npm run fuzz has it).
-  const args = ['--count', '10000', '--seed', '20240601', '--path', 'both', '--methods', 'mixed', '--warmup', '1000', '--settle', '10', '--rss-ratio', String(RSS_RATIO)];
+  // 10^4 in all: 1000 to warm up (the baseline), 9000 measured.
+  const args = ['--count', '9000', '--warmup', '1000', '--seed', '20240601', '--path', 'both', '--methods', 'mixed', '--settle', '10', '--rss-ratio', String(RSS_RATIO)];
   const { code, output } = await runFuzzer(args);
   const line = output.split('\n').find((l) => l.startsWith('{"fuzz":'));
   // The human lines name each finding with its input in hex; show them when anything is off.
   if (line === undefined || code !== 0) throw new Error(`fuzzer exited ${code}:\n${output.split('\n').filter((l) => !l.startsWith('{"fuzz":')).join('\n')}`);
   const summary = JSON.parse(line) as Summary;
   expect(summary.handshakes).toBeGreaterThanOrEqual(10000);
-  expect(summary.perPath.c).toBeGreaterThan(4000);
-  expect(summary.perPath.node).toBeGreaterThan(4000);
+  expect(summary.crashes).toBe(0);
+  expect(summary.perPath.c).toBeGreaterThanOrEqual(5000);
+  expect(summary.perPath.node).toBeGreaterThanOrEqual(5000);
   expect(summary.udp.sent).toBeGreaterThan(0);
   expect({ crashes: summary.crashes, hangs: summary.hangs, wrong: summary.wrongByClass, blockedDials: summary.blockedDials, unexpectedDials: summary.unexpectedDials }).toEqual({
     crashes: 0,

@@ -3,7 +3,7 @@
 // knows, a users file made by `hasocks passwd`, and a watch on each one's
 // pid, memory, descriptors and log lines.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const NEGOTIATE_S = 2;
@@ -54,6 +54,23 @@ export const readRss = (pid) => {
   } catch {
     return undefined;
   }
+};
+
+/** Open descriptors by what they are (socket, pipe, anon_inode:[eventfd], a file): to say what a leak is. */
+export const fdKinds = (pid) => {
+  const kinds = {};
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/:\[\d+\]$/, '');
+      } catch {
+        continue;
+      }
+      kinds[target] = (kinds[target] ?? 0) + 1;
+    }
+  } catch {}
+  return kinds;
 };
 
 export const countFds = (pid) => {

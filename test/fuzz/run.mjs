@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { Fuzz, startServers } from './drive.mjs';
 import { HOSTS } from './generate.mjs';
 import { Oracle } from './oracle.mjs';
-import { bigMappings, countFds, makeUsersFile, proxyConfig, readRss, startProxy, stopProxy } from './proxies.mjs';
+import { bigMappings, countFds, fdKinds, makeUsersFile, proxyConfig, readRss, startProxy, stopProxy } from './proxies.mjs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Rng } from './rng.mjs';
 
@@ -190,6 +190,7 @@ async function inner(options) {
     udp: { sent: 0, mustForward: 0, mustDrop: 0, unsure: 0, unsureArrived: 0, missing: 0, leaked: 0, leakByClass: {}, leakExamples: [], replies: 0 },
     inconclusive: 0,
     timing: {},
+    phases: {},
     alternatives: {},
   };
   const say = (line) => {
@@ -199,6 +200,12 @@ async function inner(options) {
   try {
     // Each proxy's path is chosen here; the caller's HASOCKS_NATIVE_SESSIONS must not move the C path to Node.
     delete process.env.HASOCKS_NATIVE_SESSIONS;
+    const phase = { at: Date.now() };
+    const mark = (name) => {
+      const now = Date.now();
+      results.phases[name] = Math.round((now - phase.at) / 100) / 10;
+      phase.at = now;
+    };
     makeUsersFile(CLI, usersFile, USER, password);
     servers = await startServers(PORTS, results);
     const paths = options.path === 'both' ? ['c', 'node'] : [options.path];
@@ -238,6 +245,7 @@ async function inner(options) {
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
 
+    mark('start');
     const oracle = new Oracle({ ports: PORTS, user: Buffer.from(USER), pass: Buffer.from(password), lookup: cachedLookup() });
     const fuzz = new Fuzz({ seed: options.seed, targets: proxies, oracle, ports: PORTS, user: USER, pass: password, results, servers });
     say(`fuzz: seed ${options.seed}, ${options.index !== undefined ? `handshake #${options.index} only` : `${options.count} handshakes`}, ${options.concurrency} at once, proxies: ${proxies.map((t) => `${t.name} (pid ${t.proxy.pid}, ${mb(memory[t.name].coldKb)} MB)`).join(', ')}`);
@@ -277,6 +285,11 @@ async function inner(options) {
     const warmupCount = options.index !== undefined ? 0 : options.warmup ?? Math.max(2000, Math.min(50000, Math.round(options.count / 20)));
     const warmupStarted = Date.now();
     for (const t of proxies) await fuzz.runCrafted(t, 'warm-up: password', Buffer.concat([greeting, auth(Buffer.from(password)), connect]));
+    // A bulk transfer moves a Node-path session to the C relay, whose poller and pipes are made on first use.
+    if (options.index === undefined) {
+      const bulk = Buffer.concat([Buffer.from([5, 1, 0]), connect, Buffer.alloc(256 * 1024, 0x62)]);
+      for (const t of proxies) if (t.methods.includes('none')) await fuzz.runCrafted(t, 'warm-up: bulk relay', bulk);
+    }
     if (warmupCount > 0) {
       for (const t of proxies) {
         const wrongPassword = () => fuzz.runCrafted(t, 'warm-up: wrong password', Buffer.concat([greeting, auth(Buffer.from('not-the-password')), connect]));
@@ -288,9 +301,11 @@ async function inner(options) {
         await Promise.all(Array.from({ length: 4 }, wrongPassword));
       }
       results.warmupArenaSeconds = (Date.now() - warmupStarted) / 1000;
+      mark('warm-up: passwords and lookups');
       await runMany((k) => WARMUP_BASE + k, warmupCount);
     }
     results.warmup = { handshakes: results.handshakes, seconds: (Date.now() - warmupStarted) / 1000 };
+    mark('warm-up');
     // Refused clients linger 2 s; measure once the descriptor counts have stopped falling.
     if (options.index === undefined) {
       await new Promise((r) => setTimeout(r, 2500));
@@ -306,9 +321,11 @@ async function inner(options) {
       memory[t.name].startKb = readRss(t.proxy.pid);
       memory[t.name].startFds = countFds(t.proxy.pid);
       memory[t.name].startMappings = bigMappings(t.proxy.pid);
+      memory[t.name].startFdKinds = fdKinds(t.proxy.pid);
     }
     if (warmupCount > 0) say(`fuzz: warm-up: ${results.handshakes} handshakes in ${results.warmup.seconds.toFixed(1)} s (${results.warmupArenaSeconds.toFixed(1)} s of them for the password checks and lookups); baseline RSS ${proxies.map((t) => `${t.name} ${mb(memory[t.name].startKb)} MB`).join(', ')}`);
 
+    mark('baseline');
     const before = results.handshakes;
     const started = Date.now();
     if (options.index !== undefined) {
@@ -322,6 +339,7 @@ async function inner(options) {
     // proxy cannot be made to collect garbage from here; it is measured
     // idle, after load, which is when a leak shows.
     // A refused client's socket lingers 2 s (src/server/session.ts), so no verdict before that.
+    mark('run');
     const settleFrom = Date.now();
     const settleUntil = settleFrom + options.settle * 1000;
     const settled = () =>
@@ -334,16 +352,19 @@ async function inner(options) {
       memory[t.name].endKb = readRss(t.proxy.pid);
       memory[t.name].endFds = countFds(t.proxy.pid);
       memory[t.name].endMappings = bigMappings(t.proxy.pid);
+      memory[t.name].endFdKinds = fdKinds(t.proxy.pid);
     }
     const unmatched = servers.unmatched();
 
     // Stop the proxies cleanly: a clean exit after all this is part of the check.
+    mark('settle');
     const exits = {};
     for (const t of proxies) {
       const alive = !t.proxy.exited;
       const how = await stopProxy(t.proxy);
       exits[t.name] = alive ? how : 'crashed earlier';
     }
+    mark('stop');
 
     // ---- summary ----
     const logs = Object.fromEntries(proxies.map((t) => [t.name, { lines: t.proxy.logLines, rawControlBytes: t.proxy.controlLines, notTimestamped: t.proxy.brokenLines, byKind: t.proxy.controlByKind, examples: t.proxy.logExamples }]));
@@ -351,7 +372,7 @@ async function inner(options) {
       proxies.map((t) => {
         const m = memory[t.name];
         const ratio = (a, b) => (a && b ? Math.round((a / b) * 1000) / 1000 : undefined);
-        return [t.name, { coldMB: mb(m.coldKb), startMB: mb(m.startKb), maxMB: mb(m.maxKb), endMB: mb(m.endKb), ratio: ratio(m.endKb, m.startKb), ratioToCold: ratio(m.endKb, m.coldKb), startFds: m.startFds, endFds: m.endFds, startMappings: m.startMappings, endMappings: m.endMappings }];
+        return [t.name, { coldMB: mb(m.coldKb), startMB: mb(m.startKb), maxMB: mb(m.maxKb), endMB: mb(m.endKb), ratio: ratio(m.endKb, m.startKb), ratioToCold: ratio(m.endKb, m.coldKb), startFds: m.startFds, endFds: m.endFds, startFdKinds: m.startFdKinds, endFdKinds: m.endFdKinds, startMappings: m.startMappings, endMappings: m.endMappings }];
       }),
     );
     const rssGrew = Object.values(rss).filter((m) => m.ratio !== undefined && m.ratio > options.rssRatio).length;
@@ -374,6 +395,7 @@ async function inner(options) {
       warmupHandshakes: results.warmup.handshakes,
       inconclusive: results.inconclusive,
       fuzzerLagMs: { p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) },
+      phaseSeconds: results.phases,
       msPerOutcome: Object.fromEntries(Object.entries(results.timing).map(([k, t]) => [k, Math.round(t.ms / t.n)])),
       crashes: results.crashes.length,
       hangs: results.hangs,
@@ -396,6 +418,7 @@ async function inner(options) {
     };
 
     say(`fuzz: ${results.handshakes} handshakes (${results.warmup.handshakes} of them warm-up), the main run in ${summary.seconds} s (${summary.rate}/s): ${Object.entries(perPath).map(([p, n]) => `${n} on the ${p === 'c' ? 'C' : 'Node'} path`).join(', ')}; ${results.skipped} skipped after a crash; ${results.inconclusive} inconclusive (the fuzzer itself took longer than timeout.negotiate to write them)`);
+    say(`fuzz: seconds per phase ${JSON.stringify(results.phases)}`);
     say(`fuzz: fuzzer event-loop delay p99 ${summary.fuzzerLagMs.p99} ms, max ${summary.fuzzerLagMs.max} ms; ms per handshake by outcome ${JSON.stringify(summary.msPerOutcome)}`);
     if (Object.keys(results.alternatives).length) say(`fuzz: outcomes the spec also allows, taken: ${JSON.stringify(results.alternatives)}`);
     say(`fuzz: kinds ${JSON.stringify(results.byKind)}, outcomes ${JSON.stringify(results.outcomes)}, ${results.timeoutChecks} negotiate-timeout checks, ${results.bindPeers} BIND peers, ${results.failedPasswordChecks} failed password checks`);
@@ -413,7 +436,7 @@ async function inner(options) {
     for (const [n, l] of Object.entries(logs)) {
       if (l.rawControlBytes || l.notTimestamped) say(`  LOG ${n}: ${l.rawControlBytes} lines with raw control bytes ${JSON.stringify(l.byKind)}, ${l.notTimestamped} lines not starting with a timestamp; e.g. ${l.examples.slice(0, 4).join(' ')}`);
     }
-    for (const [n, m] of Object.entries(rss)) say(`fuzz: ${n}: RSS ${m.coldMB} MB cold, ${m.startMB} MB after warm-up (the baseline), ${m.maxMB} MB at most, ${m.endMB} MB after settling (x${m.ratio} of the baseline, x${m.ratioToCold} of cold); descriptors ${m.startFds} -> ${m.endFds}; large anonymous mappings (MB) ${m.startMappings.join(' ') || '-'} -> ${m.endMappings.join(' ') || '-'}; exit ${JSON.stringify(summary.exits[n])}`);
+    for (const [n, m] of Object.entries(rss)) say(`fuzz: ${n}: RSS ${m.coldMB} MB cold, ${m.startMB} MB after warm-up (the baseline), ${m.maxMB} MB at most, ${m.endMB} MB after settling (x${m.ratio} of the baseline, x${m.ratioToCold} of cold); descriptors ${m.startFds} -> ${m.endFds}${m.endFds !== m.startFds ? ` (${JSON.stringify(m.startFdKinds)} -> ${JSON.stringify(m.endFdKinds)})` : ''}; large anonymous mappings (MB) ${m.startMappings.join(' ') || '-'} -> ${m.endMappings.join(' ') || '-'}; exit ${JSON.stringify(summary.exits[n])}`);
     for (const u of uncleanExits) say(`  UNCLEAN EXIT ${u}`);
     say(`fuzz: ${findings === 0 ? 'clean' : `${findings} findings`}`);
     console.log(JSON.stringify(summary));
