@@ -9,11 +9,12 @@
 // (HASOCKS_NATIVE_SESSIONS=0), each with socksmethod ["none","username"]
 // ("mixed") and ["username"]. It records crashes (the proxy's pid exits),
 // hangs, wrong replies (with the input in hex; `--index K` with the same
-// --seed, --path and --methods replays one and prints it), dials and datagrams the rules or the
-// spec forbid, log lines with raw control bytes, and each proxy's RSS and
-// open descriptors: cold, after a warm-up (the baseline), at most, and
-// after settling. Prints human lines, then one JSON line; exits 1 on any
-// finding, or when RSS ends above R (1.10) times the baseline.
+// --seed, --path and --methods replays one and prints it), dials and
+// datagrams the rules or the spec forbid, log lines with raw control bytes,
+// and each proxy's RSS and open descriptors: cold, after a warm-up (the
+// baseline), at most, and after settling. Prints human lines, then one JSON
+// line; exits 1 on any finding, or when RSS ends above R (1.10) times the
+// baseline. test/fuzz/README.md says more.
 //
 // Everything runs inside a network namespace made here (as `ip netns` does
 // for the tests): random host names in the handshakes are looked up by the
