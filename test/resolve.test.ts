@@ -15,7 +15,7 @@ afterEach(() => jest.restoreAllMocks());
 async function resolve(host: string): Promise<{ addresses: readonly string[]; immediate: boolean }> {
   let returned = false;
   const answer = new Promise<{ addresses: readonly string[]; immediate: boolean }>((done, fail) =>
-    resolveDestination(host, Infinity, (addresses) => done({ addresses, immediate: !returned }), fail),
+    resolveDestination(host, { deadline: Infinity, client: undefined }, (addresses) => done({ addresses, immediate: !returned }), fail),
   );
   returned = true;
   return answer;

@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { SCHEMA_PATH } from '../paths.js';
 import { type UserTable, loadUsers } from '../auth/users.js';
 import { type Rule, compileRules, resolveRuleHosts, rulesNeedClientName } from '../policy/rules.js';
-import { lookup } from 'node:dns/promises';
+import { resolveName } from '../server/resolve.js';
 import { splitHostPort } from '../protocol/address.js';
 import type { MethodName } from '../protocol/constants.js';
 import { DEFAULT_SESSION_MAX, DEFAULT_TIMEOUTS } from './defaults.js';
@@ -240,7 +240,7 @@ export async function loadConfigFile(path: string): Promise<RuntimeConfig> {
     throw new ConfigError(path, [`cannot read: ${hint}`]);
   }
   const config = parseConfigText(text, path);
-  await resolveRuleHosts(config.rules, async (name) => (await lookup(name, { all: true })).map((a) => a.address));
+  await resolveRuleHosts(config.rules, resolveName);
   if (!config.methods.includes('username') || config.usersFile === undefined) return config;
   try {
     return { ...config, users: await loadUsers(config.usersFile) };

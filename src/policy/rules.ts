@@ -78,6 +78,12 @@ export function compileRules(rules: readonly RuleFile[]): Rule[] {
         throw new Error(`${where}/${key}: ${(err as Error).message}`);
       }
     };
+    // A client rule is decided when the connection arrives, before any of these is known: it would never match.
+    if (rule.type === 'client') {
+      for (const key of ['command', 'user', 'socksmethod', 'protocol'] as const) {
+        if (rule[key] !== undefined) throw new Error(`${where}/${key}: a client rule is decided when a connection arrives, before the client names its ${key}; put it in a socks rule`);
+      }
+    }
     return {
       number: ++counters[rule.type],
       type: rule.type,
@@ -95,20 +101,25 @@ export function compileRules(rules: readonly RuleFile[]): Rule[] {
   });
 }
 
-function matches(rule: Rule, input: MatchInput): boolean {
+/** Does the rule match everything but the destination address and port? */
+function matchesClient(rule: Rule, input: MatchInput): boolean {
   if (!matchAddress(rule.from, input.clientIp, input.clientName)) return false;
-  if (input.anyTarget) {
-    const limitsTarget = rule.to.kind !== 'any' || rule.ports !== undefined;
-    if (limitsTarget && rule.action === 'block') return false;
-  } else {
-    if (!matchAddress(rule.to, input.targetIp, input.targetName)) return false;
-    if (rule.ports && !rule.ports.some(([low, high]) => input.port >= low && input.port <= high)) return false;
-  }
   if (rule.commands && (input.command === undefined || !rule.commands.has(input.command))) return false;
   if (rule.users && (input.user === undefined || !rule.users.has(input.user))) return false;
   if (rule.methods && (input.method === undefined || !rule.methods.has(input.method))) return false;
   if (rule.protocols && (input.protocol === undefined || !rule.protocols.has(input.protocol))) return false;
   return true;
+}
+
+const inPorts = (rule: Rule, port: number): boolean => !rule.ports || rule.ports.some(([low, high]) => port >= low && port <= high);
+
+function matches(rule: Rule, input: MatchInput): boolean {
+  if (!matchesClient(rule, input)) return false;
+  if (input.anyTarget) {
+    const limitsTarget = rule.to.kind !== 'any' || rule.ports !== undefined;
+    return !(limitsTarget && rule.action === 'block');
+  }
+  return matchAddress(rule.to, input.targetIp, input.targetName) && inPorts(rule, input.port);
 }
 
 /** First match wins; no match is a block (Dante's semantics). */
@@ -117,6 +128,27 @@ export function decide(rules: readonly Rule[], type: RuleType, input: MatchInput
     if (rule.type === type && matches(rule, input)) return { action: rule.action, rule };
   }
   return { action: 'block', rule: undefined };
+}
+
+/**
+ * The decision for a request to a name, made before the name is resolved,
+ * when no address it could resolve to would change it: a block, by a rule
+ * that matches whatever the address, or because no rule could pass it.
+ * Undefined when the address could matter, or when a rule passes it
+ * outright; then the name is resolved and decided address by address. A
+ * client no rule passes thus learns nothing of which names exist.
+ */
+export function decideBeforeResolving(rules: readonly Rule[], input: MatchInput & { readonly targetName: string }): Decision | undefined {
+  for (const rule of rules) {
+    if (rule.type !== 'socks' || !matchesClient(rule, input) || !inPorts(rule, input.port)) continue;
+    const to = rule.to;
+    // Whether the rule matches does not depend on the address: the name decides, or nothing does.
+    const byName = to.kind === 'any' || to.kind === 'domain' || (to.kind === 'host' && matchAddress(to, undefined, input.targetName));
+    if (byName && !matchAddress(to, undefined, input.targetName)) continue;
+    if (byName) return rule.action === 'block' ? { action: 'block', rule } : undefined;
+    if (rule.action === 'pass') return undefined; // an address might match it
+  }
+  return { action: 'block', rule: undefined, refused: 'no socks rule passes this request, whatever the name resolves to' };
 }
 
 export function decisionLogs(decision: Decision, event: LogEvent): boolean {

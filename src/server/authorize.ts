@@ -1,6 +1,6 @@
 import type { RuleCommand } from '../config/types.js';
 import { ipToBytes16 } from '../policy/address-match.js';
-import { type Decision, type MatchInput, decide } from '../policy/rules.js';
+import { type Decision, type MatchInput, decide, decideBeforeResolving } from '../policy/rules.js';
 import { forbiddenDestination, unmapIPv4 } from '../protocol/address.js';
 import type { Session } from './session.js';
 
@@ -26,7 +26,12 @@ const LOCAL_PASS: Decision = {
 
 /** The client-rule decision for a client (its address in 16-byte form, and its confirmed name) arriving where this session's client did. */
 export function decideClient(session: Session, clientIp: Buffer, clientName: string | undefined): Decision {
-  return decide(session.config.rules, 'client', { clientIp, clientName, targetIp: ipToBytes16(session.localAddress), port: session.localPort });
+  return decide(session.rulesInForce(), 'client', { clientIp, clientName, targetIp: ipToBytes16(session.localAddress), port: session.localPort });
+}
+
+/** The agent's probes CONNECT, nothing else: a BIND or UDP relay opened past the rules would serve anyone. */
+function localDecision(command: RuleCommand): Decision {
+  return command === 'connect' ? LOCAL_PASS : { action: 'block', rule: undefined, refused: "the agent's probe socket serves CONNECT only" };
 }
 
 /**
@@ -59,8 +64,14 @@ function socksInput(session: Session, target: Target | undefined, port: number, 
 export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
   const forbidden = command === 'bind' ? undefined : forbiddenDestination(target.address);
   if (forbidden) return { action: 'block', rule: undefined, refused: forbidden };
-  if (session.local) return LOCAL_PASS;
-  return decide(session.config.rules, 'socks', socksInput(session, target, target.port, command, protocol, false));
+  if (session.local) return localDecision(command);
+  return decide(session.rulesInForce(), 'socks', socksInput(session, target, target.port, command, protocol, false));
+}
+
+/** A request to a name that the socks rules refuse whatever it resolves to: decided without resolving it (see decideBeforeResolving). */
+export function refusedBeforeResolving(session: Session, command: RuleCommand, name: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Decision | undefined {
+  if (session.local) return undefined;
+  return decideBeforeResolving(session.rulesInForce(), { ...socksInput(session, undefined, port, command, protocol, false), targetName: name });
 }
 
 /**
@@ -69,8 +80,8 @@ export function decideSocks(session: Session, command: RuleCommand, target: Targ
  * MatchInput.anyTarget).
  */
 export function decideAssociation(session: Session): Decision {
-  if (session.local) return LOCAL_PASS;
-  return decide(session.config.rules, 'socks', socksInput(session, undefined, 0, 'udpassociate', 'udp', true));
+  if (session.local) return localDecision('udpassociate');
+  return decide(session.rulesInForce(), 'socks', socksInput(session, undefined, 0, 'udpassociate', 'udp', true));
 }
 
 /**
@@ -78,7 +89,7 @@ export function decideAssociation(session: Session): Decision {
  * `from` is the remote peer and `to` is the client.
  */
 export function decideReply(session: Session, command: 'bindreply' | 'udpreply', peer: string, peerPort: number, protocol: 'tcp' | 'udp'): Decision {
-  return decide(session.config.rules, 'socks', {
+  return decide(session.rulesInForce(), 'socks', {
     clientIp: ipToBytes16(unmapIPv4(peer)),
     targetIp: session.clientIp,
     port: peerPort,
