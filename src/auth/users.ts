@@ -1,7 +1,7 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { chmod, readFile, stat, writeFile, rename } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { passwordChecks } from '../server/thread-pool.js';
+import { clientKey, passwordChecks } from '../server/thread-pool.js';
 
 const scrypt = promisify(scryptCallback) as (password: Buffer | string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -85,15 +85,21 @@ const VERIFIED_MAX = 10000;
 
 /**
  * Is this the user's password? Unknown users take as long as known ones.
- * Checks wait for their share of the thread pool (thread-pool.ts); one
- * still waiting at `deadline` (ms since the epoch) is refused.
+ * Checks wait for their share of the thread pool (thread-pool.ts), in turn
+ * with other clients' (`client` is the address asking; undefined for the
+ * agent's own probe, which never waits behind clients); one still waiting
+ * at `deadline` (ms since the epoch) is refused.
  */
-export async function verifyPassword(users: UserTable, username: string, password: Buffer, deadline = Infinity): Promise<boolean> {
+export async function verifyPassword(users: UserTable, username: string, password: Buffer, client: string | undefined, deadline = Infinity): Promise<boolean> {
+  // scrypt keys HMAC with the password, and HMAC pads a short key with zero bytes: "pw" and "pw\0" would
+  // hash alike. No stored password holds a NUL (setPassword refuses one), so a password with one is wrong.
+  if (password.includes(0)) return false;
   const stored = users.get(username);
   const cacheKey = createHash('sha256').update(username).update('\0').update(password).update('\0').update(stored?.text ?? '').digest('base64');
   if (stored !== undefined && verified.has(cacheKey)) return true;
   const hash = stored ?? (await (decoyHash ??= hashPassword(randomBytes(16)).then((text) => parseHash(text) as StoredHash)));
-  const actual = await passwordChecks.run(() => scrypt(password, hash.salt, hash.key.length, { N: hash.N, r: hash.r, p: hash.p, maxmem: MAXMEM }), deadline);
+  const check = (): Promise<Buffer> => scrypt(password, hash.salt, hash.key.length, { N: hash.N, r: hash.r, p: hash.p, maxmem: MAXMEM });
+  const actual = await (client === undefined ? check() : passwordChecks.run(clientKey(client), check, deadline));
   const ok = timingSafeEqual(actual, hash.key) && stored !== undefined;
   if (ok) {
     if (verified.size >= VERIFIED_MAX) verified.clear();
@@ -163,6 +169,7 @@ export async function setPassword(path: string, username: string, password: Buff
   const badName = usernameProblem(username);
   if (badName) throw new Error(badName);
   if (Buffer.byteLength(password) === 0 || Buffer.byteLength(password) > 255) throw new Error('the password must be 1-255 bytes (RFC 1929)');
+  if (Buffer.from(password).includes(0)) throw new Error('the password must not hold a NUL byte');
   let text = '';
   try {
     text = await readFile(path, 'utf8');

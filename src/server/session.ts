@@ -3,7 +3,7 @@ import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { ipToBytes16 } from '../policy/address-match.js';
-import { type Decision, decisionLogs, describeDecision } from '../policy/rules.js';
+import { type Decision, type Rule, decisionLogs, describeDecision } from '../policy/rules.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
 import { SocksError } from '../protocol/errors.js';
@@ -11,7 +11,7 @@ import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
 import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
 import type { TcpConnId } from '../native/addon.js';
 import { type RelayOptions, type RelayResult, relay, relayInC } from '../relay/relay.js';
-import { type AuthorizedRequest, decideClient, firstPassing } from './authorize.js';
+import { type AuthorizedRequest, decideClient, firstPassing, refusedBeforeResolving } from './authorize.js';
 import { confirmedClientName, resolveDestination } from './resolve.js';
 import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
@@ -36,6 +36,8 @@ export interface LocalEnd {
 /** Something that must end with the session: a relay, a BIND listener, a UDP association. */
 export interface SessionResource {
   close(reason: string): void;
+  /** Forget decisions kept for later datagrams: the rules changed. */
+  rulesChanged?(): void;
 }
 
 /**
@@ -83,6 +85,8 @@ export class Session {
     readonly local = false,
     /** From a listener bound to one address; otherwise the socket is asked. */
     localEnd?: LocalEnd,
+    /** The rules in force now: every decision takes them, so a reload reaches a long UDP association's next destination. */
+    readonly rulesInForce: () => readonly Rule[] = () => config.rules,
   ) {
     this.clientAddress = unmapIPv4(client.remoteAddress ?? '0.0.0.0');
     this.clientPort = client.remotePort ?? 0;
@@ -163,8 +167,8 @@ export class Session {
     }
   }
 
-  /** Apply a passing rule's session limits; undefined when admitted, else why not. */
-  private takeLimit(decision: Decision): string | undefined {
+  /** Apply a passing rule's session limits (released when the session ends); undefined when admitted, else why not. */
+  takeLimit(decision: Decision): string | undefined {
     const limits = decision.rule?.limits;
     if (!limits) return undefined;
     const slot = limits.acquire(this.clientAddress);
@@ -201,9 +205,10 @@ export class Session {
     let ok = false;
     try {
       const negotiate = this.config.timeouts.negotiate;
-      ok = await verifyPassword(this.config.users ?? new Map(), username, password, negotiate > 0 ? this.startedAt + negotiate : Infinity);
+      ok = await verifyPassword(this.config.users ?? new Map(), username, password, this.local ? undefined : this.clientAddress, negotiate > 0 ? this.startedAt + negotiate : Infinity);
     } catch (err) {
-      this.logger.error(`${this.label}: checking the password of user "${username}" failed: ${(err as Error).message}`);
+      // Dropped at its deadline, which the session's own negotiate timeout has met first.
+      if (!this.closed) this.logger.error(`${this.label}: checking the password of user "${username}" failed: ${(err as Error).message}`);
     }
     password.fill(0);
     if (this.closed) return;
@@ -264,9 +269,15 @@ export class Session {
    */
   authorizeRequest(request: SocksRequest, proceed: (allowed: AuthorizedRequest) => void): void {
     const { destination, version } = request;
+    const refused = destination.type === 'domain' ? refusedBeforeResolving(this, request.command, destination.host, destination.port) : undefined;
+    if (refused) {
+      this.decision = refused;
+      this.reject(version, Reply.NOT_ALLOWED, describeDecision(refused));
+      return;
+    }
     resolveDestination(
       destination.host,
-      this.requestDeadline,
+      { deadline: this.requestDeadline, client: this.local ? undefined : this.clientAddress },
       (addresses) => {
         if (!this.closed) this.authorizeAddresses(request, addresses, proceed);
       },
@@ -358,6 +369,11 @@ export class Session {
   /** A BIND listener or UDP association that must close with the session. */
   hold(resource: SessionResource): void {
     this.resource = resource;
+  }
+
+  /** A reload put new rules in force: what the session decided and kept must be decided again. */
+  rulesChanged(): void {
+    this.resource?.rulesChanged?.();
   }
 
   /** Send a failure reply for the request and close. */
