@@ -338,6 +338,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpRelaySendOut", NULL, udp_relay_send_out, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelaySendToClient", NULL, udp_relay_send_to_client, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayStats", NULL, udp_relay_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRelayForget", NULL, udp_relay_forget, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayClose", NULL, udp_relay_close, NULL, NULL, NULL, napi_default, NULL},
       {"tcpRelayInit", NULL, tcp_relay_init, NULL, NULL, NULL, napi_default, NULL},
       {"tcpRelayOpen", NULL, tcp_relay_open, NULL, NULL, NULL, napi_default, NULL},

@@ -543,6 +543,17 @@ napi_value udp_relay_stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* udpRelayForget(relay): every decided route is undecided again (the rules changed); their next datagrams go to JavaScript. */
+napi_value udp_relay_forget(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  udp_relay *relay = relay_argument(env, info, &argc, argv);
+  if (!relay) return NULL;
+  memset(relay->up, 0, sizeof relay->up);
+  memset(relay->down, 0, sizeof relay->down);
+  return NULL;
+}
+
 napi_value udp_relay_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

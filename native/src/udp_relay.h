@@ -9,6 +9,7 @@ napi_value udp_relay_learn(napi_env env, napi_callback_info info);
 napi_value udp_relay_send_out(napi_env env, napi_callback_info info);
 napi_value udp_relay_send_to_client(napi_env env, napi_callback_info info);
 napi_value udp_relay_stats(napi_env env, napi_callback_info info);
+napi_value udp_relay_forget(napi_env env, napi_callback_info info);
 napi_value udp_relay_close(napi_env env, napi_callback_info info);
 
 #endif

@@ -48,6 +48,8 @@ export interface NativeAddon {
   udpRelaySendToClient(relay: UdpRelayHandle, header: Buffer, payload: Buffer): number;
   /** [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]. */
   udpRelayStats(relay: UdpRelayHandle): [number, number, number, number, number];
+  /** Forget every learned route (the rules changed): their next datagrams take the slow path again. */
+  udpRelayForget(relay: UdpRelayHandle): void;
   /** Stop and close every socket the relay owns. */
   udpRelayClose(relay: UdpRelayHandle): void;
 

@@ -1,7 +1,7 @@
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { isIP, isIPv6 } from 'node:net';
 import type { ListenAddress, RuntimeConfig } from '../config/load.js';
-import { type Logger, Occasional, reconfigureLogger } from '../log/logger.js';
+import { type Logger, Occasional } from '../log/logger.js';
 import { type NativeAddon, errnoError } from '../native/addon.js';
 import { clientDescriptorCeiling, descriptorOf } from './descriptors.js';
 import { constants } from 'node:os';
@@ -404,7 +404,7 @@ export class SocksServer {
     const session = new Session(socket, this.config, this.logger, this.sockets, (s) => {
       registry.delete(s);
       if (!local) this.budget.give();
-    }, local, localEnd);
+    }, local, localEnd, () => this.config.rules);
     registry.add(session);
     session.begin();
   }
@@ -433,8 +433,8 @@ export class SocksServer {
       throw err;
     }
     for (const key of [...this.listeners.keys()]) if (!wanted.has(key)) this.closeListener(key);
-    reconfigureLogger(this.logger, next.logoutput, next.debug);
     this.config = next;
+    for (const session of this.sessions.snapshot()) session.rulesChanged();
     this.sockets = sockets;
   }
 

@@ -6,7 +6,7 @@ import { replyForSystemError } from '../protocol/errors.js';
 import type { SocksRequest } from '../protocol/parser.js';
 import { replyFor } from '../protocol/replies.js';
 import { parseUdpHeader, udpHeader } from '../protocol/udp-header.js';
-import { decideAssociation, decideClient, decideReply, decideSocks } from './authorize.js';
+import { decideAssociation, decideClient, decideReply, decideSocks, refusedBeforeResolving } from './authorize.js';
 import { remember } from './bounded-cache.js';
 import { confirmedClientName, resolveDestination } from './resolve.js';
 import type { Session } from './session.js';
@@ -14,6 +14,13 @@ import { type UdpTransport, openUdpTransport } from './udp-transport.js';
 
 /** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
 const CACHE_MAX = 1024;
+/**
+ * Datagrams held while their destination name resolves, per association,
+ * and the names they wait for: the rest are dropped (and counted), so a
+ * client cannot park payloads in memory behind a slow DNS zone.
+ */
+const WAITING_DATAGRAMS_MAX = 64;
+const WAITING_NAMES_MAX = 16;
 
 /**
  * SOCKS5 UDP ASSOCIATE, built for a shared address (Dante's redundancy guide):
@@ -32,6 +39,11 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   session.decision = admission;
   if (admission.action === 'block') {
     session.reject(version, Reply.NOT_ALLOWED, describeDecision(admission));
+    return;
+  }
+  const refusal = session.takeLimit(admission);
+  if (refusal) {
+    session.reject(version, Reply.NOT_ALLOWED, `${describeDecision(admission)}: ${refusal}`);
     return;
   }
 
@@ -69,11 +81,14 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
     if (reply.decision.action !== 'block') transport.sendToClient(reply.header, payload);
   };
 
-  /** Datagrams dropped for their header; the first is logged, the rest counted in the disconnect line. */
+  /** Datagrams dropped for their header, or for too many waiting on names; the first is logged, the rest counted in the disconnect line. */
   let invalid = 0;
   const dropInvalid = (why: string): void => {
     if (invalid++ === 0) session.logger.info(`${session.label}: udp: dropped a datagram from the client: ${why}; more are counted, not logged`);
   };
+  /** Per name being resolved, the datagrams waiting for it. */
+  const waiting = new Map<string, Array<{ port: number; payload: Buffer }>>();
+  let waitingDatagrams = 0;
 
   const fromClient = (datagram: Buffer): void => {
     const header = parseUdpHeader(datagram);
@@ -97,16 +112,52 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
       forward(address, header.host, header.port, payload);
       return;
     }
+    const refused = refusedBeforeResolving(session, 'udpassociate', header.host, header.port, 'udp');
+    if (refused) {
+      forwardRefused(refused, header.host, header.port);
+      return;
+    }
+    const queue = waiting.get(header.host);
+    if (queue) {
+      if (waitingDatagrams >= WAITING_DATAGRAMS_MAX) dropInvalid('too many datagrams waiting for names to resolve');
+      else {
+        queue.push({ port: header.port, payload: Buffer.from(payload) });
+        waitingDatagrams++;
+      }
+      return;
+    }
+    if (waiting.size >= WAITING_NAMES_MAX || waitingDatagrams >= WAITING_DATAGRAMS_MAX) {
+      dropInvalid('too many names being resolved at once');
+      return;
+    }
+    // The payload is copied: the C relay's receive buffer is reused for the next batch.
+    waiting.set(header.host, [{ port: header.port, payload: Buffer.from(payload) }]);
+    waitingDatagrams++;
     const timeout = session.config.timeouts.connect;
+    const release = (): Array<{ port: number; payload: Buffer }> => {
+      const held = waiting.get(header.host) ?? [];
+      waiting.delete(header.host);
+      waitingDatagrams -= held.length;
+      return held;
+    };
     resolveDestination(
       header.host,
-      timeout > 0 ? Date.now() + timeout : Infinity,
+      { deadline: timeout > 0 ? Date.now() + timeout : Infinity, client: session.local ? undefined : session.clientAddress },
       (addresses) => {
+        const held = release();
         if (closed || addresses.length === 0) return;
-        forward(remember(resolved, header.host, addresses[0]!, CACHE_MAX), header.host, header.port, payload);
+        const first = remember(resolved, header.host, addresses[0]!, CACHE_MAX);
+        for (const datagram of held) forward(first, header.host, datagram.port, datagram.payload);
       },
-      () => undefined, // an unresolvable name drops the datagram, as the network would
+      () => void release(), // an unresolvable name drops its datagrams, as the network would
     );
+  };
+
+  const forwardRefused = (decision: Decision, name: string, port: number): void => {
+    const key = `${name}||${port}`;
+    if (decisions.has(key)) return;
+    remember(decisions, key, decision, CACHE_MAX);
+    if (decisionLogs(decision, 'error')) session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name, port)} dropped`);
   };
 
   const forward = (address: string, name: string | undefined, port: number, payload: Buffer): void => {
@@ -160,7 +211,15 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
       );
     }
   };
-  session.hold({ close });
+  // After a reload, every destination and sender is decided again by the rules then in force.
+  session.hold({
+    close,
+    rulesChanged: () => {
+      decisions.clear();
+      replies.clear();
+      transport.forget();
+    },
+  });
 
   // The association lives as long as its TCP control connection.
   session.socket.on('close', () => {

@@ -28,6 +28,8 @@ export interface UdpTransport {
   sendToClient(header: Buffer, payload: Buffer): void;
   /** Datagrams to (toClient false) or from (true) this IP and port pass, or are dropped, from now on without asking. */
   learn(toClient: boolean, address: string, port: number, pass: boolean): void;
+  /** Forget what `learn` taught: the rules changed. */
+  forget(): void;
   traffic(): UdpTraffic;
   close(): void;
 }
@@ -126,6 +128,9 @@ async function nativeTransport(addon: NativeAddon, options: UdpTransportOptions,
     learn(toClient, address, to, pass) {
       addon.udpRelayLearn(relay, toClient, address, to, pass);
     },
+    forget() {
+      addon.udpRelayForget(relay);
+    },
     traffic() {
       const [datagramsUp, bytesUp, datagramsDown, bytesDown, lastActivity] = addon.udpRelayStats(relay);
       return { datagramsUp, bytesUp, datagramsDown, bytesDown, lastActivity };
@@ -203,6 +208,7 @@ async function nodeTransport(options: UdpTransportOptions, handlers: UdpHandlers
     learn() {
       // Every datagram passes through JavaScript here; udp-associate.ts caches its decisions itself.
     },
+    forget() {},
     traffic: () => ({ ...traffic }),
     close() {
       if (closed) return;
