@@ -124,6 +124,8 @@ function setPromotionScore(dir: string, score: number | undefined): void {
     log('warning', `cannot set the promotion score (crm_attribute ${args.join(' ')}): ${(result.stderr || result.error?.message || '').trim()}`);
     return;
   }
+  // The file only remembers the last score; it lives in the state directory only when that is root's own.
+  if (privateDirectoryProblem(dir) !== undefined) return;
   if (score === undefined) rmSync(file, { force: true });
   else writePrivateFile(file, String(score));
 }
@@ -299,7 +301,10 @@ async function actionStop(): Promise<OcfCode> {
     throw new AgentError(OCF.ERR_GENERIC, `something still listens on ${endpoint.address}:${endpoint.port} after stop`);
   }
   setPromotionScore(dir, undefined);
-  for (const file of [files.pid(dir), files.identity(dir), files.control(dir), files.probe(dir)]) rmSync(file, { force: true });
+  // Nothing of ours can be in a directory others may write (runningPid): leave its files alone.
+  if (privateDirectoryProblem(dir) === undefined) {
+    for (const file of [files.pid(dir), files.identity(dir), files.control(dir), files.probe(dir)]) rmSync(file, { force: true });
+  }
   if (pid !== undefined) log('info', `stopped hasocks pid ${pid}`);
   return OCF.SUCCESS;
 }

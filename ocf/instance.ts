@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
 import { instanceName, param } from './ocf.js';
+import { privateDirectoryProblem } from '../src/private-files.js';
 import { CONTROL_SOCKET, PROBE_SOCKET } from '../src/server/control-protocol.js';
 
 export function stateDir(): string {
@@ -45,8 +46,13 @@ export function readIdentity(dir: string): { pid: number; start: string } | unde
   }
 }
 
-/** Our daemon's pid, if the process recorded at start is still that same process. */
+/**
+ * Our daemon's pid, if the process recorded at start is still that same
+ * process. Only a directory of root's own can hold our record (start makes
+ * it so): one that anyone else could write names nothing we would signal.
+ */
 export function runningPid(dir: string): number | undefined {
+  if (privateDirectoryProblem(dir) !== undefined) return undefined;
   const identity = readIdentity(dir);
   if (!identity) return undefined;
   return startTime(identity.pid) === identity.start ? identity.pid : undefined;

@@ -37,7 +37,7 @@ export function writePrivateFile(path: string, text: string, mode = 0o600): void
   }
 }
 
-/** A descriptor that appends to `path`, never through a link. */
-export function openPrivateLog(path: string): number {
-  return openPrivate(path, constants.O_APPEND, 0o600);
+/** A descriptor that appends to `path` (created with `mode`), never through a link. */
+export function openPrivateLog(path: string, mode = 0o600): number {
+  return openPrivate(path, constants.O_APPEND, mode);
 }

@@ -1,15 +1,62 @@
+import { createWriteStream } from 'node:fs';
 import winston from 'winston';
+import { openPrivateLog } from '../private-files.js';
 import { SyslogTransport, parseSyslogOutput } from './syslog-transport.js';
 
 export type Logger = winston.Logger;
 
 const ALL_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
+/**
+ * A log file, opened as root before any privilege drop and never through a
+ * symbolic link: the directory may be writable by the user the proxy runs
+ * as, who could otherwise point root's appends, client bytes in them, at
+ * any file.
+ */
+function fileTransport(path: string): winston.transport {
+  const stream = createWriteStream(path, { fd: openPrivateLog(path, 0o640) });
+  stream.on('error', () => undefined);
+  const transport = new winston.transports.Stream({ stream });
+  transport.close = () => stream.end();
+  return transport;
+}
+
 function transportFor(output: string): winston.transport {
   if (output === 'stderr') return new winston.transports.Console({ stderrLevels: ALL_LEVELS });
   if (output === 'stdout') return new winston.transports.Console({ stderrLevels: [] });
   if (output.startsWith('syslog')) return new SyslogTransport(parseSyslogOutput(output));
-  return new winston.transports.File({ filename: output });
+  return fileTransport(output);
+}
+
+/** Which `logoutput` entry each open output stands for, so a reload can keep one it cannot reopen. */
+const entryOf = new WeakMap<winston.transport, string>();
+
+/**
+ * The outputs for a set of `logoutput` entries, opened now. An entry that
+ * cannot be opened throws (naming it), unless `current` (the outputs in use)
+ * has it open already: then that one is kept, and `kept` says why, since
+ * after a privilege drop a root-owned file may no longer be reopened.
+ */
+export function openOutputs(outputs: readonly string[], current: readonly winston.transport[] = []): { transports: winston.transport[]; kept: string[] } {
+  const opened: winston.transport[] = [];
+  const kept: string[] = [];
+  for (const output of outputs) {
+    try {
+      const transport = transportFor(output);
+      entryOf.set(transport, output);
+      opened.push(transport);
+    } catch (err) {
+      const open = current.find((transport) => entryOf.get(transport) === output);
+      if (open) {
+        opened.push(open);
+        kept.push(`${output} stays open as it was: ${(err as Error).message}`);
+        continue;
+      }
+      for (const transport of opened) if (!current.includes(transport)) transport.close?.();
+      throw new Error(`cannot open log output ${output}: ${(err as Error).message}`);
+    }
+  }
+  return { transports: opened, kept };
 }
 
 /** Characters that could forge or hide a log line: C0 and C1 controls, DEL, and Unicode's line and paragraph separators. */
@@ -44,7 +91,7 @@ export function createLogger(outputs: readonly string[], debug: 0 | 1 | 2, label
       winston.format.timestamp(),
       winston.format.printf((info) => `${String(info.timestamp)} ${info.level}: ${prefix}${String(info.message)}`),
     ),
-    transports: outputs.map(transportFor),
+    transports: openOutputs(outputs).transports,
   }));
 }
 
@@ -62,13 +109,15 @@ function skipDisabledLevels(logger: Logger): Logger {
 }
 
 /**
- * Point an existing logger at new outputs (on reload). Files are reopened,
- * which is also what logrotate's postrotate SIGHUP relies on.
+ * Point an existing logger at outputs opened with openOutputs (on reload).
+ * Files are reopened, which is also what logrotate's postrotate SIGHUP
+ * relies on.
  */
-export function reconfigureLogger(logger: Logger, outputs: readonly string[], debug: 0 | 1 | 2): void {
+export function useOutputs(logger: Logger, outputs: readonly winston.transport[], debug: 0 | 1 | 2): void {
   const old = [...logger.transports];
-  for (const transport of outputs.map(transportFor)) logger.add(transport);
+  for (const transport of outputs) if (!old.includes(transport)) logger.add(transport);
   for (const transport of old) {
+    if (outputs.includes(transport)) continue;
     logger.remove(transport);
     transport.close?.();
   }

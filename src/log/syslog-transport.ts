@@ -40,6 +40,20 @@ export function parseSyslogOutput(text: string): SyslogTarget {
 }
 
 /**
+ * The most of a message one syslog record carries. logger(1) cuts longer
+ * input lines, and reads the start of the rest as a record of its own,
+ * priority included: a client that fills a line (a long escaped name)
+ * would write that record. RFC 3164 records stop at 1024 bytes too.
+ */
+const MAX_SYSLOG_MESSAGE = 900;
+
+/** `text` cut to MAX_SYSLOG_MESSAGE bytes, marked where it was cut. */
+export function fitSyslogLine(text: string): string {
+  const bytes = Buffer.from(text);
+  return bytes.length <= MAX_SYSLOG_MESSAGE ? text : `${bytes.subarray(0, MAX_SYSLOG_MESSAGE - 3).toString()}...`;
+}
+
+/**
  * Sends log lines to syslog. Node cannot open the Unix datagram socket behind
  * /dev/log, so local syslog goes through one long-lived `logger` process (from
  * util-linux, on every Debian system) that reads "<PRI>message" lines; remote
@@ -77,7 +91,7 @@ export class SyslogTransport extends TransportStream {
 
   override log(info: { level: string; message: unknown; [key: string]: unknown }, callback: () => void): void {
     const priority = this.facility * 8 + (SEVERITY[info.level] ?? 6);
-    const text = String(info.message).replace(/\n/g, ' ');
+    const text = fitSyslogLine(String(info.message).replace(/\n/g, ' '));
     if (this.child?.stdin?.writable) {
       this.child.stdin.write(`<${priority}>${text}\n`);
     } else if (this.udp) {

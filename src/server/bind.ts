@@ -68,6 +68,11 @@ async function bindFor(session: Session, request: SocksRequest, allowed: Authori
     return;
   }
   const port = (server.address() as { port: number }).port;
+  // Accept errors other than running out of descriptors (which libuv absorbs) end the BIND, never the process.
+  server.on('error', (err) => {
+    stopListening();
+    session.reject(version, Reply.GENERAL_FAILURE, `BIND listener on ${formatEndpoint(host, port)}: ${err.message}`);
+  });
   session.hold({ close: stopListening });
   session.socket.once('close', onClientGone);
   session.logger.info(`${session.label}: ${describeDecision(allowed.decision)}: bind ${formatEndpoint(host, port)} for ${expected ?? 'any peer'}`);

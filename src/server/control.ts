@@ -107,6 +107,9 @@ export async function openControlSockets(
   const probes = createServer({ allowHalfOpen: true, pauseOnConnect: true }, probe);
   await listenUnix(control, join(dir, CONTROL_SOCKET));
   await listenUnix(probes, join(dir, PROBE_SOCKET));
+  // An accept error is the agent's to see (its check fails and says why), not a reason to crash.
+  control.on('error', (err) => logger.error(`${CONTROL_SOCKET}: ${err.message}`));
+  probes.on('error', (err) => logger.error(`${PROBE_SOCKET}: ${err.message}`));
   logger.debug(`control sockets in ${dir}`);
   return () => {
     control.close();

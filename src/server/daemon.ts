@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { writePrivateFile } from '../private-files.js';
 import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
-import { type Logger, createLogger } from '../log/logger.js';
+import { type Logger, createLogger, openOutputs, useOutputs } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
 import { type Role, SocksServer } from './server.js';
 import { answerControl, openControlSockets } from './control.js';
@@ -73,7 +73,16 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
       }
       try {
         const next = await loadConfigFile(path);
-        await server.reload(next);
+        // Opened first: an output that cannot be opened rejects the reload before anything changed.
+        const outputs = openOutputs(next.logoutput, logger.transports);
+        try {
+          await server.reload(next);
+        } catch (err) {
+          for (const output of outputs.transports) if (!logger.transports.includes(output)) output.close?.();
+          throw err;
+        }
+        useOutputs(logger, outputs.transports, next.debug);
+        for (const why of outputs.kept) logger.warn(`reload: log output ${why}`);
         const shortfall = descriptorWarning(next.sessionMax);
         if (shortfall) logger.warn(shortfall);
         configPath = path;
@@ -148,6 +157,8 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
 /** Give winston a moment to flush file and syslog transports. */
 export function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => {
+    // Work still finishing (a password check) may log after the end: that line is lost, the exit is not.
+    logger.on('error', () => undefined);
     logger.on('finish', () => resolve());
     logger.end();
     setTimeout(resolve, 500).unref();

@@ -24,22 +24,31 @@ export function reservedDescriptors(): number {
   return limit > 0 ? Math.min(DESCRIPTORS_RESERVED, Math.floor(limit / 4)) : DESCRIPTORS_RESERVED;
 }
 
+/** Open descriptors; when even this cannot open one, the process is at its limit. */
 export function openFiles(): number {
   try {
     return readdirSync('/proc/self/fd').length;
   } catch {
-    return 0;
+    return fileLimit();
   }
 }
 
-/** The soft RLIMIT_NOFILE (Node raises it to the hard limit at start), or 0 if unknown. */
+let knownLimit: number | undefined;
+
+/**
+ * The soft RLIMIT_NOFILE (Node raises it to the hard limit at start), or 0
+ * if unknown. Read once, at start: reading it takes a descriptor, and it is
+ * wanted most when none is left.
+ */
 export function fileLimit(): number {
+  if (knownLimit !== undefined) return knownLimit;
   try {
     const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    return Number(line?.split(/\s{2,}/)[1]) || 0;
+    knownLimit = Number(line?.split(/\s{2,}/)[1]) || 0;
   } catch {
     return 0;
   }
+  return knownLimit;
 }
 
 /** A warning when `sessionMax` sessions could need more descriptors than the limit allows, else undefined. */

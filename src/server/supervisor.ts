@@ -147,6 +147,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, sessionCountFd],
     });
     workers[w] = child;
+    // A message to a worker that has just died fails here; its 'exit' restarts it.
+    child.on('error', (err) => logger.error(`worker ${w + 1} (pid ${child.pid}): ${err.message}`));
     child.on('message', (message: { ready?: number; id?: number; reply?: ControlReply }) => {
       if (message.id !== undefined && message.reply) {
         pending.get(message.id)?.(message.reply);
