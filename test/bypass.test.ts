@@ -172,6 +172,31 @@ describe.each(SESSION_PATHS)('%s', (_path, env) => {
     control.destroy();
   });
 
+  test('UDP: a datagram to an IPv4-mapped destination goes to the IPv4 address', async () => {
+    const proxy = await start([PASS_CLIENTS, { type: 'socks', action: 'pass', to: '127.0.0.1/32', command: ['udpassociate'] }, { type: 'socks', action: 'pass', command: ['udpreply'] }]);
+    const control = await RawClient.connect(proxy.port);
+    control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
+    await control.read(2);
+    const relayPort = (await control.read(10)).readUInt16BE(8);
+    const client = createSocket('udp4');
+    client.bind(0, '127.0.0.1');
+    await once(client, 'listening');
+    const port = Buffer.alloc(2);
+    port.writeUInt16BE(udpTarget.address().port);
+    client.send(Buffer.concat([Buffer.from([0, 0, 0, 4, ...mapped([127, 0, 0, 1])]), port, Buffer.from('mapped')]), relayPort, '127.0.0.1');
+    const [answer] = (await once(client, 'message')) as [Buffer];
+    // The reply names the sender as the plain IPv4 address.
+    expect([...answer.subarray(0, 10)]).toEqual([0, 0, 0, 1, 127, 0, 0, 1, port[0], port[1]]);
+    expect(answer.subarray(10).toString()).toBe('mapped');
+    client.close();
+    control.destroy();
+  });
+
+  test('BIND naming an IPv4-mapped peer listens for the IPv4 peer', async () => {
+    const proxy = await start([PASS_CLIENTS, { type: 'socks', action: 'pass' }]);
+    expect(await rep(proxy, ipv6Request(2, mapped([127, 0, 0, 2]), 0))).toBe(0x00);
+  });
+
   test('UDP ASSOCIATE naming another sender: that sender must pass the client rules too', async () => {
     const proxy = await start([{ type: 'client', action: 'pass', from: '127.0.0.1/32' }, { type: 'socks', action: 'pass' }]);
     expect(await rep(proxy, socks5Request(3, '127.0.0.2', 0))).toBe(0x02);

@@ -116,6 +116,15 @@ describe('the users file: every entry is checked when it loads', () => {
   });
 });
 
+test('a password followed by NUL bytes is not the password (scrypt\'s HMAC pads short keys with zeros)', async () => {
+  const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('nul', [good()]) });
+  expect((await login(proxy.port, 'alice', 'right\0')).status).toBe(1);
+  expect((await login(proxy.port, 'alice', 'right\0\0\0')).status).toBe(1);
+  expect((await login(proxy.port, 'alice', 'right')).status).toBe(0);
+  const refused = await execa(process.execPath, [CLI, 'passwd', join(dir, 'nul-passwd'), 'bob'], { input: 'a\0b\n', reject: false });
+  expect(refused.stderr).toContain('the password must not hold a NUL byte');
+});
+
 test('a user name with control bytes is logged escaped, never as a line of its own', async () => {
   const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('escape', [good()]) });
   const { status } = await login(proxy.port, Buffer.from('eve\n2026-01-01T00:00:00.000Z info: forged\r'), 'x');

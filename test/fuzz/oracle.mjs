@@ -49,6 +49,8 @@ for (const c of Buffer.from('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 export function nameProblem(name) {
   if (name.length === 0) return 'empty';
   for (const b of name) if (!NAME_BYTE[b]) return 'bad-char';
+  // 253 bytes, or 254 with the trailing dot.
+  if (name.length > 254 || (name.length === 254 && name[253] !== 0x2e)) return 'too-long';
   let text = name.toString('latin1');
   if (text.endsWith('.')) text = text.slice(0, -1);
   const labels = text.split('.');
@@ -60,6 +62,7 @@ export function nameProblem(name) {
 /** For a name still arriving: a problem its bytes so far already prove, or null. */
 function partialNameProblem(prefix) {
   for (const b of prefix) if (!NAME_BYTE[b]) return 'bad-char';
+  if (prefix.length > 254) return 'too-long';
   const text = prefix.toString('latin1');
   if (text.startsWith('.') || text.includes('..')) return 'empty-label';
   if (text.split('.').some((l) => l.length > 63)) return 'long-label';
@@ -132,6 +135,25 @@ export class Oracle {
     return null;
   }
 
+  /**
+   * Could some rule pass this request, whatever a name resolves to? Every
+   * pass rule of the fuzz config limits `to` by CIDR, so only the command
+   * and the port decide. If none could, a request to a name is refused
+   * without resolving it.
+   */
+  couldPass(command, port) {
+    if (command === 'connect') return port === this.ports.T || port === this.ports.R;
+    return command === 'bind' && port === this.ports.T;
+  }
+
+  /** May the UDP sender a request names (an IP other than 0.0.0.0 and ::) use the relay? It must pass the client rules: 127.0.0.0/8. */
+  senderPasses(dest) {
+    if (!dest.ip) return true;
+    const n = normalize(dest.ip);
+    if (n.v4 === '0.0.0.0' || (n.v6 && n.v6.every((b) => b === 0))) return true;
+    return n.v4 !== undefined && n.v4.startsWith('127.');
+  }
+
   /** Addresses a destination stands for, or null when it does not resolve. */
   async addresses(dest) {
     if (dest.ip) return [normalize(dest.ip)];
@@ -148,7 +170,8 @@ export class Oracle {
   async decide(version, command, dest, port, out, early, tag) {
     const failure = (code, why) => ({ cls: `${tag}.${why}`, out: out + (version === 5 ? fail5(code) : fail4), end: 'close' });
     const granted = (end, why) => ({ cls: `${tag}.${why}`, out: out + (version === 5 ? ok5 : ok4), end, early, version });
-    if (command === 'udpassociate') return granted('udp', 'udp-ok');
+    if (command === 'udpassociate') return this.senderPasses(dest) ? granted('udp', 'udp-ok') : failure(REP.NOT_ALLOWED, 'udp-sender-refused');
+    if (dest.name && !isIP(dest.name.toString('latin1')) && !this.couldPass(command, port)) return failure(REP.NOT_ALLOWED, 'name-never-passes');
     const all = await this.addresses(dest);
     if (all === null) return failure(REP.HOST_UNREACHABLE, 'unresolvable');
     const viaName = dest.name ? 'name-' : '';

@@ -1,4 +1,4 @@
-// The proxies under test: the BUILT cli (dist/src/cli.js) started once per
+// The proxies under test: the BUILT cli (dist/src/hasocks.cjs) started once per
 // (session path, socksmethod variant), with a config whose rules the oracle
 // knows, a users file made by `hasocks passwd`, and a watch on each one's
 // pid, memory, descriptors and log lines.

@@ -2,7 +2,7 @@
 // npm run fuzz -- [--count N] [--seed N] [--path c|node|both] [--methods mixed|username|both]
 //                 [--concurrency N] [--warmup N] [--settle S] [--rss-ratio R] [--index K] [--quiet]
 //
-// A structure-aware fuzzer against the BUILT proxy (dist/src/cli.js): valid,
+// A structure-aware fuzzer against the BUILT proxy (dist/src/hasocks.cjs): valid,
 // mutated and random SOCKS4/4a/5 handshakes, written in random chunks, with
 // every outcome predicted by an oracle written from the spec (oracle.mjs).
 // The proxy runs with client sockets in C and with Node sockets
@@ -21,7 +21,6 @@
 // proxy, and there only the namespace's own loopback and hosts file answer,
 // so no lookup or dial can leave the machine. Needs root, like the netns tests.
 import { spawn, spawnSync } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,7 +33,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Rng } from './rng.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(REPO, 'dist', 'src', 'cli.js');
+const CLI = join(REPO, 'dist', 'src', 'hasocks.cjs');
 const SELF = fileURLToPath(import.meta.url);
 
 function parseArgs(argv) {
@@ -138,21 +137,16 @@ const PORTS = { T: 1100, R: 1101, U: 1102, B: 1103 };
 const WARMUP_BASE = 1e9;
 const USER = 'fuzz';
 
-function cachedLookup() {
-  const cache = new Map();
-  return (name) => {
-    const key = name.toLowerCase();
-    let hit = cache.get(key);
-    if (!hit) {
-      if (cache.size > 20000) cache.clear();
-      hit = lookup(name, { all: true, verbatim: true }).then(
-        (answers) => answers.map((a) => a.address),
-        () => null,
-      );
-      cache.set(key, hit);
-    }
-    return hit;
-  };
+/**
+ * What the proxy's resolver answers here (src/server/resolve.ts): the
+ * namespace's hosts file, in its order, and nothing from DNS (nobody
+ * answers on its port 53). Numeric shorthands such as "2130706433" are
+ * names like any other, not addresses: the proxy does not use getaddrinfo.
+ */
+function hostsLookup() {
+  const table = new Map([['localhost', ['127.0.0.1', '::1']]]);
+  for (const [host, addresses] of Object.entries(HOSTS)) table.set(host, addresses);
+  return async (name) => table.get(name.toLowerCase().replace(/\.$/, '')) ?? null;
 }
 
 const mb = (kb) => (kb === undefined ? undefined : Math.round(kb / 102.4) / 10);
@@ -247,7 +241,7 @@ async function inner(options) {
     lag.enable();
 
     mark('start');
-    const oracle = new Oracle({ ports: PORTS, user: Buffer.from(USER), pass: Buffer.from(password), lookup: cachedLookup() });
+    const oracle = new Oracle({ ports: PORTS, user: Buffer.from(USER), pass: Buffer.from(password), lookup: hostsLookup() });
     const fuzz = new Fuzz({ seed: options.seed, targets: proxies, oracle, ports: PORTS, user: USER, pass: password, results, servers });
     say(`fuzz: seed ${options.seed}, ${options.index !== undefined ? `handshake #${options.index} only` : `${options.count} handshakes`}, ${options.concurrency} at once, proxies: ${proxies.map((t) => `${t.name} (pid ${t.proxy.pid}, ${mb(memory[t.name].coldKb)} MB)`).join(', ')}`);
 
