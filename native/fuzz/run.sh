@@ -10,6 +10,7 @@
 # libFuzzer learns goes to native/build/fuzz/corpus/<harness>, and a crash
 # to native/build/fuzz/artifacts/, both under the ignored native/build/.
 # Replay a crash with: native/build/fuzz/<harness> <artifact>
+# What each harness checks, and figures: native/sanitize/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -15,6 +15,8 @@
 #                                a planted bug shows that a report fails the run
 #   HASOCKS_SANITIZE_KEEP=1      keep the sanitizer log directory even when it is empty
 #
+# Why clang and a patched copy of node, and figures: native/sanitize/README.md.
+#
 # How the runtime gets in: Node is not instrumented, and ASan's runtime must
 # be the first library a process loads. Preloading it (LD_PRELOAD) into
 # everything the tests start hangs curl at start-up, so instead a copy of
