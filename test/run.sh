@@ -25,6 +25,8 @@ packages=(
   corosync
   crmsh           # crm configure / crm ra info
   util-linux      # unshare and nsenter for the cluster lab's nodes
+  clang           # native/fuzz/run.sh: libFuzzer harnesses for the C that parses client bytes
+  libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (a separate package on Debian 12)
 )
 
 missing=()
@@ -66,6 +68,8 @@ status=0
 if [ $# -eq 0 ]; then
   jest --json --outputFile="$report" --testPathIgnorePatterns failover || status=$?
   jest --json --outputFile="$failover_report" --runInBand test/failover.test.ts || status=$?
+  echo "test/run.sh: libFuzzer on the C parsers of client bytes, 30 s each (native/fuzz/run.sh)"
+  native/fuzz/run.sh 30 || status=$?
 else
   jest --json --outputFile="$report" "$@" || status=$?
   echo '{"numPassedTests":0,"numFailedTests":0,"numPendingTests":0}' >"$failover_report"

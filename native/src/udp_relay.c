@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include "udp_relay.h"
 #include "js_call.h"
+#include "socks_udp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -244,24 +245,22 @@ static void from_client(udp_relay *relay) {
       relay->client_length = receive_msgs[i].msg_hdr.msg_namelen;
       memcpy(&relay->client, &receive_from[i], relay->client_length);
       accepted = 1;
-      if (length < 4 || data[2] != 0) continue; /* too short, or a fragment: we do not reassemble */
-      int to_family = data[3] == 1 ? 4 : data[3] == 4 ? 6 : 0;
-      size_t offset = to_family == 4 ? 10 : 22;
-      int fd = relay->fds[to_family == 4 ? SIDE_OUT4 : SIDE_OUT6];
-      uint16_t to_port = 0;
-      if (to_family != 0 && length >= offset) memcpy(&to_port, data + offset - 2, 2);
-      int verdict = to_family != 0 && length >= offset ? route_verdict(relay->up, to_family, data + 4, to_port) : VERDICT_UNKNOWN;
+      socks_udp_destination to;
+      int kind = socks_udp_parse(data, length, &to);
+      if (kind == SOCKS_UDP_DROP) continue;
+      int verdict = kind == SOCKS_UDP_ADDRESS ? route_verdict(relay->up, to.family, to.addr, to.port) : VERDICT_UNKNOWN;
       if (verdict == VERDICT_BLOCK) continue;
+      int fd = kind == SOCKS_UDP_ADDRESS ? relay->fds[to.family == 4 ? SIDE_OUT4 : SIDE_OUT6] : -1;
       if (verdict == VERDICT_UNKNOWN || fd < 0) {
         flush(&pending); /* so datagrams leave in the order they came */
         slow_path(relay, 1, data, length, &receive_from[i]);
         continue;
       }
-      struct sockaddr_storage to;
-      socklen_t to_length = make_sockaddr(to_family, data + 4, to_port, &to);
-      queue_send(&pending, fd, &to, to_length, NULL, 0, data + offset, length - offset);
+      struct sockaddr_storage to_address;
+      socklen_t to_length = make_sockaddr(to.family, to.addr, to.port, &to_address);
+      queue_send(&pending, fd, &to_address, to_length, NULL, 0, data + to.offset, length - to.offset);
       relay->stats[0] += 1;
-      relay->stats[1] += (double)(length - offset);
+      relay->stats[1] += (double)(length - to.offset);
     }
     if (accepted) relay->stats[4] = now_ms(); /* once a batch: idle timeouts count in seconds */
     if (!relay->closed) flush(&pending);
