@@ -111,6 +111,10 @@ test('tcpConn*: wrong arguments and stale ids are errors, and a refused dial rep
     expect(() => conn.tcpConnWrite(id, Buffer.from('x'))).toThrow(/no such client socket/);
     expect(() => conn.tcpConnRelay(id, id, null)).toThrow(/no such client socket/);
     expect(() => conn.tcpConnDial(-1, 'localhost', 80)).toThrow(/address must be an IP address/);
+    // C never parses less of a string than JavaScript checked: a cut or a NUL would make it another address.
+    expect(() => conn.tcpConnDial(-1, '0000:0000:0000:0000:0000:ffff:127.100.100.1009', 9)).toThrow(/expected \(fd, address, port\)/);
+    expect(() => conn.tcpConnDial(-1, '127.0.0.1\0.example.org', 9)).toThrow(/expected \(fd, address, port\)/);
+    expect(() => conn.tcpSocket('127.0.0.1\0.example.org', 0)).toThrow(/host must be an IP address/);
     expect(() => conn.tcpConnDial(-1, '127.0.0.1', 0)).toThrow(/expected \(fd, address, port\)/);
     // A port nobody listens on: the dial is under way, then refused.
     const port = Number(conn.localAddress(listener).split('|')[1]);

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "js_call.h"
 #include "reuseport_rr.h"
 #include "session_count.h"
 #include "socket_address.h"
@@ -190,9 +191,8 @@ static napi_value make_socket(napi_env env, napi_callback_info info, int type, i
     return NULL;
   }
   char host[64];
-  size_t host_length = 0;
-  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "host must be a string");
+  if (whole_string_argument(env, argv[0], host, sizeof host) != 0) {
+    napi_throw_type_error(env, NULL, "host must be an IP address");
     return NULL;
   }
   int32_t port = 0;

@@ -2,6 +2,7 @@
 #ifndef HASOCKS_JS_CALL_H
 #define HASOCKS_JS_CALL_H
 #include <node_api.h>
+#include <string.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,6 +52,20 @@ static inline int buffer_or_null(napi_env env, napi_value value, const uint8_t *
   if (napi_typeof(env, value, &kind) != napi_ok) return -1;
   if (kind == napi_null || kind == napi_undefined) return 0;
   return napi_get_buffer_info(env, value, (void **)data, length) == napi_ok ? 0 : -1;
+}
+
+/*
+ * A JavaScript string copied whole into `out` (`size` bytes, its NUL
+ * included): 0, or -1 if it is not a string, does not fit, or holds a NUL.
+ * C must never read a shorter string than JavaScript checked: a cut
+ * "...:127.100.100.1009" or "127.0.0.1\0.example.org" would parse as
+ * something else.
+ */
+static inline int whole_string_argument(napi_env env, napi_value value, char *out, size_t size) {
+  size_t length = 0;
+  if (napi_get_value_string_latin1(env, value, NULL, 0, &length) != napi_ok || length >= size) return -1;
+  if (napi_get_value_string_latin1(env, value, out, size, &length) != napi_ok) return -1;
+  return strlen(out) == length ? 0 : -1;
 }
 
 #endif

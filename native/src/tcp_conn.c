@@ -381,9 +381,8 @@ napi_value tcp_conn_dial(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int32_t fd = -1, port = -1;
   char host[INET6_ADDRSTRLEN];
-  size_t host_length = 0;
   if (arguments(env, info, argv, 3, 3, "expected (fd, address, port)") != 0) return NULL;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_string_latin1(env, argv[1], host, sizeof host, &host_length) != napi_ok ||
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || whole_string_argument(env, argv[1], host, sizeof host) != 0 ||
       napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 1 || port > 65535) {
     napi_throw_type_error(env, NULL, "expected (fd, address, port)");
     return NULL;

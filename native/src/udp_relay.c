@@ -370,17 +370,13 @@ static udp_relay *relay_argument(napi_env env, napi_callback_info info, size_t *
   return data;
 }
 
-static int string_argument(napi_env env, napi_value value, char *out, size_t size) {
-  size_t length;
-  return napi_get_value_string_latin1(env, value, out, size, &length) == napi_ok ? 0 : -1;
-}
 
 /* An IP address and a port from two arguments: the family (4 or 6), or 0 if either is not valid. */
 static int endpoint_argument(napi_env env, napi_value address_value, napi_value port_value, uint8_t addr[16], uint16_t *net_port) {
   char address[INET6_ADDRSTRLEN + 1];
   int32_t port = -1;
   memset(addr, 0, 16);
-  if (string_argument(env, address_value, address, sizeof address) != 0 || napi_get_value_int32(env, port_value, &port) != napi_ok || port < 0 || port > 65535)
+  if (whole_string_argument(env, address_value, address, sizeof address) != 0 || napi_get_value_int32(env, port_value, &port) != napi_ok || port < 0 || port > 65535)
     return 0;
   *net_port = htons((uint16_t)port);
   return parse_ip(address, addr);
@@ -407,7 +403,7 @@ napi_value udp_relay_open(napi_env env, napi_callback_info info) {
   char address[INET6_ADDRSTRLEN + 1];
   napi_valuetype kind = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      string_argument(env, argv[1], address, sizeof address) != 0 || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
+      whole_string_argument(env, argv[1], address, sizeof address) != 0 || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
       napi_typeof(env, argv[3], &kind) != napi_ok || kind != napi_function || fd < 0 || port < 0 || port > 65535) {
     napi_throw_type_error(env, NULL, "expected (clientFd, clientAddress, clientPort, onSlow)");
     return NULL;
