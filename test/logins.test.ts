@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseUsers } from '../src/auth/users.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
-import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { CLI, OPEN_RULES, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let dir: string;
 let echo: TestServer;
@@ -116,56 +116,58 @@ describe('the users file: every entry is checked when it loads', () => {
   });
 });
 
-test('a password followed by NUL bytes is not the password (scrypt\'s HMAC pads short keys with zeros)', async () => {
-  const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('nul', [good()]) });
-  expect((await login(proxy.port, 'alice', 'right\0')).status).toBe(1);
-  expect((await login(proxy.port, 'alice', 'right\0\0\0')).status).toBe(1);
-  expect((await login(proxy.port, 'alice', 'right')).status).toBe(0);
-  const refused = await execa(process.execPath, [CLI, 'passwd', join(dir, 'nul-passwd'), 'bob'], { input: 'a\0b\n', reject: false });
-  expect(refused.stderr).toContain('the password must not hold a NUL byte');
-});
+describe.each(SESSION_PATHS)('logins from hostile clients, %s', (_path, env) => {
+  test('a password followed by NUL bytes is not the password (scrypt\'s HMAC pads short keys with zeros)', async () => {
+    const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('nul', [good()]) }, { env });
+    expect((await login(proxy.port, 'alice', 'right\0')).status).toBe(1);
+    expect((await login(proxy.port, 'alice', 'right\0\0\0')).status).toBe(1);
+    expect((await login(proxy.port, 'alice', 'right')).status).toBe(0);
+    const refused = await execa(process.execPath, [CLI, 'passwd', join(dir, 'nul-passwd'), 'bob'], { input: 'a\0b\n', reject: false });
+    expect(refused.stderr).toContain('the password must not hold a NUL byte');
+  });
 
-test('a user name with control bytes is logged escaped, never as a line of its own', async () => {
-  const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('escape', [good()]) });
-  const { status } = await login(proxy.port, Buffer.from('eve\n2026-01-01T00:00:00.000Z info: forged\r'), 'x');
-  expect(status).toBe(1);
-  await proxy.waitForLog(/authentication failed for user "eve\\x0a2026-01-01T00:00:00\.000Z info: forged\\x0d"/);
-  expect(proxy.logs()).not.toMatch(/^2026-01-01T00:00:00\.000Z info: forged/m);
-});
+  test('a user name with control bytes is logged escaped, never as a line of its own', async () => {
+    const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('escape', [good()]) }, { env });
+    const { status } = await login(proxy.port, Buffer.from('eve\n2026-01-01T00:00:00.000Z info: forged\r'), 'x');
+    expect(status).toBe(1);
+    await proxy.waitForLog(/authentication failed for user "eve\\x0a2026-01-01T00:00:00\.000Z info: forged\\x0d"/);
+    expect(proxy.logs()).not.toMatch(/^2026-01-01T00:00:00\.000Z info: forged/m);
+  });
 
-test('while a password is checked, nothing more is read from the client', async () => {
-  // A check that takes most of a second (p = 4), and a client that sends 64 MB meanwhile.
-  const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('slow', [entry('slow', 'right', 4)]) });
-  const peak = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))![1]) * 1024;
-  const before = peak();
-  const client = await RawClient.connect(proxy.port);
-  client.send(Buffer.concat([Buffer.from([5, 1, 2, 1, 4]), Buffer.from('slow'), Buffer.from([5]), Buffer.from('right')]));
-  const flood = Buffer.alloc(1024 * 1024, 0x41);
-  for (let i = 0; i < 64; i++) client.send(flood);
-  expect([...(await client.read(4, 20000))]).toEqual([5, 2, 1, 0]);
-  // The flood is then read as the request, which is not SOCKS: general failure.
-  expect((await client.read(2, 10000))[1]).toBe(0x01);
-  client.destroy();
-  // scrypt itself takes 16 MB; 64 MB of buffered client bytes would show on top of that.
-  expect(peak() - before).toBeLessThan(40 * 1024 * 1024);
-});
+  test('while a password is checked, nothing more is read from the client', async () => {
+    // A check that takes most of a second (p = 4), and a client that sends 64 MB meanwhile.
+    const proxy = await startProxy({ socksmethod: ['username'], users: usersFile('slow', [entry('slow', 'right', 4)]) }, { env });
+    const peak = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = peak();
+    const client = await RawClient.connect(proxy.port);
+    client.send(Buffer.concat([Buffer.from([5, 1, 2, 1, 4]), Buffer.from('slow'), Buffer.from([5]), Buffer.from('right')]));
+    const flood = Buffer.alloc(1024 * 1024, 0x41);
+    for (let i = 0; i < 64; i++) client.send(flood);
+    expect([...(await client.read(4, 20000))]).toEqual([5, 2, 1, 0]);
+    // The flood is then read as the request, which is not SOCKS: general failure.
+    expect((await client.read(2, 10000))[1]).toBe(0x01);
+    client.destroy();
+    // scrypt itself takes 16 MB; 64 MB of buffered client bytes would show on top of that.
+    expect(peak() - before).toBeLessThan(40 * 1024 * 1024);
+  });
 
-test('a flood of slow logins does not hold up the name lookups of other clients', async () => {
-  const proxy = await startProxy({ socksmethod: ['username', 'none'], users: usersFile('flood', [entry('slow', 'right', 4)]) });
-  const logins = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(proxy.port)));
-  for (const client of logins) client.send(Buffer.concat([Buffer.from([5, 1, 2, 1, 4]), Buffer.from('slow'), Buffer.from([5]), Buffer.from('wrong')]));
-  // Each greeting is answered once its packet (which holds the credentials too) was read: every check is under way then.
-  for (const client of logins) expect([...(await client.read(2))]).toEqual([5, 2]);
-  const started = Date.now();
-  const client = await RawClient.connect(proxy.port);
-  client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, 'localhost', echo.port)]));
-  expect([...(await client.read(2))]).toEqual([5, 0]);
-  expect((await client.read(4, 20000))[1]).toBe(0);
-  const elapsed = Date.now() - started;
-  client.destroy();
-  // Each check takes most of a second; 16 of them on libuv's default 4 threads held every lookup for about 3 s.
-  expect(elapsed).toBeLessThan(1500);
-  const statuses = await Promise.all(logins.map((c) => c.read(2, 30000).then((b) => b[1], () => 'closed')));
-  expect(statuses.every((s) => s === 1)).toBe(true);
-  for (const c of logins) c.destroy();
+  test('a flood of slow logins does not hold up the name lookups of other clients', async () => {
+    const proxy = await startProxy({ socksmethod: ['username', 'none'], users: usersFile('flood', [entry('slow', 'right', 4)]) }, { env });
+    const logins = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(proxy.port)));
+    for (const client of logins) client.send(Buffer.concat([Buffer.from([5, 1, 2, 1, 4]), Buffer.from('slow'), Buffer.from([5]), Buffer.from('wrong')]));
+    // Each greeting is answered once its packet (which holds the credentials too) was read: every check is under way then.
+    for (const client of logins) expect([...(await client.read(2))]).toEqual([5, 2]);
+    const started = Date.now();
+    const client = await RawClient.connect(proxy.port);
+    client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, 'localhost', echo.port)]));
+    expect([...(await client.read(2))]).toEqual([5, 0]);
+    expect((await client.read(4, 20000))[1]).toBe(0);
+    const elapsed = Date.now() - started;
+    client.destroy();
+    // Each check takes most of a second; 16 of them on libuv's default 4 threads held every lookup for about 3 s.
+    expect(elapsed).toBeLessThan(1500);
+    const statuses = await Promise.all(logins.map((c) => c.read(2, 30000).then((b) => b[1], () => 'closed')));
+    expect(statuses.every((s) => s === 1)).toBe(true);
+    for (const c of logins) c.destroy();
+  });
 });
