@@ -16,7 +16,8 @@ import { type Netns, createNetns } from './helpers/netns.js';
 import { control } from '../ocf/probes.js';
 import { socksConnect } from '../src/client/socks-client.js';
 import { type DnsZone, dnsServerIn, whoamiIn } from './helpers/netns-tools.js';
-import { RawClient, socks5Request } from './helpers/net.js';
+import { RawClient, openAssociation, socks5Request } from './helpers/net.js';
+import { startSyslogd } from './helpers/syslogd.js';
 import { CLI, REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 const PASS_CLIENTS: RuleFile = { type: 'client', action: 'pass' };
@@ -337,18 +338,9 @@ describe('syslog', () => {
   test('a line a client fills is cut, never split into a record the client writes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hasocks-review-'));
     const path = join(dir, 'log.sock');
-    // Node cannot bind a Unix datagram socket; python3 stands in for syslogd, as in logging.test.ts.
-    const syslogd = execa('python3', ['-u', '-c', [
-      'import socket,sys',
-      's=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-      `s.bind(${JSON.stringify(path)})`,
-      'print("bound", flush=True)',
-      'while True: print(repr(s.recv(65536).decode(errors="replace")), flush=True)',
-    ].join('\n')]);
+    const syslogd = await startSyslogd(path);
+    const records = syslogd.records;
     try {
-      await new Promise((resolve) => syslogd.stdout!.once('data', resolve));
-      const records: string[] = [];
-      syslogd.stdout!.on('data', (d: Buffer) => records.push(...d.toString().split('\n').filter(Boolean)));
       const proxy = await startProxy({ logoutput: [`syslog/local0@${path}`, 'stderr'] });
 
       const client = await RawClient.connect(proxy.port);
@@ -363,16 +355,14 @@ describe('syslog', () => {
       expect(name.length).toBeLessThanOrEqual(255);
       client.send(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80])]));
       await proxy.waitForLog(/invalid domain name/);
-      const deadline = Date.now() + 5000;
-      while (!records.some((r) => r.includes('invalid domain name')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await syslogd.until(/invalid domain name/);
       client.destroy();
       expect(records.some((r) => r.includes('invalid domain name'))).toBe(true);
       // What the client sent may appear only inside the proxy's own line, never as a record of its own (before: "<10>... hasocks[PID]: FORGED...").
       for (const record of records) expect(record).toMatch(/hasocks\[\d+\]: /);
       expect(records.filter((r) => r.includes('FORGED'))).toEqual([]);
     } finally {
-      syslogd.kill();
-      await syslogd.catch(() => undefined);
+      await syslogd.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -450,13 +440,7 @@ describe('reload', () => {
   test.each(SESSION_PATHS)('a UDP association decides its next destinations by the rules in force (%s)', async (_path, env) => {
     const open: RuleFile[] = [PASS_CLIENTS, { type: 'socks', action: 'pass' }];
     const proxy = await startProxy({ rules: open }, { env });
-    const control = await RawClient.connect(proxy.port);
-    control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
-    await control.read(2);
-    const relayPort = (await control.read(10)).readUInt16BE(8);
-    const client = createSocket('udp4');
-    client.bind(0, '127.0.0.1');
-    await once(client, 'listening');
+    const { control, relayPort, client } = await openAssociation(proxy.port);
     try {
       client.send(datagram(targets[0]!.address().port, 'before'), relayPort, '127.0.0.1');
       await once(client, 'message');

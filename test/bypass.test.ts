@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { RuleFile } from '../src/config/types.js';
 import { type Netns, createNetns } from './helpers/netns.js';
 import { dnsServerIn } from './helpers/netns-tools.js';
-import { RawClient, type TestServer, freePort, listen, socks5Request } from './helpers/net.js';
+import { RawClient, type TestServer, freePort, listen, openAssociation, socks5Request } from './helpers/net.js';
 import { REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 
@@ -150,15 +150,7 @@ describe.each(SESSION_PATHS)('%s', (_path, env) => {
       { type: 'socks', action: 'block', to: '127.0.0.0/8', command: ['udpassociate'] },
       { type: 'socks', action: 'pass', command: ['udpassociate', 'udpreply'] },
     ]);
-    const control = await RawClient.connect(proxy.port);
-    control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
-    await control.read(2);
-    const reply = await control.read(10);
-    expect(reply[1]).toBe(0);
-    const relayPort = reply.readUInt16BE(8);
-    const client = createSocket('udp4');
-    client.bind(0, '127.0.0.1');
-    await once(client, 'listening');
+    const { control, relayPort, client } = await openAssociation(proxy.port);
     const port = Buffer.alloc(2);
     port.writeUInt16BE(udpTarget.address().port);
     const name = Buffer.from('127.0.0.1\0.example.test', 'latin1');
@@ -174,13 +166,7 @@ describe.each(SESSION_PATHS)('%s', (_path, env) => {
 
   test('UDP: a datagram to an IPv4-mapped destination goes to the IPv4 address', async () => {
     const proxy = await start([PASS_CLIENTS, { type: 'socks', action: 'pass', to: '127.0.0.1/32', command: ['udpassociate'] }, { type: 'socks', action: 'pass', command: ['udpreply'] }]);
-    const control = await RawClient.connect(proxy.port);
-    control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
-    await control.read(2);
-    const relayPort = (await control.read(10)).readUInt16BE(8);
-    const client = createSocket('udp4');
-    client.bind(0, '127.0.0.1');
-    await once(client, 'listening');
+    const { control, relayPort, client } = await openAssociation(proxy.port);
     const port = Buffer.alloc(2);
     port.writeUInt16BE(udpTarget.address().port);
     client.send(Buffer.concat([Buffer.from([0, 0, 0, 4, ...mapped([127, 0, 0, 1])]), port, Buffer.from('mapped')]), relayPort, '127.0.0.1');

@@ -178,8 +178,7 @@ test('out of descriptors: the listener says so and waits, without spinning, then
 
 describe.each(SESSION_PATHS)('limits that hold against a flood, %s', (_path, env) => {
   test('at session.max the agent\'s probes over socks.sock still get through, and status shows the limit', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
-    try {
+    await withControlDir(async (dir) => {
       const proxy = await startProxy({ session: { max: 3 } }, { env, args: ['--control-dir', dir] });
       const held = [await openSession(proxy), await openSession(proxy), await openSession(proxy)];
       const over = await RawClient.connect(proxy.port);
@@ -190,14 +189,11 @@ describe.each(SESSION_PATHS)('limits that hold against a flood, %s', (_path, env
       const status = await control(join(dir, 'control.sock'), { cmd: 'status' });
       expect(status).toMatchObject({ ok: true, status: { sessions: 3, sessionMax: 3 } });
       for (const client of held) client.destroy();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('clients held for a promotion count against session.max', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
-    try {
+    await withControlDir(async (dir) => {
       const proxy = await startProxy({ session: { max: 2 }, timeout: { negotiate: 30 } }, { env, args: ['--control-dir', dir, '--role', 'unpromoted'] });
       const clients = [await RawClient.connect(proxy.port), await RawClient.connect(proxy.port), await RawClient.connect(proxy.port), await RawClient.connect(proxy.port)];
       // The two over the limit are closed at once, not held until timeout.negotiate.
@@ -211,14 +207,11 @@ describe.each(SESSION_PATHS)('limits that hold against a flood, %s', (_path, env
         expect((await client.read(10))[1]).toBe(0);
       }
       for (const client of clients) client.destroy();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a malformed control request gets an error reply, and the daemon carries on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
-    try {
+    await withControlDir(async (dir) => {
       await startProxy({}, { env, args: ['--control-dir', dir] });
       const path = join(dir, 'control.sock');
       for (const line of ['null', '42', '"status"', '[]', '{}', '{"cmd":5}', '{"cmd":"health"}', '{"cmd":"health","degradedPercent":"x"}', '{"cmd":"reload","config":5}', '{"cmd":"demote","drain":-1}', '{"cmd":"nope"}', 'not json']) {
@@ -226,11 +219,19 @@ describe.each(SESSION_PATHS)('limits that hold against a flood, %s', (_path, env
         expect([line, reply.ok]).toEqual([line, false]);
       }
       expect(await control(path, { cmd: 'status' })).toMatchObject({ ok: true, status: { role: 'standalone' } });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
+
+/** Run `body` with a fresh directory for the daemon's control sockets, removed afterwards whatever happens. */
+async function withControlDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** One raw line on a control socket, and the parsed reply. */
 async function rawControl(path: string, line: string): Promise<{ ok: boolean; error?: string }> {

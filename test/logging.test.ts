@@ -1,7 +1,7 @@
 // Log outputs of the real proxy: file, syslog over UDP, syslog on a Unix
 // socket (standing in for /dev/log, received by a real datagram socket), and
 // the debug trace.
-import { execa } from 'execa';
+import { startSyslogd } from './helpers/syslogd.js';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -86,29 +86,16 @@ test('syslog over UDP to a loopback address, with facility and pid', async () =>
 
 test('syslog on a Unix datagram socket, the way /dev/log is used', async () => {
   const path = join(dir, 'log.sock');
-  // Node cannot bind a Unix datagram socket; python3 stands in for syslogd.
-  const syslogd = execa('python3', ['-u', '-c', [
-    'import socket,sys',
-    's=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    `s.bind(${JSON.stringify(path)})`,
-    'print("bound", flush=True)',
-    'while True: print(s.recv(65536).decode(errors="replace"), flush=True)',
-  ].join('\n')]);
+  const syslogd = await startSyslogd(path);
   try {
-    await new Promise((resolve) => syslogd.stdout!.once('data', resolve));
     expect(existsSync(path)).toBe(true);
-    // Listening before the proxy starts: the stream is flowing, and lines that arrive with no listener are lost.
-    let received = '';
-    syslogd.stdout!.on('data', (d: Buffer) => (received += d.toString()));
     const proxy = await startProxy({ logoutput: [`syslog/local0@${path}`, 'stderr'] });
     await session(proxy, 7);
-    const deadline = Date.now() + 5000;
-    while (!/disconnect/.test(received) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await syslogd.until(/disconnect/);
     // logger(1) writes <PRI>, a timestamp, then "hasocks[PID]: message"; local0.info = 134.
-    expect(received).toMatch(new RegExp(`<134>.*hasocks\\[${proxy.pid}\\]: .*disconnect .* up 7 bytes, down 7 bytes`));
+    expect(syslogd.records.join('\n')).toMatch(new RegExp(`<134>.*hasocks\\[${proxy.pid}\\]: .*disconnect .* up 7 bytes, down 7 bytes`));
   } finally {
-    syslogd.kill();
-    await syslogd.catch(() => undefined);
+    await syslogd.stop();
   }
 });
 

@@ -6,9 +6,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
-import { CLI, OPEN_RULES, REPO } from './helpers/proxy.js';
+import { CLI, OPEN_RULES } from './helpers/proxy.js';
+import { AGENT, type AgentRun, runAgent } from './helpers/ocf-run.js';
 
-const AGENT = join(REPO, 'ocf', 'hasocks');
 let dir: string;
 let echo: TestServer;
 let port: number;
@@ -29,26 +29,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  reason: string | undefined;
-}
-
-/** Run one agent action with OCF_RESKEY_* parameters and extra environment. */
-async function agent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}): Promise<Run> {
-  const environment: Record<string, string> = {
-    OCF_ROOT: '/usr/lib/ocf',
-    OCF_RESOURCE_INSTANCE: 'hs-test',
-    HA_LOGFACILITY: 'none',
-    ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`OCF_RESKEY_${k}`, v])),
-    ...env,
-  };
-  const result = await execa(AGENT, [action], { env: environment, reject: false, timeout: 60000 });
-  const reason = /^ocf-exit-reason:(.*)$/m.exec(String(result.stderr))?.[1];
-  return { code: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), reason };
-}
+/** One agent action, as Pacemaker runs it (helpers/ocf-run.ts). */
+const agent = (action: string, params: Record<string, string> = {}, env: Record<string, string> = {}): Promise<AgentRun> => runAgent(action, params, env);
 
 /** Parameters for a fresh instance with its own state directory. */
 function fresh(extra: Record<string, string> = {}): Record<string, string> {

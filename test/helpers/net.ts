@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket, connect } from 'node:net';
+import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { encodeAddress } from '../../src/protocol/address.js';
 
@@ -129,4 +130,21 @@ export class RawClient {
 /** SOCKS5 request bytes for CONNECT/BIND/UDP to an IPv4, IPv6 or domain destination. */
 export function socks5Request(command: number, host: string, port: number): Buffer {
   return Buffer.concat([Buffer.from([0x05, command, 0x00]), encodeAddress(host, port)]);
+}
+
+/**
+ * A UDP association through the proxy on `port` (SOCKS5, no authentication,
+ * any sender port): its control connection, the relay's port, and a UDP
+ * socket on 127.0.0.1 to send from. The caller closes both.
+ */
+export async function openAssociation(port: number): Promise<{ control: RawClient; relayPort: number; client: UdpSocket }> {
+  const control = await RawClient.connect(port);
+  control.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
+  await control.read(2);
+  const reply = await control.read(10);
+  if (reply[1] !== 0) throw new Error(`UDP ASSOCIATE refused with 0x${reply[1]!.toString(16)}`);
+  const client = createSocket('udp4');
+  client.bind(0, '127.0.0.1');
+  await once(client, 'listening');
+  return { control, relayPort: reply.readUInt16BE(8), client };
 }

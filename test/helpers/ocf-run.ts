@@ -20,10 +20,10 @@ export interface AgentRun {
 }
 
 /** One agent action with OCF_RESKEY_* parameters and extra environment (which the daemon it starts inherits). */
-export async function runAgent(action: string, params: Record<string, string>, env: Record<string, string> = {}): Promise<AgentRun> {
+export async function runAgent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}, instance = 'hs-test'): Promise<AgentRun> {
   const environment: Record<string, string> = {
     OCF_ROOT: '/usr/lib/ocf',
-    OCF_RESOURCE_INSTANCE: 'hs-hostile',
+    OCF_RESOURCE_INSTANCE: instance,
     HA_LOGFACILITY: 'none',
     ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`OCF_RESKEY_${k}`, v])),
     ...env,
