@@ -38,11 +38,12 @@ function runFuzzer(args: string[]): Promise<{ code: number | null; output: strin
 
 /**
  * A run this short ends before the proxies' V8 heaps reach their working
- * size, so RSS still rises over the warmed-up baseline without any leak
- * (test/fuzz/README.md has the figures). The 10% bound is the long run's
- * (`npm run fuzz -- --count 1000000`); here RSS catches gross leaks only.
+ * size, so RSS still rises over the warmed-up baseline without any leak,
+ * by about half (test/fuzz/README.md has the figures). The 10% bound is
+ * the long run's (`npm run fuzz -- --count 1000000`), whose warm-up reaches
+ * that size first; here RSS catches gross leaks only.
  */
-const RSS_RATIO = 1.3;
+const RSS_RATIO = 2;
 
 test('10^4 fuzzed handshakes on the C and Node paths: no crash, hang, wrong reply, leak or RSS growth', async () => {
   // socksmethod ["none","username"] only: the ["username"] variant doubles the proxies for little more coverage (npm run fuzz has it).

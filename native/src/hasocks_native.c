@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdio.h>
@@ -323,7 +324,20 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Each password check (scrypt, N=16384 r=8) takes a 16 MiB block on one of
+ * libuv's threads. glibc raises its mmap threshold to the size of the
+ * largest mmapped block freed, so from the second check on such blocks
+ * come from the thread's own arena, and stay there: with 16 threads that
+ * came to hundreds of MB kept for good. A fixed threshold keeps every block
+ * this large mmapped, and returned when freed.
+ */
+#define MMAP_THRESHOLD (256 * 1024)
+
 static napi_value init(napi_env env, napi_value exports) {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+#endif
   napi_property_descriptor properties[] = {
       {"tcpListener", NULL, tcp_listener, NULL, NULL, NULL, napi_default, NULL},
       {"udpSocket", NULL, udp_socket, NULL, NULL, NULL, napi_default, NULL},
