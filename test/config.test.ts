@@ -1,5 +1,6 @@
 // The config file: schema, error messages, the check-config command, the
-// shipped examples, and the README's reference kept in step with the schema.
+// shipped examples, and the reference in docs/configuration.md kept in step
+// with the schema.
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -147,9 +148,9 @@ describe('hasocks check-config', () => {
   });
 });
 
-describe('README configuration reference', () => {
-  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-  const section = readme.split('## Configuration reference')[1]?.split('\n## ')[0] ?? '';
+describe('configuration reference (docs/configuration.md)', () => {
+  const chapter = readFileSync(join(REPO, 'docs', 'configuration.md'), 'utf8');
+  const section = chapter.split('## Configuration reference')[1]?.split('\n## ')[0] ?? '';
   const documented = new Set([...section.matchAll(/^\| `([a-z_$.[\]]+)` \|/gm)].map((m) => m[1]!));
 
   const schemaKeys = (): string[] => {
