@@ -111,10 +111,17 @@ function references(markdown: string, docPath: string): Reference[] {
   return found;
 }
 
+/**
+ * What `npm ci` builds (ignored by git): a document may name it, but a clone
+ * whose addon did not build lacks it, and that is no fault of the document.
+ */
+const BUILT = ['native/build/'];
+
 /** What is wrong with one reference of `docPath`, or undefined. */
 function problem(docPath: string, ref: Reference): string | undefined {
   const where = `${docPath}:${ref.line}`;
   if (ref.path.startsWith('..')) return `${where}: ${ref.path} is outside the repository`;
+  if (BUILT.some((prefix) => ref.path.startsWith(prefix))) return undefined;
   const target = ref.path === '' ? docPath : ref.path;
   const full = join(REPO, target);
   if (!existsSync(full)) return `${where}: ${ref.path} does not exist`;
@@ -165,6 +172,8 @@ describe('the reference scanner', () => {
     expect(problem('README.md', { line: 1, path: 'src/no-such-file.ts', kind: 'code' })).toMatch(/does not exist/);
     expect(problem('README.md', { line: 1, path: 'SECURITY.md', anchor: 'no-such-heading', kind: 'link' })).toMatch(/no heading/);
     expect(problem('README.md', { line: 1, path: 'SECURITY.md', anchor: 'reporting-a-problem', kind: 'link' })).toBeUndefined();
+    expect(problem('README.md', { line: 1, path: 'native/build/Release/hasocks_native.node', kind: 'code' })).toBeUndefined();
+    expect(problem('README.md', { line: 1, path: 'native/buildx.mjs', kind: 'code' })).toMatch(/does not exist/);
   });
 });
 
