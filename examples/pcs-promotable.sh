@@ -55,7 +55,7 @@ pcs property set node-action-limit=8
 # node's attributes, node state, quorum), so about half of all failovers
 # paid that second here. With a transition delay the controller waits until
 # its CIB has been quiet that long (each change restarts the delay) before
-# it asks: 20 ms, and the extra second has not come back (README, Failover).
+# it asks: 20 ms, and the extra second has not come back (docs/cluster.md, Why a transition delay).
 # pcs's check of this property knows no milliseconds (it would need --force
 # and warn), so Pacemaker's own tool sets it.
 crm_attribute --type crm_config --name transition-delay --update 20ms

@@ -2,7 +2,8 @@
 // logging. Kept free of heavy imports: meta-data and a depth-0 monitor must
 // run in well under 150 ms, and Pacemaker waits for every call.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** OCF exit codes (Resource Agent API 1.1). */
 export const OCF = {
@@ -96,6 +97,7 @@ export function trace(message: string): void {
   if (!tracing()) return;
   const file = param('trace_file') ?? process.env.OCF_TRACE_FILE ?? `/var/lib/heartbeat/trace_ra/hasocks/${instanceName()}.${process.env.__OCF_ACTION ?? 'action'}.trace`;
   try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     appendFileSync(file, `${new Date().toISOString()} ${message}\n`);
   } catch {
     /* tracing is best effort */

@@ -2,7 +2,7 @@
 // clusters run (test/helpers/cluster.ts): `hasocks drill` goes through the
 // VIP from the client namespace while something fails, and its report gives
 // the outage a client saw. Issue 6's targets, with margin for a noisy 2-core
-// machine; the measured figures are printed for the README's Failover section.
+// machine; the measured figures are printed for docs/cluster.md, Failover times.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './helpers/cluster.js';

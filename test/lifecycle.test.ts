@@ -246,5 +246,5 @@ async function rawControl(path: string, line: string): Promise<{ ok: boolean; er
 
 test('a session.max that the descriptor limit cannot hold is warned about at start', async () => {
   const proxy = await startProxy({ session: { max: 100 } }, { nofile: 300 });
-  await proxy.waitForLog(/warn: session\.max 100 may need 464 file descriptors but the limit is 300: .* lower session\.max to 59/);
+  await proxy.waitForLog(/warn: session\.max 100 may need 664 file descriptors but the limit is 300: .* lower session\.max to 39/);
 });

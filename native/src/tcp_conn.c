@@ -79,6 +79,10 @@ static js_callback js;
  */
 static int max_client_fd = INT_MAX;
 
+int tcp_conn_descriptor_ceiling(void) {
+  return max_client_fd;
+}
+
 static void on_ready(watcher *w, uint32_t events);
 
 /* What becomes of a released conn's descriptor. */

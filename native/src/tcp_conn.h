@@ -14,4 +14,7 @@ napi_value tcp_conn_close(napi_env env, napi_callback_info info);
 napi_value tcp_conn_detach(napi_env env, napi_callback_info info);
 napi_value tcp_conn_relay(napi_env env, napi_callback_info info);
 
+/* The highest descriptor a client, or anything made for one, may have (the rest are the agent's); INT_MAX: no limit. */
+int tcp_conn_descriptor_ceiling(void);
+
 #endif

@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include "tcp_relay.h"
+#include "tcp_conn.h"
 #include "js_call.h"
 #include "poller.h"
 #include "slot_table.h"
@@ -117,6 +118,12 @@ static int take_pipe(pipe_pair *p) {
   }
   int fds[2];
   if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  /* The top descriptors are the agent's (tcp_conn.c): a pipe there would take one; read() and send() will do. */
+  if (fds[1] > tcp_conn_descriptor_ceiling()) {
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+  }
   fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE); /* a smaller pipe still works, with more wake-ups */
   p->r = fds[0];
   p->w = fds[1];

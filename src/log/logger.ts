@@ -145,3 +145,20 @@ export class Occasional {
     this.loggedAt = now;
   }
 }
+
+/**
+ * Reopen `outputs` in place (a SIGHUP whose config was rejected, or the
+ * supervisor's own): files rotated away are let go, as logrotate expects.
+ * An output that cannot be reopened stays as it was, and is reported.
+ */
+export function reopenOutputs(logger: Logger, outputs: readonly string[], debug: 0 | 1 | 2): void {
+  let opened: { transports: winston.transport[]; kept: string[] };
+  try {
+    opened = openOutputs(outputs, logger.transports);
+  } catch (err) {
+    logger.error(`cannot reopen the log outputs, the old ones stay: ${(err as Error).message}`);
+    return;
+  }
+  useOutputs(logger, opened.transports, debug);
+  for (const why of opened.kept) logger.warn(`log output ${why}`);
+}

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { writePrivateFile } from '../private-files.js';
 import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
-import { type Logger, createLogger, openOutputs, useOutputs } from '../log/logger.js';
+import { type Logger, createLogger, openOutputs, reopenOutputs, useOutputs } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
 import { type Role, SocksServer } from './server.js';
 import { answerControl, openControlSockets } from './control.js';
@@ -91,6 +91,8 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
         // One line: a log line never holds a newline (logger.ts).
         const detail = err instanceof ConfigError ? `${err.file}: ${err.problems.join('; ')}` : (err as Error).message;
         logger.error(`reload rejected, the old config stays in force: ${detail}`);
+        // A SIGHUP is also logrotate's: the old config's files are reopened all the same.
+        reopenOutputs(logger, server.currentConfig.logoutput, server.currentConfig.debug);
         throw new Error(detail);
       }
     });

@@ -1,20 +1,21 @@
 // This process's file descriptors: how many are open, how many it may
 // have, and whether session.max fits in that. A client session holds at
-// most 4 (a UDP association: the control connection, the client-side relay
-// socket and an outgoing socket per family); if session.max times that does
-// not fit, clients can run the process out of descriptors before they reach
-// session.max, and then the agent's own probe and control connections fail
-// too.
+// most 6: a CONNECT whose two peers both stop reading keeps its two sockets
+// and a pipe (two descriptors) per direction in the C relay; a UDP
+// association holds 4. If session.max times that does not fit, clients can
+// run the process out of descriptors before they reach session.max, and
+// then the agent's own probe and control connections fail too.
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 
-const DESCRIPTORS_PER_SESSION = 4;
+const DESCRIPTORS_PER_SESSION = 6;
 /**
  * Descriptors no client may take: the top of the range is kept for the
  * agent's control and probe connections, log files, and what sessions
  * already accepted still open (a dial, a pipe). A client whose descriptor
  * would fall in it is closed at once, as if the process were out of them
- * (native/src/tcp_conn.c for clients in C, and clientDescriptorCeiling).
+ * (native/src/tcp_conn.c for clients in C and the C relay's pipes, and
+ * clientDescriptorCeiling for Node sockets).
  */
 const DESCRIPTORS_RESERVED = 64;
 

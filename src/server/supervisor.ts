@@ -1,7 +1,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { isIPv6 } from 'node:net';
 import type { RuntimeConfig } from '../config/load.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, reopenOutputs } from '../log/logger.js';
+import { loadConfigFile } from '../config/load.js';
 import { loadAddon } from '../native/addon.js';
 import { CLI_PATH } from '../paths.js';
 import { writePrivateFile } from '../private-files.js';
@@ -30,7 +31,7 @@ const CRASH_LOOP_MS = 1000;
  * the promoted sockets bring a 7-15 ms mark-compact every few seconds. A
  * 2 MB young generation keeps each scavenge short, and a 128 MB initial old
  * generation puts off the mark-compacts: measured on the bench's session
- * load, p99 25-29 ms against 28-37 ms without (README, Performance). Flags
+ * load, p99 25-29 ms against 28-37 ms without (docs/performance.md). Flags
  * given to node itself come after these, so they win.
  */
 const WORKER_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=128'];
@@ -267,6 +268,10 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   const reloadAll = (): void => {
     logger.info('SIGHUP: reloading every worker');
     for (const child of workers) child?.kill('SIGHUP');
+    // The supervisor's own log outputs: those of the config the workers now load, or its own if that is rejected.
+    void (configPath === undefined ? Promise.resolve(config) : loadConfigFile(configPath).catch(() => config)).then((next) =>
+      reopenOutputs(logger, next.logoutput, next.debug),
+    );
   };
   /** Stop every worker: by SIGTERM (each drains for timeout.drain), or as `tell` says. */
   const stop = (why: string, tell: (child: ChildProcess) => void = (child) => child.kill('SIGTERM')): void => {

@@ -16,7 +16,7 @@ import type { SocketFactory } from './sockets.js';
  *   datagrams to domain names, come up to JavaScript.
  * - node: Node's dgram sockets, every datagram through JavaScript, when the
  *   addon is not built. About 0.8x Dante's datagram rate here; the C relay
- *   is several times Dante's (README, Performance).
+ *   is several times Dante's (docs/performance.md).
  */
 export interface UdpTransport {
   readonly kind: 'native' | 'node';

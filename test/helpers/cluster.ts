@@ -8,7 +8,7 @@ import { CLI, REPO } from './proxy.js';
 
 /**
  * A real Pacemaker/Corosync cluster on this machine, built from namespaces
- * this test creates and always removes (DEVELOPERS.md's recipe):
+ * this test creates and always removes (docs/cluster.md describes the lab):
  * - a "switch" network namespace with a bridge;
  * - per node: a network namespace with a veth on the bridge, plus mount, UTS
  *   and PID namespaces (unshare) in which the node has its own /dev/shm,

@@ -7,7 +7,7 @@ import { OPEN_RULES, REPO } from './proxy.js';
 /**
  * The failover lab: a cluster (cluster.ts) with the lab's fence device, the
  * traffic targets in the client namespace, one hasocks config every node
- * shares, and a layout configured by the README's own scripts in examples/
+ * shares, and a layout configured by the scripts in examples/
  * with plain pcs commands. Used by test/failover.test.ts and `npm run lab`.
  */
 export const VIP = '10.205.0.100';
