@@ -2,8 +2,9 @@
 // Build the native addon during `npm ci` / `npm install`. node-gyp (the copy
 // npm bundles) builds against the headers installed with Node (.npmrc sets
 // nodedir), so nothing is downloaded. A failed build does not fail the
-// install: the proxy runs without it unless a config asks for freebind or
-// workers, and then it says what to do.
+// install, so that the CLI's other commands work and `npm test` can install
+// a compiler and build it; but `hasocks serve` and the OCF agent refuse to
+// start without the addon (src/server/data-path.ts), and this says so now.
 import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,7 @@ if (result.error || result.status !== 0) {
     [
       '',
       `hasocks: the native addon (native/) did not build: ${why}.`,
-      '  hasocks runs without it (UDP ASSOCIATE then relays at a fraction of the speed), but "freebind": true and "workers" need it.',
+      '  hasocks cannot serve without it: `hasocks serve` and the OCF agent will refuse to start until it is built.',
       '  To build it: install python3, make and a C compiler (apt-get install python3 make gcc),',
       '  make sure Node headers are present (nodedir in .npmrc points at them), then run:',
       '    npm run build:native',

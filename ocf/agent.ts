@@ -96,10 +96,12 @@ async function checkEnvironment(): Promise<void> {
       throw new AgentError(OCF.ERR_ARGS, (err as Error).message);
     }
   }
-  if (config.freebind || config.workers > 1) {
-    const { loadAddon } = await import('../src/native/addon.js');
-    const { error } = loadAddon();
-    if (error) throw new AgentError(OCF.ERR_INSTALLED, `${error.message}; build it with "npm run build:native"`);
+  // The daemon serves through the addon: one that does not load is a node that cannot run the service.
+  const { dataPath } = await import('../src/server/data-path.js');
+  try {
+    dataPath();
+  } catch (err) {
+    throw new AgentError(OCF.ERR_INSTALLED, (err as Error).message);
   }
   const { address, port } = listenEndpoint();
   if (!config.internal.some((l) => l.host === address && l.port === port)) {

@@ -18,7 +18,7 @@ import { socksConnect } from '../src/client/socks-client.js';
 import { type DnsZone, dnsServerIn, whoamiIn } from './helpers/netns-tools.js';
 import { RawClient, openAssociation, socks5Request } from './helpers/net.js';
 import { startSyslogd } from './helpers/syslogd.js';
-import { CLI, REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { CLI, REPO, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 const PASS_CLIENTS: RuleFile = { type: 'client', action: 'pass' };
 
@@ -136,11 +136,11 @@ describe('name lookups under attack', () => {
     }
   });
 
-  test.each(SESSION_PATHS)('a client no socks rule passes gets 0x02 without its names being resolved (%s)', async (_path, env) => {
+  test('a client no socks rule passes gets 0x02 without its names being resolved', async () => {
     await serveZone({ A: { 'exists.internal.test': '127.0.0.9' } });
     const proxy = await startProxy(
       { internal: ['127.0.0.1:1080'], rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', from: '127.0.0.2/32' }] },
-      { netns: ns.name, env },
+      { netns: ns.name },
     );
     try {
       const [existing, missing] = await connectJobs(ns, [
@@ -368,7 +368,7 @@ describe('syslog', () => {
   });
 });
 
-describe.each(SESSION_PATHS)('rule session limits, %s', (_path, env) => {
+describe('rule session limits', () => {
   /** The REP byte of a UDP ASSOCIATE; the control connection stays open, holding its association. */
   const associate = async (proxy: RunningProxy, held: RawClient[]): Promise<number | 'closed'> => {
     const client = await RawClient.connect(proxy.port);
@@ -387,7 +387,7 @@ describe.each(SESSION_PATHS)('rule session limits, %s', (_path, env) => {
     ['session.state.max', { state: { key: 'from' as const, max: 1 } }],
     ['session.throttle', { throttle: '1/60' }],
   ])('%s of the socks rule that passes UDP ASSOCIATE bounds the associations', async (_what, session) => {
-    const proxy = await startProxy({ rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', command: ['udpassociate', 'udpreply'], session }] }, { env });
+    const proxy = await startProxy({ rules: [PASS_CLIENTS, { type: 'socks', action: 'pass', command: ['udpassociate', 'udpreply'], session }] }, {});
     const held: RawClient[] = [];
     try {
       const replies = [await associate(proxy, held), await associate(proxy, held), await associate(proxy, held)];
@@ -437,9 +437,9 @@ describe('reload', () => {
 
   const datagram = (port: number, text: string): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]), Buffer.from(text)]);
 
-  test.each(SESSION_PATHS)('a UDP association decides its next destinations by the rules in force (%s)', async (_path, env) => {
+  test('a UDP association decides its next destinations by the rules in force', async () => {
     const open: RuleFile[] = [PASS_CLIENTS, { type: 'socks', action: 'pass' }];
-    const proxy = await startProxy({ rules: open }, { env });
+    const proxy = await startProxy({ rules: open }, {});
     const { control, relayPort, client } = await openAssociation(proxy.port);
     try {
       client.send(datagram(targets[0]!.address().port, 'before'), relayPort, '127.0.0.1');

@@ -1,6 +1,5 @@
 // The rule-bypass matrix (SECURITY.md): every way found for a client to
-// reach what the rules do not allow, against the built proxy, on both
-// session paths (client sockets in C, and Node sockets).
+// reach what the rules do not allow, against the built proxy.
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { type Server, connect, createServer } from 'node:net';
@@ -9,7 +8,7 @@ import type { RuleFile } from '../src/config/types.js';
 import { type Netns, createNetns } from './helpers/netns.js';
 import { dnsServerIn } from './helpers/netns-tools.js';
 import { RawClient, type TestServer, freePort, listen, openAssociation, socks5Request } from './helpers/net.js';
-import { REPO, type RunningProxy, SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { REPO, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 
 const PASS_CLIENTS: RuleFile = { type: 'client', action: 'pass' };
@@ -98,8 +97,8 @@ async function socks4(proxy: RunningProxy, ip: number[], port: number, hostname?
   }
 }
 
-describe.each(SESSION_PATHS)('%s', (_path, env) => {
-  const start = (rules: RuleFile[], extra: Parameters<typeof startProxy>[0] = {}): Promise<RunningProxy> => startProxy({ rules, ...extra }, { env });
+describe('the rules hold', () => {
+  const start = (rules: RuleFile[], extra: Parameters<typeof startProxy>[0] = {}): Promise<RunningProxy> => startProxy({ rules, ...extra });
 
   test('an unspecified destination never reaches this host, whatever the rules say about loopback', async () => {
     const proxy = await start(NO_LOOPBACK);
@@ -232,7 +231,7 @@ describe.each(SESSION_PATHS)('%s', (_path, env) => {
   });
 });
 
-describe.each(SESSION_PATHS)('names from a test resolver, %s', (_path, env) => {
+describe('names from a test resolver', () => {
   let ns: Netns;
   let dns: Awaited<ReturnType<typeof dnsServerIn>> | undefined;
   const probe = async (host: string, source = '127.0.0.1'): Promise<string> =>
@@ -254,12 +253,12 @@ describe.each(SESSION_PATHS)('names from a test resolver, %s', (_path, env) => {
   });
 
   test('a name that resolves to an unspecified address is refused', async () => {
-    await startProxy({ internal: ['127.0.0.1:1080'], rules: NO_LOOPBACK }, { netns: ns.name, env });
+    await startProxy({ internal: ['127.0.0.1:1080'], rules: NO_LOOPBACK }, { netns: ns.name });
     expect(await probe('zero.test')).toBe('02');
   });
 
   test('client names are forward-confirmed: a PTR record that does not resolve back does not pass', async () => {
-    const proxy = await startProxy({ internal: ['127.0.0.1:1080'], rules: [{ type: 'client', action: 'pass', from: '.clients.test' }, { type: 'socks', action: 'pass' }] }, { netns: ns.name, env });
+    const proxy = await startProxy({ internal: ['127.0.0.1:1080'], rules: [{ type: 'client', action: 'pass', from: '.clients.test' }, { type: 'socks', action: 'pass' }] }, { netns: ns.name });
     expect(await probe('127.0.0.1', '127.0.0.2')).toBe('05');
     expect(await probe('127.0.0.1', '127.0.0.3')).toBe('closed');
     await proxy.waitForLog(/block \(no rule matched\): client 127\.0\.0\.3/);

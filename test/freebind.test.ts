@@ -242,36 +242,3 @@ test('promoted before its external VIP has arrived, it holds clients until it ha
     rmSync(controlDir, { recursive: true, force: true });
   }
 });
-
-describe('freebind without the addon', () => {
-  // A failed addon build is simulated by pointing HASOCKS_NATIVE_ADDON at a missing file.
-  const serve = async (env: string[]) => {
-    const dir = mkdtempSync(join(tmpdir(), 'hasocks-fb-'));
-    try {
-      writeFileSync(join(dir, 'c.json'), JSON.stringify({ internal: ['10.202.1.150:1080'], freebind: true, rules: OPEN_RULES }));
-      return await lab.server.exec('env', ['HASOCKS_NATIVE_ADDON=/nonexistent/hasocks_native.node', ...env, process.execPath, CLI, 'serve', '--config', join(dir, 'c.json'), '--pidfile', join(dir, 'pid')], { reject: false, timeout: 3000 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-
-  test('and without ip_nonlocal_bind: start fails naming both fixes', async () => {
-    await lab.server.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=0']);
-    const result = await serve([]);
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('"freebind": true needs the native addon or the kernel\'s non-local bind');
-    expect(result.stderr).toContain('npm run build:native');
-    expect(result.stderr).toContain('sysctl -w net.ipv4.ip_nonlocal_bind=1');
-  });
-
-  test('but with ip_nonlocal_bind=1 (in this namespace only): plain sockets bind the absent address', async () => {
-    await lab.server.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=1']);
-    try {
-      const result = await serve([]);
-      // It started and listened; the 3 s timeout ended it.
-      expect(result.stderr + result.stdout).toMatch(/waiting for address 10\.202\.1\.150 to arrive/);
-    } finally {
-      await lab.server.exec('sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=0']);
-    }
-  });
-});

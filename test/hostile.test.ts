@@ -1,5 +1,4 @@
-// Hostile clients against the real built proxy, on both ways a session's
-// sockets are held (in C, and as Node sockets): slowloris handshakes,
+// Hostile clients against the real built proxy: slowloris handshakes,
 // thousands of idle sessions, running out of descriptors, and a flood at
 // session.max as the OCF agent's monitor sees it. Client counts beyond a
 // jest worker's descriptor limit run in test/bench/loadgen.c, started with
@@ -18,11 +17,6 @@ import { OCF_CODE, daemonPid, runAgent } from './helpers/ocf-run.js';
 const QUIET_RULES: NonNullable<ConfigFile['rules']> = [
   { type: 'client', action: 'pass', from: '0/0', log: ['error'] },
   { type: 'socks', action: 'pass', from: '0/0', to: '0/0', log: ['error'] },
-];
-
-const PATHS: Array<[string, Record<string, string>]> = [
-  ['sessions in C', {}],
-  ['Node sockets', { HASOCKS_NATIVE_SESSIONS: '0' }],
 ];
 
 let work: string;
@@ -64,11 +58,11 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe.each(PATHS)('%s', (path, env) => {
+describe('hostile clients', () => {
   test('slowloris: 1000 clients dripping a handshake are all cut at timeout.negotiate, and other clients are served meanwhile', async () => {
     const NEGOTIATE_S = 3;
     const CLIENTS = 1000;
-    const proxy = await startProxy({ rules: QUIET_RULES, timeout: { negotiate: NEGOTIATE_S } }, { env, nofile: 4096 });
+    const proxy = await startProxy({ rules: QUIET_RULES, timeout: { negotiate: NEGOTIATE_S } }, { nofile: 4096 });
     const before = socketCount(proxy.pid);
     // One byte a second: a timer that restarted on every byte would never fire.
     const loris = spawnWithLimit(CLIENTS + 256, loadgen, ['slowloris', `127.0.0.1:${proxy.port}`, String(CLIENTS), '1000', String(NEGOTIATE_S * 3)]);
@@ -94,7 +88,7 @@ describe.each(PATHS)('%s', (path, env) => {
     const lived = JSON.parse(loris.lines.at(-1)!) as { count: number; closed: number; resets: number; mostBytesSent: number; minMs: number; p50Ms: number; maxMs: number };
     latencies.sort((a, b) => a - b);
     console.log(
-      `hostile [${path}] slowloris: ${lived.closed}/${lived.count} cut after ${lived.minMs}-${lived.maxMs} ms (median ${lived.p50Ms}, ${lived.resets} by RST, at most ${lived.mostBytesSent} bytes sent); ` +
+      `hostile: slowloris: ${lived.closed}/${lived.count} cut after ${lived.minMs}-${lived.maxMs} ms (median ${lived.p50Ms}, ${lived.resets} by RST, at most ${lived.mostBytesSent} bytes sent); ` +
         `${latencies.length} normal sessions meanwhile: p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms, ${failures.length} failed`,
     );
 
@@ -117,7 +111,7 @@ describe.each(PATHS)('%s', (path, env) => {
     const HELD = 9000;
     // Two descriptors per session in the proxy and in the holder (its client and its own target's end).
     const NOFILE = 20000;
-    const proxy = await startProxy({ rules: QUIET_RULES, session: { max: 2 * HELD } }, { env, nofile: NOFILE });
+    const proxy = await startProxy({ rules: QUIET_RULES, session: { max: 2 * HELD } }, { nofile: NOFILE });
     const target = `127.0.0.1:${proxy.port}`;
     interface Latency {
       warmUpFailed: number;
@@ -172,7 +166,7 @@ describe.each(PATHS)('%s', (path, env) => {
       holder.closeStdin();
       expect(await holder.exited).toBe(0);
       console.log(
-        `hostile [${path}] attempt ${attempt}: ${HELD} idle sessions held in ${holdSeconds.toFixed(1)} s (proxy: ${sockets} sockets, ${rssMb.toFixed(0)} MB RSS); ` +
+        `hostile: attempt ${attempt}: ${HELD} idle sessions held in ${holdSeconds.toFixed(1)} s (proxy: ${sockets} sockets, ${rssMb.toFixed(0)} MB RSS); ` +
           `p99 per round idle [${rounds(idle)}] ms, loaded [${rounds(loaded)}] ms; best ${best(idle).toFixed(2)} -> ${best(loaded).toFixed(2)} ms; ` +
           `median p50 ${median(idle).toFixed(2)} -> ${median(loaded).toFixed(2)} ms; settled in ${settled.splice(0).join(', ')}`,
       );
@@ -188,7 +182,7 @@ describe.each(PATHS)('%s', (path, env) => {
   test('out of descriptors: says so, does not spin, open sessions carry on, and it serves again by itself', async () => {
     // test/lifecycle.test.ts checks the log line, the CPU and the recovery for sessions in C with silent
     // clients only; here both paths, with sessions open through the exhaustion.
-    const proxy = await startProxy({}, { env, nofile: 64 });
+    const proxy = await startProxy({}, { nofile: 64 });
     const sessions: RawClient[] = [];
     for (let i = 0; i < 5; i++) sessions.push(track((await echoSession(proxy.port, echo.port)).client));
     // Node and the addon hold a few dozen descriptors of their own: 80 more clients run past 64.
@@ -217,7 +211,7 @@ describe.each(PATHS)('%s', (path, env) => {
       }
     }, 10000);
     console.log(
-      `hostile [${path}] out of descriptors: logged ${logged ? 'yes' : 'NO'}, ${cpu.toFixed(2)} CPU s over 2 s, ${turnedAway} of 80 extra clients closed by the proxy, ` +
+      `hostile: out of descriptors: logged ${logged ? 'yes' : 'NO'}, ${cpu.toFixed(2)} CPU s over 2 s, ${turnedAway} of 80 extra clients closed by the proxy, ` +
         `open sessions ${echoed.every((e, i) => e === `still ${i}`) ? 'carried on' : 'FAILED'}, served again ${served ? `after ${Date.now() - recoveredStarted} ms` : 'NEVER'}`,
     );
     expect(echoed).toEqual(sessions.map((_s, i) => `still ${i}`));
@@ -228,7 +222,7 @@ describe.each(PATHS)('%s', (path, env) => {
   }, 60000);
 });
 
-describe.each(PATHS)('%s: the OCF agent monitor during a flood at session.max', (path, env) => {
+describe('the OCF agent monitor during a flood at session.max', () => {
   const SESSION_MAX = 50;
   test.each<[string, Record<string, string>, number]>([
     ['plain instance', {}, OCF_CODE.DEGRADED],
@@ -243,8 +237,7 @@ describe.each(PATHS)('%s: the OCF agent monitor during a flood at session.max', 
     chmodSync(configPath, 0o644);
     const params = { config: configPath, state_dir: join(dir, 'state'), probe_target: `127.0.0.1:${echo.port}`, drain_timeout: '1', ...extra };
     agentInstances.push({ params, dir });
-    // The daemon inherits the agent's environment, HASOCKS_NATIVE_SESSIONS included.
-    const started = await runAgent('start', params, env);
+    const started = await runAgent('start', params);
     expect(started).toMatchObject({ code: OCF_CODE.SUCCESS });
     if (extra.CRM_meta_promotable) expect((await runAgent('promote', params)).code).toBe(OCF_CODE.SUCCESS);
 
@@ -282,7 +275,7 @@ describe.each(PATHS)('%s: the OCF agent monitor during a flood at session.max', 
     }
     for (const client of held) client.destroy();
     console.log(
-      `hostile [${path}] ${kind} at session.max ${SESSION_MAX}, ${floodResult.attempts} extra connection attempts (${floodResult.served} served, daemon at most ${peakSockets} sockets): ` +
+      `hostile: ${kind} at session.max ${SESSION_MAX}, ${floodResult.attempts} extra connection attempts (${floodResult.served} served, daemon at most ${peakSockets} sockets): ` +
         results.map((r) => `depth ${r.depth} -> ${r.code}${r.reason ? ` (${r.reason})` : ''}`).join(', '),
     );
     expect(floodResult.attempts).toBeGreaterThan(0);

@@ -1,12 +1,12 @@
 // The README's first command: `npm start` serves the embedded default config
 // on 127.0.0.1:1080 and [::1]:1080. Uses the fixed port 1080, as a user would.
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type TestServer, listen } from './helpers/net.js';
-import { REPO } from './helpers/proxy.js';
+import { type TestServer, freePort, listen } from './helpers/net.js';
+import { CLI, OPEN_RULES, REPO } from './helpers/proxy.js';
 
 let web: TestServer;
 let dir: string;
@@ -37,5 +37,22 @@ test('npm start serves curl --socks5-hostname on 127.0.0.1:1080 and [::1]:1080',
     else npm.kill('SIGTERM');
     const result = await npm;
     if (pid) expect(result.all).toMatch(/hasocks \d+ ready with config <embedded default>/);
+    if (pid) expect(result.all).toMatch(/info: data path: sessions in C \(tcp_conn\.c\), CONNECT relayed in C with splice\(\) through pipes/);
   }
+});
+
+test('without its native addon, hasocks serve refuses to start and names the fix', async () => {
+  const config = join(dir, 'no-addon.json');
+  writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${await freePort()}`], rules: OPEN_RULES }));
+  // A failed build is simulated by pointing HASOCKS_NATIVE_ADDON at a missing file.
+  const result = await execa(process.execPath, [CLI, 'serve', '--config', config], {
+    env: { HASOCKS_NATIVE_ADDON: join(dir, 'missing', 'hasocks_native.node') },
+    reject: false,
+    timeout: 20000,
+    all: true,
+  });
+  expect(result.exitCode).toBe(1);
+  expect(result.all).toMatch(/cannot load the native addon .*missing\/hasocks_native\.node/);
+  expect(result.all).toContain('npm run build:native');
+  expect(result.all).not.toMatch(/listening on|ready with config/);
 });

@@ -189,9 +189,9 @@ describe('validate-all', () => {
     const withUser = join(dir, 'user.json');
     writeFileSync(withUser, JSON.stringify({ internal: [`127.0.0.1:${port}`], user: 'no-such-user-here', rules: OPEN_RULES }));
     expect((await agent('validate-all', fresh({ config: withUser }), { OCF_CHECK_LEVEL: '10' })).code).toBe(2);
-    const freebind = join(dir, 'freebind.json');
-    writeFileSync(freebind, JSON.stringify({ internal: [`127.0.0.1:${port}`], freebind: true, rules: OPEN_RULES }));
-    const noAddon = await agent('validate-all', fresh({ config: freebind }), { OCF_CHECK_LEVEL: '10', HASOCKS_NATIVE_ADDON: '/nonexistent.node' });
+    const plain = join(dir, 'plain.json');
+    writeFileSync(plain, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: OPEN_RULES }));
+    const noAddon = await agent('validate-all', fresh({ config: plain }), { OCF_CHECK_LEVEL: '10', HASOCKS_NATIVE_ADDON: '/nonexistent.node' });
     expect(noAddon.code).toBe(5);
     expect(noAddon.reason).toMatch(/npm run build:native/);
     const busy = join(dir, 'busy.json');

@@ -99,6 +99,7 @@ function readExactly(socket: Socket, n: number): Promise<Buffer> {
     };
     socket.on('data', onData);
     socket.once('error', reject);
+    socket.resume(); // a socket paused by an earlier read does not flow again on its own
   });
 }
 
@@ -126,18 +127,13 @@ async function writeVaried(socket: Socket, data: Buffer): Promise<void> {
 
 const sessionOf = (line: string): string => /session (\d+) /.exec(line)![1]!;
 
-/**
- * `path` is where a bulk session ends, `short` where a short one does.
- * Sessions in C relay in C from the start; sessions on Node sockets move to
- * the C relay at their first bulk read, and stay on streams without the addon.
- */
-describe.each<{ name: string; path: string; short: string; env: Record<string, string> }>([
-  { name: 'sessions in C, the relay splicing', path: 'the C relay', short: 'the C relay', env: {} },
+/** A CONNECT's client is in C from accept on, and the C relay moves its bytes from the first one, short sessions included. */
+const path = 'the C relay';
+describe.each<{ name: string; env: Record<string, string> }>([
+  { name: 'splicing', env: {} },
   // The way the C relay takes when no pipe can be had.
-  { name: 'sessions in C, the relay with read() and send()', path: 'the C relay', short: 'the C relay', env: { HASOCKS_RELAY_SPLICE: '0' } },
-  { name: 'Node sockets, moving to the C relay', path: 'the C relay', short: 'Node streams', env: { HASOCKS_NATIVE_SESSIONS: '0' } },
-  { name: 'Node streams', path: 'Node streams', short: 'Node streams', env: { HASOCKS_NATIVE_ADDON: '/nonexistent/no-addon.node' } },
-])('relay: $name', ({ path, short, env }) => {
+  { name: 'with read() and send()', env: { HASOCKS_RELAY_SPLICE: '0' } },
+])('the C relay, $name', ({ env }) => {
   let proxy: RunningProxy;
   beforeAll(async () => {
     proxy = await startProxy(
@@ -184,7 +180,7 @@ describe.each<{ name: string; path: string; short: string; env: Record<string, s
     const back = await readAll(socket);
     expect(back.subarray(12).toString()).toBe('hello');
     const line = await proxy.waitForLog(/disconnect .*: up 5 bytes, down 5 bytes, [\d.]+s, closed/);
-    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${short}`));
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
   }, 20000);
 
   test('a client that stops reading holds the target back, and then gets every byte', async () => {
@@ -229,3 +225,62 @@ test('a rule that logs data keeps its sessions on Node streams, with the addon b
     await proxy.stop();
   }
 }, 20000);
+
+/**
+ * A BIND's client becomes a Node socket (data-path.ts): its relay starts on
+ * Node streams and moves to the C relay at the first bulk read; a short
+ * exchange stays on streams.
+ */
+describe('BIND: Node streams, then the C relay', () => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startProxy({
+      debug: 1,
+      external: ['127.0.0.1'],
+      rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', from: '0/0', to: '0/0', log: ['disconnect'] }],
+    });
+  });
+  afterAll(() => proxy.stop());
+
+  /** A BIND through the proxy, and the peer that connects to the port it opened. */
+  async function bound(): Promise<{ client: Socket; peer: Socket }> {
+    const client = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(client, 'connect');
+    client.write(Buffer.from([5, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 0]));
+    const first = await readExactly(client, 2 + 10);
+    expect(first[3]).toBe(0);
+    const port = first.readUInt16BE(10);
+    const peer = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(peer, 'connect');
+    const second = await readExactly(client, 10);
+    expect(second[1]).toBe(0);
+    return { client, peer };
+  }
+
+  test('8 MB from the peer and 8 MB back arrive intact, and the session ends on the C relay', async () => {
+    const { client, peer } = await bound();
+    const down = randomBytes(8 * MB);
+    const up = randomBytes(8 * MB);
+    const atClient = readAll(client);
+    const atPeer = readAll(peer);
+    await Promise.all([writeVaried(peer, down), writeVaried(client, up)]);
+    peer.end();
+    client.end();
+    expect(sha(await atClient)).toBe(sha(down));
+    expect(sha(await atPeer)).toBe(sha(up));
+    const line = await proxy.waitForLog(/disconnect .*: up 8388608 bytes, down 8388608 bytes/);
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on the C relay`));
+  }, 60000);
+
+  test('a short exchange stays on Node streams', async () => {
+    const { client, peer } = await bound();
+    const atClient = readAll(client);
+    const atPeer = readAll(peer);
+    peer.end('ping');
+    client.end('pong');
+    expect((await atClient).toString()).toBe('ping');
+    expect((await atPeer).toString()).toBe('pong');
+    const line = await proxy.waitForLog(/disconnect .*: up 4 bytes, down 4 bytes/);
+    await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on Node streams`));
+  }, 20000);
+});

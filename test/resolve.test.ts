@@ -7,7 +7,7 @@ import { jest } from '@jest/globals';
 import { resolveDestination } from '../src/server/resolve.js';
 import { type Netns, createNetns } from './helpers/netns.js';
 import { dnsServerIn, socksClientIn } from './helpers/netns-tools.js';
-import { SESSION_PATHS, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { startProxy, stopAllProxies } from './helpers/proxy.js';
 
 afterEach(() => jest.restoreAllMocks());
 
@@ -63,8 +63,8 @@ describe('a slow or silent DNS server, from a test resolver in a namespace', () 
     await ns?.remove();
   });
 
-  test.each(SESSION_PATHS)('a name the DNS server never answers gets 0x04 within timeout.connect; CONNECT by address is unaffected (%s)', async (_path, env) => {
-    await startProxy({ internal: ['127.0.0.1:1080'], timeout: { connect: 1 } }, { netns: ns.name, env });
+  test('a name the DNS server never answers gets 0x04 within timeout.connect; CONNECT by address is unaffected', async () => {
+    await startProxy({ internal: ['127.0.0.1:1080'], timeout: { connect: 1 } }, { netns: ns.name });
     const [slow, byAddress] = await Promise.all([probe('silent.test', 7000), probe('127.0.0.1', 7000)]);
     expect(slow.code).toBe('04');
     expect(slow.ms).toBeLessThan(2500);

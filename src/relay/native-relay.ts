@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { type NativeAddon, type TcpConnId, type TcpRelayId, errnoError, loadAddon } from '../native/addon.js';
+import { type NativeAddon, type TcpConnId, type TcpRelayId, errnoError } from '../native/addon.js';
+import { dataPath } from '../server/data-path.js';
 import type { RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
@@ -19,8 +20,7 @@ import type { RelayPath, RelayPathEvents } from './relay-path.js';
  * read go to the C relay first.
  */
 export function handOverToNative(client: Socket, target: Socket, events: RelayPathEvents): RelayPath | undefined {
-  const { addon } = loadAddon();
-  if (!addon) return undefined;
+  const { addon } = dataPath();
   const clientFd = descriptorOf(client);
   const targetFd = descriptorOf(target);
   // A write still queued in Node would be lost with its socket.
@@ -59,7 +59,7 @@ export function handOverToNative(client: Socket, target: Socket, events: RelayPa
  * the request, goes to the target first.
  */
 export function relayConns(client: TcpConnId, dial: TcpConnId, earlyData: readonly Buffer[], events: RelayPathEvents): RelayPath {
-  const addon = loadAddon().addon!; // there are no conns without the addon
+  const { addon } = dataPath();
   listenOnce(addon);
   let relay: TcpRelayId;
   try {
@@ -98,8 +98,6 @@ let listening = false;
 
 function listenOnce(addon: NativeAddon): void {
   if (listening) return;
-  // HASOCKS_RELAY_SPLICE=0 relays with read() and send(), the way the C relay also takes when no pipe can be had: for tests and comparisons.
-  const splice = process.env.HASOCKS_RELAY_SPLICE !== '0';
   addon.tcpRelayInit((relay, event, errno) => {
     const events = open.get(relay);
     if (!events) return;
@@ -111,7 +109,7 @@ function listenOnce(addon: NativeAddon): void {
     open.delete(relay);
     if (event === 2) events.onEnd('closed');
     else events.onEnd(event === 3 ? 'client error' : 'target error', errnoError(errno));
-  }, splice);
+  }, dataPath().splice);
   listening = true;
 }
 

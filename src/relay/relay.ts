@@ -36,7 +36,7 @@ export interface RelayHandle {
  * Half-close is passed through (FIN in one direction keeps the other open),
  * as SOCKS clients such as `nc -N` rely on.
  *
- * This is the relay for Node sockets: sessions without the addon, BIND,
+ * This is the relay for Node sockets: BIND, the agent's probes,
  * and rules that log data (sessions in C go to relayInC). It starts on Node
  * streams (stream-relay.ts) and moves to the addon's C relay
  * (native-relay.ts) at the first bulk read, unless a rule logs its data.

@@ -8,6 +8,7 @@ import { replyFor } from '../protocol/replies.js';
 import type { NativeAddon } from '../native/addon.js';
 import type { AuthorizedRequest } from './authorize.js';
 import { NativeClient, nativeSessions } from './native-sockets.js';
+import { servedInC } from './data-path.js';
 import type { Session } from './session.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
@@ -62,11 +63,10 @@ function dial(session: Session, request: SocksRequest, { address, decision }: Au
 
   // An IP literal by now: a colon is the whole family test.
   const localAddress = address.includes(':') ? session.config.external.ipv6 : session.config.external.ipv4;
-  // A session whose client is C's dials in C, unless a rule logs its data (that is for Node streams).
-  const addon = decisionLogs(decision, 'data') ? undefined : nativeSessions();
+  // A client in C dials in C (data-path.ts decides); an agent's probe is a Node socket from the start.
   let dialer: Dialer;
-  if (addon && session.socket instanceof NativeClient) {
-    dialer = nativeDialer(session, session.socket, addon, address, destination.port, localAddress);
+  if (servedInC('connect', decision) && session.socket instanceof NativeClient) {
+    dialer = nativeDialer(session, session.socket, nativeSessions(), address, destination.port, localAddress);
   } else {
     session.useNodeSocket();
     dialer = nodeDialer(session, address, destination.port, localAddress);

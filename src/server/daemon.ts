@@ -7,6 +7,7 @@ import { dropPrivileges } from './privileges.js';
 import { type Role, SocksServer } from './server.js';
 import { answerControl, openControlSockets } from './control.js';
 import { descriptorWarning } from './descriptors.js';
+import { dataPath, describeDataPath } from './data-path.js';
 import type { Socket } from 'node:net';
 import type { WorkerMessage } from './supervisor.js';
 import { WORKER_ENV, inheritedListeners, runSupervisor } from './supervisor.js';
@@ -55,6 +56,14 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
  * drains. A worker also stops when its supervisor goes away.
  */
 async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptions, isWorker: boolean): Promise<number> {
+  try {
+    const path = dataPath();
+    if (!isWorker) logger.info(describeDataPath(path)); // the supervisor said it for its workers
+  } catch (err) {
+    logger.error((err as Error).message);
+    await flush(logger);
+    return 1;
+  }
   const server = new SocksServer(config, logger, isWorker ? inheritedListeners() : undefined);
   if (options.role) server.setRole(options.role);
   let closeControl = (): void => undefined;

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
-import { type NativeAddon, type TcpConnEvent, type TcpConnId, errnoError, loadAddon } from '../native/addon.js';
+import { type NativeAddon, type TcpConnEvent, type TcpConnId, errnoError } from '../native/addon.js';
+import { dataPath } from './data-path.js';
 import { reservedDescriptors } from './descriptors.js';
 
 /**
@@ -54,11 +55,10 @@ const dials = new Map<TcpConnId, (error: Error | undefined, localAddress: string
 
 let addonInUse: NativeAddon | undefined;
 
-/** The addon with tcp_conn.c's callback set, or undefined when it cannot be loaded or HASOCKS_NATIVE_SESSIONS=0 (tests of the Node way). */
-export function nativeSessions(): NativeAddon | undefined {
+/** The addon with tcp_conn.c's callback set (on first use). */
+export function nativeSessions(): NativeAddon {
   if (addonInUse) return addonInUse;
-  const { addon } = loadAddon();
-  if (!addon || process.env.HASOCKS_NATIVE_SESSIONS === '0') return undefined;
+  const { addon } = dataPath();
   addon.tcpConnInit(onEvent, reservedDescriptors());
   addonInUse = addon;
   return addon;

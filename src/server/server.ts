@@ -1,16 +1,14 @@
-import { type AddressInfo, type Socket, createServer } from 'node:net';
-import { isIP, isIPv6 } from 'node:net';
+import { type Socket, isIP, isIPv6 } from 'node:net';
 import type { ListenAddress, RuntimeConfig } from '../config/load.js';
 import { type Logger, Occasional } from '../log/logger.js';
-import { type NativeAddon, errnoError } from '../native/addon.js';
-import { clientDescriptorCeiling, descriptorOf } from './descriptors.js';
-import { constants } from 'node:os';
+import type { NativeAddon } from '../native/addon.js';
+import { dataPath } from './data-path.js';
 import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { type LocalEnd, Session } from './session.js';
 import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './native-sockets.js';
 import { Registry } from './session-registry.js';
 import { type SessionBudget, sessionBudget } from './session-budget.js';
-import { type SocketFactory, isLocalAddress, listenOn, socketsFor } from './sockets.js';
+import { type SocketFactory, isLocalAddress, socketsFor } from './sockets.js';
 
 export type Role = 'standalone' | 'promoted' | 'unpromoted';
 
@@ -42,12 +40,6 @@ function whenReady(ready: () => boolean, everyMs: number, then: () => void): () 
   return () => clearInterval(timer);
 }
 
-/** What decides where sockets come from: freebind, and the addresses to bind. */
-function factoryInput(config: RuntimeConfig): { freebind: boolean; addresses: string[] } {
-  const addresses = [...config.internal.map((l) => l.host), ...[config.external.ipv4, config.external.ipv6].filter((a): a is string => a !== undefined)];
-  return { freebind: config.freebind, addresses };
-}
-
 /**
  * "[::]:1080" alone is dual-stack, so IPv4 clients arrive as ::ffff:a.b.c.d
  * (and match their IPv4 rules). Listed next to an IPv4 listener on the same
@@ -59,7 +51,7 @@ function ipv6OnlyFor(listen: ListenAddress, config: RuntimeConfig): boolean {
   return config.internal.some((other) => !isIPv6(other.host) && other.port === listen.port);
 }
 
-/** A listening socket: a Node server, or one whose clients are accepted in C (native-sockets.ts). */
+/** A listening socket whose clients are accepted in C (native-sockets.ts). */
 interface Listening {
   /** The address and port it is bound to (port 0 in a config becomes the real port). */
   readonly address: string;
@@ -86,32 +78,6 @@ function nativeListener(
     if (inherited === undefined) addon.close(fd); // not the supervisor's to lose
     throw err;
   }
-}
-
-/** Accept with a Node server: without the addon, or with HASOCKS_NATIVE_SESSIONS=0. */
-async function nodeListener(
-  listen: ListenAddress,
-  inherited: number | undefined,
-  sockets: SocketFactory,
-  ipv6Only: boolean,
-  onClient: (client: Socket) => void,
-  onError: (err: Error) => void,
-): Promise<Listening> {
-  // Clients in C are kept out of the descriptors reserved for the agent by tcp_conn.c; Node sockets here.
-  const ceiling = clientDescriptorCeiling();
-  const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
-    if (descriptorOf(client) <= ceiling) {
-      onClient(client);
-      return;
-    }
-    client.destroy();
-    onError(errnoError(constants.errno.EMFILE, 'accept'));
-  });
-  if (inherited !== undefined) await listenOn(server, { fd: inherited }, LISTEN_BACKLOG);
-  else await sockets.listen(server, listen.host, listen.port, { ipv6Only, backlog: LISTEN_BACKLOG });
-  server.on('error', onError);
-  const { address, port } = server.address() as AddressInfo;
-  return { address, port, close: () => server.close() };
 }
 
 /** A listener that could not be opened, with the operator's likely fix. */
@@ -190,7 +156,7 @@ export class SocksServer {
     /** Set in worker processes: listeners come from the supervisor as inherited fds. */
     private readonly inheritedListeners?: ReadonlyMap<string, number>,
   ) {
-    this.sockets = socketsFor(factoryInput(config));
+    this.sockets = socketsFor(dataPath().addon, config.freebind);
   }
 
   get currentConfig(): RuntimeConfig {
@@ -207,10 +173,10 @@ export class SocksServer {
   }
 
   async start(): Promise<void> {
-    for (const listen of this.config.internal) await this.openListener(listen, this.config);
+    for (const listen of this.config.internal) this.openListener(listen, this.config);
   }
 
-  private async openListener(listen: ListenAddress, config: RuntimeConfig, sockets = this.sockets): Promise<void> {
+  private openListener(listen: ListenAddress, config: RuntimeConfig): void {
     // A listener on one address knows every client's local end without asking the kernel (getsockname).
     let localEnd: LocalEnd | undefined;
     const onClient = (client: ClientSocket): void => this.accept(client, localEnd);
@@ -219,13 +185,9 @@ export class SocksServer {
     const onError = (err: Error): void =>
       errors.note((count, seconds) => this.logger.error(`listener ${listen.text}: ${err.message}${seconds === undefined ? '' : ` (${count} time(s) in the last ${seconds}s)`}`));
     const inherited = this.inheritedListeners?.get(listenKey(listen));
-    const addon = nativeSessions();
-    const ipv6Only = ipv6OnlyFor(listen, config);
     let listener: Listening;
     try {
-      listener = addon
-        ? nativeListener(addon, listen, inherited, config.freebind, ipv6Only, onClient, onError)
-        : await nodeListener(listen, inherited, sockets, ipv6Only, onClient, onError);
+      listener = nativeListener(nativeSessions(), listen, inherited, config.freebind, ipv6OnlyFor(listen, config), onClient, onError);
     } catch (err) {
       throw new ListenError(listen, err as NodeJS.ErrnoException);
     }
@@ -415,7 +377,7 @@ export class SocksServer {
    * If a new listener cannot be opened, the reload fails and nothing changes.
    */
   async reload(next: RuntimeConfig): Promise<void> {
-    const sockets = socketsFor(factoryInput(next));
+    const sockets = socketsFor(dataPath().addon, next.freebind);
     const wanted = new Map(next.internal.map((l) => [listenKey(l), l]));
     if (this.inheritedListeners && ([...wanted.keys()].some((k) => !this.listeners.has(k)) || wanted.size !== this.listeners.size)) {
       throw new Error('"internal" changed, but with "workers" the listeners belong to the supervisor: restart hasocks to change them');
@@ -424,7 +386,7 @@ export class SocksServer {
     try {
       for (const [key, listen] of wanted) {
         if (!this.listeners.has(key)) {
-          await this.openListener(listen, next, sockets);
+          this.openListener(listen, next);
           opened.push(key);
         }
       }

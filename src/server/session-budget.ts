@@ -1,4 +1,4 @@
-import { loadAddon } from '../native/addon.js';
+import { dataPath } from './data-path.js';
 
 /**
  * The places for client sessions on this node: `session.max` of them.
@@ -26,8 +26,7 @@ export function sessionBudget(): SessionBudget {
       give: () => void open--,
     };
   }
-  const { addon, error } = loadAddon();
-  if (!addon) throw new Error(`the workers' shared session count needs the native addon: ${error?.message}`);
+  const { addon } = dataPath();
   const [fd, slot] = shared.split(':').map(Number) as [number, number];
   addon.sessionCountAttach(fd, slot);
   addon.close(fd); // the mapping stays

@@ -17,6 +17,7 @@ import { handleBind } from './bind.js';
 import { handleConnect } from './connect.js';
 import { handleUdpAssociate } from './udp-associate.js';
 import { type ClientSocket, NativeClient } from './native-sockets.js';
+import { servedInC } from './data-path.js';
 import type { SocketFactory } from './sockets.js';
 
 /** How long a refused client gets to read its reply and close before we drop it. */
@@ -237,8 +238,8 @@ export class Session {
     this.request = request;
     this.requestedAt = Date.now();
     this.debug(() => `SOCKS${request.version} ${request.command} ${this.destinationText}`);
-    // BIND and UDP ASSOCIATE are served with Node sockets; CONNECT decides once the rule is known (connect.ts).
-    if (request.command !== 'connect') this.useNodeSocket();
+    // Whether the client stays in C: BIND and UDP ASSOCIATE know now; CONNECT once its rule is known (connect.ts).
+    if (!servedInC(request.command)) this.useNodeSocket();
     if (request.version === 4) {
       // SOCKS4 carries no authentication, so it is only for configs that allow none.
       if (!this.config.methods.includes('none')) {

@@ -3,7 +3,8 @@ import { isIPv6 } from 'node:net';
 import type { RuntimeConfig } from '../config/load.js';
 import { createLogger, reopenOutputs } from '../log/logger.js';
 import { loadConfigFile } from '../config/load.js';
-import { loadAddon } from '../native/addon.js';
+import { dataPath, describeDataPath } from './data-path.js';
+import type { NativeAddon } from '../native/addon.js';
 import { CLI_PATH } from '../paths.js';
 import { writePrivateFile } from '../private-files.js';
 import type { DaemonOptions } from './daemon.js';
@@ -70,9 +71,13 @@ export function inheritedListeners(): Map<string, number> {
  */
 export async function runSupervisor(config: RuntimeConfig, options: DaemonOptions): Promise<number> {
   const logger = createLogger(config.logoutput, config.debug, `supervisor ${process.pid}`);
-  const { addon, error } = loadAddon();
-  if (!addon) {
-    logger.error(`"workers": ${config.workers} needs SO_REUSEPORT from the native addon: ${error?.message}; build it with "npm run build:native"`);
+  let addon: NativeAddon;
+  try {
+    const path = dataPath();
+    addon = path.addon;
+    logger.info(describeDataPath(path));
+  } catch (err) {
+    logger.error((err as Error).message);
     await flush(logger);
     return 1;
   }

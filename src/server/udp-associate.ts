@@ -179,7 +179,6 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
   try {
     transport = await openUdpTransport(
       {
-        sockets: session.sockets,
         host: session.localAddress,
         range: session.config.udpPortRange,
         client: { address: allowedAddress, port: allowedPort },
@@ -243,7 +242,7 @@ export async function handleUdpAssociate(session: Session, request: SocksRequest
 
   if (decisionLogs(admission, 'connect')) {
     session.logger.info(
-      `${session.label}: ${describeDecision(admission)}: udpassociate relay ${formatEndpoint(session.localAddress, relayPort)} (${transport.kind}) for ${formatEndpoint(allowedAddress, allowedPort ?? 0)}`,
+      `${session.label}: ${describeDecision(admission)}: udpassociate relay ${formatEndpoint(session.localAddress, relayPort)} for ${formatEndpoint(allowedAddress, allowedPort ?? 0)}`,
     );
   }
   session.socket.write(replyFor(version, Reply.SUCCEEDED, session.localAddress, relayPort));

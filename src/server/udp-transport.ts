@@ -1,25 +1,17 @@
-import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
-import { type NativeAddon, loadAddon } from '../native/addon.js';
-import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
-import type { SocketFactory } from './sockets.js';
+import { formatEndpoint } from '../protocol/address.js';
+import { dataPath } from './data-path.js';
 
 /**
  * The sockets of one UDP association, and the datagrams between them.
  * udp-associate.ts decides what passes; a transport moves datagrams, filters
  * them by the client's address, remembers where the client listens, and
- * counts. Two implementations:
- *
- * - native: the addon's C relay (native/src/udp_relay.c) owns the sockets and
- *   forwards, in batches, every datagram whose route udp-associate.ts has
- *   already decided (`learn`); only the first datagram of a route, and
- *   datagrams to domain names, come up to JavaScript.
- * - node: Node's dgram sockets, every datagram through JavaScript, when the
- *   addon is not built. About 0.8x Dante's datagram rate here; the C relay
- *   is several times Dante's (docs/performance.md).
+ * counts. The addon's C relay (native/src/udp_relay.c) owns the sockets
+ * and forwards, in batches, every datagram whose route udp-associate.ts has
+ * already decided (`learn`); only the first datagram of a route, and
+ * datagrams to domain names, come up to JavaScript.
  */
 export interface UdpTransport {
-  readonly kind: 'native' | 'node';
   /** The relay's port on the address the client connected to. */
   readonly port: number;
   /** Send from the outgoing socket of the address's family (bound to the external address). */
@@ -54,7 +46,6 @@ export interface UdpHandlers {
 }
 
 export interface UdpTransportOptions {
-  sockets: SocketFactory;
   /** The address the control connection arrived on (the VIP): the relay binds it. */
   host: string;
   /** udp.portrange, if set. */
@@ -88,13 +79,9 @@ const familyOf = (address: string): 4 | 6 => (address.includes(':') ? 6 : 4);
 const outgoingAddress = (options: UdpTransportOptions, family: 4 | 6): string =>
   (family === 6 ? options.external.ipv6 : options.external.ipv4) ?? (family === 6 ? '::' : '0.0.0.0');
 
-/** The transport for this process: the C relay when the addon is built, else Node's dgram. */
+/** Open an association's sockets in the C relay. */
 export async function openUdpTransport(options: UdpTransportOptions, handlers: UdpHandlers): Promise<UdpTransport> {
-  const { addon } = loadAddon();
-  return addon ? nativeTransport(addon, options, handlers) : nodeTransport(options, handlers);
-}
-
-async function nativeTransport(addon: NativeAddon, options: UdpTransportOptions, handlers: UdpHandlers): Promise<UdpTransport> {
+  const { addon } = dataPath();
   const fd = await bindInRange(options.range, (port) => addon.udpSocket(options.host, port, { freebind: options.freebind }));
   const port = Number(addon.localAddress(fd).split('|')[1]);
   const relay = addon.udpRelayOpen(fd, options.client.address, options.client.port ?? 0, (fromClient, datagram, address, senderPort) => {
@@ -107,7 +94,6 @@ async function nativeTransport(addon: NativeAddon, options: UdpTransportOptions,
     if (sent < 0 && getSystemErrorName(sent) !== 'EAGAIN') handlers.error(`send ${getSystemErrorName(sent)} ${what}`);
   };
   return {
-    kind: 'native',
     port,
     sendOut(payload, address, to) {
       const family = familyOf(address);
@@ -137,84 +123,6 @@ async function nativeTransport(addon: NativeAddon, options: UdpTransportOptions,
     },
     close() {
       addon.udpRelayClose(relay);
-    },
-  };
-}
-
-async function nodeTransport(options: UdpTransportOptions, handlers: UdpHandlers): Promise<UdpTransport> {
-  const clientSide = await bindInRange(options.range, (port) => options.sockets.bindUdp(options.host, port));
-  const traffic: UdpTraffic = { datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, lastActivity: Date.now() };
-  /** Where the client listens: the source port of its latest datagram, unless the request named one. */
-  let clientPort = options.client.port;
-  let closed = false;
-  /** Per family: the outgoing socket being bound, and the socket itself once bound (a datagram then waits on no promise). */
-  const outgoing = new Map<4 | 6, { ready: Promise<UdpSocket>; socket?: UdpSocket }>();
-
-  clientSide.on('message', (datagram: Buffer, remote: RemoteInfo) => {
-    if (unmapIPv4(remote.address) !== options.client.address) return;
-    if (options.client.port !== undefined && remote.port !== options.client.port) return;
-    clientPort = remote.port;
-    traffic.lastActivity = Date.now();
-    handlers.fromClient(datagram);
-  });
-  clientSide.on('error', (err) => handlers.error(err.message));
-
-  const fromRemote = (payload: Buffer, remote: RemoteInfo): void => {
-    if (clientPort !== undefined) handlers.fromRemote(payload, unmapIPv4(remote.address), remote.port);
-  };
-  const outgoingFor = (family: 4 | 6): { ready: Promise<UdpSocket>; socket?: UdpSocket } => {
-    let out = outgoing.get(family);
-    if (!out) {
-      const entry: { ready: Promise<UdpSocket>; socket?: UdpSocket } = {
-        ready: options.sockets.bindUdp(outgoingAddress(options, family), 0).then((socket) => {
-          if (closed) socket.close();
-          entry.socket = socket;
-          socket.on('message', fromRemote);
-          socket.on('error', (err) => handlers.error(err.message));
-          return socket;
-        }),
-      };
-      out = entry;
-      outgoing.set(family, out);
-    }
-    return out;
-  };
-
-  return {
-    kind: 'node',
-    port: clientSide.address().port,
-    sendOut(payload, address, port) {
-      traffic.datagramsUp++;
-      traffic.bytesUp += payload.length;
-      const out = outgoingFor(familyOf(address));
-      if (out.socket) {
-        out.socket.send(payload, port, address);
-        return;
-      }
-      out.ready.then(
-        (socket) => {
-          if (!closed) socket.send(payload, port, address);
-        },
-        (err: Error) => handlers.error(`cannot bind the outgoing socket: ${err.message}`),
-      );
-    },
-    sendToClient(header, payload) {
-      if (clientPort === undefined || closed) return;
-      traffic.datagramsDown++;
-      traffic.bytesDown += payload.length;
-      traffic.lastActivity = Date.now();
-      clientSide.send([header, payload], clientPort, options.client.address);
-    },
-    learn() {
-      // Every datagram passes through JavaScript here; udp-associate.ts caches its decisions itself.
-    },
-    forget() {},
-    traffic: () => ({ ...traffic }),
-    close() {
-      if (closed) return;
-      closed = true;
-      clientSide.close();
-      for (const out of outgoing.values()) void out.ready.then((socket) => socket.close(), () => undefined);
     },
   };
 }

@@ -16,12 +16,6 @@ export const OPEN_RULES: NonNullable<ConfigFile['rules']> = [
   { type: 'socks', action: 'pass', from: '0/0', to: '0/0' },
 ];
 
-/** The two ways a session's client socket is held: in C (the default), and as a Node socket. Security tests run on both. */
-export const SESSION_PATHS: Array<[string, Record<string, string>]> = [
-  ['client sockets in C', {}],
-  ['Node sockets', { HASOCKS_NATIVE_SESSIONS: '0' }],
-];
-
 export interface RunningProxy {
   readonly port: number;
   readonly pid: number;

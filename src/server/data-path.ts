@@ -1,0 +1,68 @@
+import type { Decision } from '../policy/rules.js';
+import { decisionLogs } from '../policy/rules.js';
+import type { CommandName } from '../protocol/constants.js';
+import { type NativeAddon, loadAddon } from '../native/addon.js';
+import { PACKAGE_ROOT } from '../paths.js';
+
+/**
+ * Where a session's bytes run: the one place that decides it.
+ *
+ * hasocks needs its native addon (native/). Clients are accepted and held
+ * in C (tcp_conn.c), a CONNECT dials in C, and the C relay (tcp_relay.c)
+ * moves its bytes; UDP datagrams go through the C relay (udp_relay.c).
+ * Node sockets remain only where C cannot serve:
+ *
+ * - BIND and UDP ASSOCIATE: the client becomes a Node socket (the control
+ *   connection of the association, the BIND listener's peer);
+ * - a CONNECT whose passing rule logs `data`, which needs each chunk in
+ *   JavaScript;
+ * - the agent's probes on socks.sock, a Unix socket.
+ *
+ * Those relay on Node streams and move to the C relay at their first bulk
+ * read (relay.ts), unless a rule logs their data. Why one path and not a
+ * Node fallback: docs/architecture.md, "Which data path runs when".
+ */
+export interface DataPath {
+  readonly addon: NativeAddon;
+  /** The C relay moves bytes with splice() through pipes; false: read() and send(), as it also does when no pipe can be had. */
+  readonly splice: boolean;
+}
+
+/** HASOCKS_RELAY_SPLICE=0 makes the C relay read() and send() everywhere: for tests and comparisons. */
+const SPLICE_ENV = 'HASOCKS_RELAY_SPLICE';
+
+/** The addon is missing or does not load: the proxy cannot serve, and says how to fix it. */
+export class AddonMissingError extends Error {
+  constructor(cause: Error) {
+    super(
+      `${cause.message}. hasocks serves through its native addon: install python3, make and a C compiler ` +
+        `(apt-get install python3 make gcc), then run "npm run build:native" in ${PACKAGE_ROOT}`,
+    );
+    this.name = 'AddonMissingError';
+  }
+}
+
+let chosen: DataPath | undefined;
+
+/** The data path of this process, chosen once; throws AddonMissingError when the addon cannot be loaded. */
+export function dataPath(): DataPath {
+  if (chosen) return chosen;
+  const { addon, error } = loadAddon();
+  if (!addon) throw new AddonMissingError(error ?? new Error('the native addon did not load'));
+  chosen = { addon, splice: process.env[SPLICE_ENV] !== '0' };
+  return chosen;
+}
+
+/** One line for the start-up log. */
+export function describeDataPath(path: DataPath): string {
+  const relay = path.splice ? 'splice() through pipes' : `read() and send() (${SPLICE_ENV}=0)`;
+  return (
+    `data path: sessions in C (tcp_conn.c), CONNECT relayed in C with ${relay}, UDP datagrams in C (udp_relay.c); ` +
+    'Node sockets for BIND, UDP control connections, rules that log data, and probes'
+  );
+}
+
+/** Whether a request is served with its client in C to the end: a CONNECT, unless the rule that passed it logs data. */
+export function servedInC(command: CommandName, decision?: Decision): boolean {
+  return command === 'connect' && (decision === undefined || !decisionLogs(decision, 'data'));
+}
