@@ -4,7 +4,7 @@
 // nodedir), so nothing is downloaded. A failed build does not fail the
 // install, so that the CLI's other commands work and `npm test` can install
 // a compiler and build it; but `hasocks serve` and the OCF agent refuse to
-// start without the addon (src/server/data-path.ts), and this says so now.
+// start without the addon (src/sockets/data-path.ts), and this says so now.
 import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -11,7 +11,7 @@ import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, lo
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
 import { control } from './probes.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
-import { type ControlReply, type ControlStatus, isDegraded } from '../src/server/control-protocol.js';
+import { type ControlReply, type ControlStatus, isDegraded } from '../src/process/control-protocol.js';
 
 const CLI = CLI_PATH;
 // ocf/hasocks answers recurring depth-0 monitors itself and sets the same scores (100, 160).
@@ -89,7 +89,7 @@ async function checkEnvironment(): Promise<void> {
     throw new AgentError(OCF.ERR_CONFIGURED, (err as Error).message.replace(/\n\s*/g, ' '));
   }
   if (config.user) {
-    const { lookupUser } = await import('../src/server/privileges.js');
+    const { lookupUser } = await import('../src/process/privileges.js');
     try {
       lookupUser(config.user);
     } catch (err) {
@@ -97,7 +97,7 @@ async function checkEnvironment(): Promise<void> {
     }
   }
   // The daemon serves through the addon: one that does not load is a node that cannot run the service.
-  const { dataPath } = await import('../src/server/data-path.js');
+  const { dataPath } = await import('../src/sockets/data-path.js');
   try {
     dataPath();
   } catch (err) {

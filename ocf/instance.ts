@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
 import { instanceName, param } from './ocf.js';
 import { privateDirectoryProblem } from '../src/private-files.js';
-import { CONTROL_SOCKET, PROBE_SOCKET } from '../src/server/control-protocol.js';
+import { CONTROL_SOCKET, PROBE_SOCKET } from '../src/process/control-protocol.js';
 
 export function stateDir(): string {
   return param('state_dir') ?? join(process.env.HA_RSCTMP ?? '/run/resource-agents', `hasocks-${instanceName()}`);

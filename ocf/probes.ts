@@ -1,7 +1,7 @@
 // Talking to this node's daemon over its control socket (JSON lines). The
 // SOCKS probes over socks.sock use the shared client in src/client/.
 import { connect } from 'node:net';
-import type { ControlReply, ControlRequest } from '../src/server/control-protocol.js';
+import type { ControlReply, ControlRequest } from '../src/process/control-protocol.js';
 
 /** One JSON request on control.sock; resolves with the reply, rejects on timeout or error. */
 export function control(path: string, request: ControlRequest, timeoutMs = 2000): Promise<ControlReply> {

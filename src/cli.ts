@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Role } from './server/server.js';
+import type { Role } from './sockets/role-gate.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { PACKAGE_ROOT } from './paths.js';
-import { runDaemon } from './server/daemon.js';
+import { runDaemon } from './process/daemon.js';
 import { setPassword } from './auth/users.js';
 import { readPassword } from './read-password.js';
 import { installAgent } from './install-agent.js';

@@ -4,7 +4,7 @@
 // a symbolic link there and have root write wherever it points, or stand
 // in for the daemon's sockets; so the directory must be this user's own
 // and writable by nobody else, and files are never opened through a link.
-import { closeSync, constants, lstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, rmSync, writeSync } from 'node:fs';
 
 /** Why `dir` cannot hold this process's private files, or undefined when it can. */
 export function privateDirectoryProblem(dir: string): string | undefined {
@@ -40,4 +40,14 @@ export function writePrivateFile(path: string, text: string, mode = 0o600): void
 /** A descriptor that appends to `path` (created with `mode`), never through a link. */
 export function openPrivateLog(path: string, mode = 0o600): number {
   return openPrivate(path, constants.O_APPEND, mode);
+}
+
+/** Remove a pid file; after a privilege drop it may not be ours to remove, which is fine. */
+export function removePidFile(path: string | undefined): void {
+  if (!path) return;
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    /* the agent treats a stale pid file by checking the process */
+  }
 }

@@ -78,7 +78,7 @@ describe('netcat-openbsd', () => {
       timeout: 10000,
     });
     expect(result.stdout).toBe('hello over nc');
-    // A short exchange, yet on the C relay: the session's sockets were C's from accept on (native-sockets.ts).
+    // A short exchange, yet on the C relay: the session's sockets were C's from accept on (c-sessions.ts).
     // On Node sockets a session this short would have stayed on Node streams.
     const line = await proxy.waitForLog(new RegExp(`SOCKS5 connect 127\\.0\\.0\\.1:${echo.port}$`));
     const session = /session (\d+) /.exec(line)![1]!;

@@ -4,7 +4,7 @@
 // answers). Then a DNS server that is slow or silent, from a test resolver
 // inside a namespace: deadlines, and shares of the thread pool.
 import { jest } from '@jest/globals';
-import { resolveDestination } from '../src/server/resolve.js';
+import { resolveDestination } from '../src/session/resolve.js';
 import { type Netns, createNetns } from './helpers/netns.js';
 import { dnsServerIn, socksClientIn } from './helpers/netns-tools.js';
 import { startProxy, stopAllProxies } from './helpers/proxy.js';

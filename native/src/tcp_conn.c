@@ -1,7 +1,7 @@
 /*
  * Session sockets in C: the listeners' accepts, each client's socket while
  * it negotiates, and the outgoing dial of a CONNECT. TypeScript still
- * parses every byte and makes every decision (src/server/native-sockets.ts);
+ * parses every byte and makes every decision (src/sockets/c-sessions.ts);
  * C only does the socket calls. Once the target has answered, both sockets
  * go to the TCP relay (tcp_relay.c) without passing through Node.
  *
@@ -305,7 +305,7 @@ static void on_ready(watcher *w, uint32_t events) {
   update_poll(c);
 }
 
-/* ---- the JavaScript interface (src/server/native-sockets.ts) ---- */
+/* ---- the JavaScript interface (src/sockets/c-sessions.ts) ---- */
 
 /* The conn named by argv[0] (of `kind`, or any kind for -1); NULL with a TypeError thrown unless `quiet`. */
 static conn *conn_argument(napi_env env, napi_value value, int kind, int quiet) {

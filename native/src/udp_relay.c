@@ -7,7 +7,7 @@
  * reads and writes them in batches (recvmmsg/sendmmsg), and forwards a
  * datagram in C when its route is already decided:
  *
- * - The decisions stay in JavaScript (src/server/udp-associate.ts). C keeps
+ * - The decisions stay in JavaScript (src/session/commands/udp-associate.ts). C keeps
  *   a small cache of them: "datagrams to 192.0.2.1:53 pass", "replies from
  *   192.0.2.1:53 are blocked". A datagram whose route is not in the cache,
  *   or that names a domain, goes to JavaScript ("the slow path"), which
@@ -352,7 +352,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   release(relay);
 }
 
-/* ---- the JavaScript interface (src/server/udp-transport.ts) ---- */
+/* ---- the JavaScript interface (src/session/commands/udp-transport.ts) ---- */
 
 static int parse_ip(const char *text, uint8_t *addr) {
   if (inet_pton(AF_INET, text, addr) == 1) return 4;

@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { SCHEMA_PATH } from '../paths.js';
 import { type UserTable, loadUsers } from '../auth/users.js';
 import { type Rule, compileRules, resolveRuleHosts, rulesNeedClientName } from '../policy/rules.js';
-import { resolveName } from '../server/resolve.js';
+import { resolveName } from '../session/resolve.js';
 import { splitHostPort } from '../protocol/address.js';
 import type { MethodName } from '../protocol/constants.js';
 import { DEFAULT_SESSION_MAX, DEFAULT_TIMEOUTS } from './defaults.js';

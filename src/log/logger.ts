@@ -162,3 +162,14 @@ export function reopenOutputs(logger: Logger, outputs: readonly string[], debug:
   useOutputs(logger, opened.transports, debug);
   for (const why of opened.kept) logger.warn(`log output ${why}`);
 }
+
+/** Give winston a moment to flush file and syslog transports. */
+export function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    // Work still finishing (a password check) may log after the end: that line is lost, the exit is not.
+    logger.on('error', () => undefined);
+    logger.on('finish', () => resolve());
+    logger.end();
+    setTimeout(resolve, 500).unref();
+  });
+}

@@ -31,7 +31,7 @@ export interface NativeAddon {
   /** Make the SO_REUSEPORT group of these listeners hand out new connections in turn (Linux, root); throws where it cannot. */
   reuseportRoundRobin(fds: number[]): void;
 
-  // The UDP ASSOCIATE fast path (native/src/udp_relay.c); src/server/udp-transport.ts wraps it.
+  // The UDP ASSOCIATE fast path (native/src/udp_relay.c); src/session/commands/udp-transport.ts wraps it.
   /**
    * Own `clientFd` and relay its datagrams: those from clientAddress (and
    * clientPort, unless 0) whose route is learned go out in C; the rest, and
@@ -67,7 +67,7 @@ export interface NativeAddon {
   /** Close both sockets now; no event follows. A relay already closed is left alone. */
   tcpRelayClose(relay: TcpRelayId): void;
 
-  // Session sockets in C (native/src/tcp_conn.c); src/server/native-sockets.ts wraps them.
+  // Session sockets in C (native/src/tcp_conn.c); src/sockets/c-sessions.ts wraps them.
   /**
    * The callback every listener, client and dial of this process reports to (see TcpConnEvent).
    * The top `reservedDescriptors` of RLIMIT_NOFILE are never given to a client: a listener reports EMFILE instead.
@@ -91,7 +91,7 @@ export interface NativeAddon {
   /** Hand a client and its connected dial to the TCP relay; clientBytes go to the target first. */
   tcpConnRelay(client: TcpConnId, dial: TcpConnId, clientBytes: Buffer | null): TcpRelayId;
 
-  // The node's count of client sessions, shared by the workers (native/src/session_count.c); src/server/session-budget.ts wraps it.
+  // The node's count of client sessions, shared by the workers (native/src/session_count.c); src/sockets/session-budget.ts wraps it.
   /** Supervisor: a new shared count; its descriptor, to hand to the workers. */
   sessionCountCreate(): number;
   /** Worker: count in place `slot` of the shared count behind `fd`. */

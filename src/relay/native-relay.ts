@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { type NativeAddon, type TcpConnId, type TcpRelayId, errnoError } from '../native/addon.js';
-import { dataPath } from '../server/data-path.js';
+import { dataPath } from '../sockets/data-path.js';
 import type { RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
@@ -54,7 +54,7 @@ export function handOverToNative(client: Socket, target: Socket, events: RelayPa
 }
 
 /**
- * A session whose sockets never were Node's (native-sockets.ts): its client
+ * A session whose sockets never were Node's (c-sessions.ts): its client
  * and its connected dial go to the C relay directly. earlyData, read after
  * the request, goes to the target first.
  */

@@ -70,7 +70,7 @@ export function relay(client: Socket, target: Socket, earlyData: readonly Buffer
 }
 
 /**
- * A session whose sockets are C's from the start (server/native-sockets.ts):
+ * A session whose sockets are C's from the start (sockets/c-sessions.ts):
  * the C relay takes the client and its connected dial at once.
  */
 export function relayInC(client: TcpConnId, dial: TcpConnId, earlyData: readonly Buffer[], options: RelayOptions, onEnd: (result: RelayResult) => void): RelayHandle {

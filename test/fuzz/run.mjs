@@ -138,7 +138,7 @@ const WARMUP_BASE = 1e9;
 const USER = 'fuzz';
 
 /**
- * What the proxy's resolver answers here (src/server/resolve.ts): the
+ * What the proxy's resolver answers here (src/session/resolve.ts): the
  * namespace's hosts file, in its order, and nothing from DNS (nobody
  * answers on its port 53). Numeric shorthands such as "2130706433" are
  * names like any other, not addresses: the proxy does not use getaddrinfo.
@@ -336,7 +336,7 @@ async function inner(options) {
     // close their ends and their heaps time to shrink, then measure. The
     // proxy cannot be made to collect garbage from here; it is measured
     // idle, after load, which is when a leak shows.
-    // A refused client's socket lingers 2 s (src/server/session.ts), so no verdict before that.
+    // A refused client's socket lingers 2 s (src/session/session.ts), so no verdict before that.
     mark('run');
     const settleFrom = Date.now();
     const settleUntil = settleFrom + options.settle * 1000;

@@ -1,6 +1,6 @@
 import { getSystemErrorName } from 'node:util';
-import { formatEndpoint } from '../protocol/address.js';
-import { dataPath } from './data-path.js';
+import { formatEndpoint } from '../../protocol/address.js';
+import { dataPath } from '../../sockets/data-path.js';
 
 /**
  * The sockets of one UDP association, and the datagrams between them.

@@ -4,13 +4,13 @@ import { type Logger, Occasional } from '../log/logger.js';
 import type { NativeAddon } from '../native/addon.js';
 import { dataPath } from './data-path.js';
 import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
-import { type LocalEnd, Session } from './session.js';
-import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './native-sockets.js';
+import { type LocalEnd, Session } from '../session/session.js';
+import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './c-sessions.js';
 import { Registry } from './session-registry.js';
 import { type SessionBudget, sessionBudget } from './session-budget.js';
-import { type SocketFactory, isLocalAddress, socketsFor } from './sockets.js';
-
-export type Role = 'standalone' | 'promoted' | 'unpromoted';
+import { type SocketFactory, socketsFor } from './socket-factory.js';
+import { isLocalAddress, whenReady } from './local-addresses.js';
+import { type Role, RoleGate } from './role-gate.js';
 
 export const listenKey = (l: ListenAddress): string => `${l.host}|${l.port}`;
 
@@ -20,25 +20,6 @@ const PROBE_SESSIONS_MAX = 16;
 /** Clients refused at session.max, and listener errors, are logged at most this often, with a count, so a flood cannot flood the log. */
 const LOG_INTERVAL_MS = 10000;
 const ADDRESS_POLL_MS = 500;
-const VIP_DEPARTURE_POLL_MS = 100;
-/** How often a promoted instance looks for its external addresses, and for how long at most. */
-const EXTERNAL_ARRIVAL_POLL_MS = 10;
-const EXTERNAL_ARRIVAL_MAX_MS = 5000;
-
-/**
- * Check `ready` every `everyMs` until it holds, then call `then`; returns the
- * cancel. The proxy learns that an address arrived or left by looking: a
- * listener's VIP arriving, a demoted VIP leaving, an external VIP arriving.
- */
-function whenReady(ready: () => boolean, everyMs: number, then: () => void): () => void {
-  const timer = setInterval(() => {
-    if (!ready()) return;
-    clearInterval(timer);
-    then();
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
-}
 
 /**
  * "[::]:1080" alone is dual-stack, so IPv4 clients arrive as ::ffff:a.b.c.d
@@ -51,7 +32,7 @@ function ipv6OnlyFor(listen: ListenAddress, config: RuntimeConfig): boolean {
   return config.internal.some((other) => !isIPv6(other.host) && other.port === listen.port);
 }
 
-/** A listening socket whose clients are accepted in C (native-sockets.ts). */
+/** A listening socket whose clients are accepted in C (c-sessions.ts). */
 interface Listening {
   /** The address and port it is bound to (port 0 in a config becomes the real port). */
   readonly address: string;
@@ -113,38 +94,8 @@ export class SocksServer {
   private readonly budget: SessionBudget = sessionBudget();
   private readonly refusedAtLimit = new Occasional(LOG_INTERVAL_MS);
   private accepting = true;
-  /**
-   * standalone: a plain service, always serving. promoted/unpromoted: a
-   * promotable clone; the unpromoted (warm standby) instance keeps its
-   * listeners bound and serves nobody until it is promoted.
-   */
-  private role: Role = 'standalone';
-  private demoteDrain: NodeJS.Timeout | undefined;
-  /**
-   * Clients that reached a standby that was never demoted. They can only
-   * arrive once the VIP is on this node, and the VIP is colocated with the
-   * Promoted instance, so a promotion is moments away: Pacemaker starts the
-   * VIP and runs promote in parallel (no order constraint). Holding these
-   * clients until promote, rather than resetting them, takes the promote
-   * call off a failover's critical path. They wait at most timeout.negotiate.
-   */
-  private readonly awaitingPromotion = new Map<ClientSocket, NodeJS.Timeout>();
-  /**
-   * From a demote until the VIP has left this node, new clients are reset at
-   * once, so they retry where the VIP goes. Once it has gone, a client that
-   * arrives can only mean the VIP is back for a coming promote: it is held.
-   */
-  private demoted = false;
-  private cancelDepartureWatch: (() => void) | undefined;
-  /**
-   * Promoted, but an `external` address is not on this node yet: Pacemaker
-   * starts the external VIP alongside promote, and promote no longer waits
-   * for anything (ocf/hasocks). A CONNECT dialled from an absent address
-   * fails (network unreachable) where one moment later it would work, so
-   * clients stay held until the addresses are here, for at most
-   * EXTERNAL_ARRIVAL_MAX_MS.
-   */
-  private cancelExternalWatch: (() => void) | undefined;
+  /** The cluster role, and whether a client arriving now is served, held or turned away. */
+  private readonly gate: RoleGate;
 
   private sockets: SocketFactory;
   /** Listener addresses not on this node yet, and the cancel of each one's watch. */
@@ -157,6 +108,19 @@ export class SocksServer {
     private readonly inheritedListeners?: ReadonlyMap<string, number>,
   ) {
     this.sockets = socketsFor(dataPath().addon, config.freebind);
+    this.gate = new RoleGate(
+      {
+        config: () => this.config,
+        boundAddresses: () => this.boundAddresses(),
+        openSessions: () => this.sessions.size,
+        terminateSessions: (reason) => {
+          for (const session of this.sessions.snapshot()) session.terminate(reason);
+        },
+        serve: (socket) => this.startSession(socket, false),
+        release: () => this.budget.give(),
+      },
+      this.logger,
+    );
   }
 
   get currentConfig(): RuntimeConfig {
@@ -180,7 +144,7 @@ export class SocksServer {
     // A listener on one address knows every client's local end without asking the kernel (getsockname).
     let localEnd: LocalEnd | undefined;
     const onClient = (client: ClientSocket): void => this.accept(client, localEnd);
-    // Out of descriptors comes back every moment while it lasts (native-sockets.ts pauses the listener each time).
+    // Out of descriptors comes back every moment while it lasts (c-sessions.ts pauses the listener each time).
     const errors = new Occasional(LOG_INTERVAL_MS);
     const onError = (err: Error): void =>
       errors.note((count, seconds) => this.logger.error(`listener ${listen.text}: ${err.message}${seconds === undefined ? '' : ` (${count} time(s) in the last ${seconds}s)`}`));
@@ -212,92 +176,22 @@ export class SocksServer {
   }
 
   get currentRole(): Role {
-    return this.role;
+    return this.gate.role;
   }
 
-  /** Serve clients from now on (once the external addresses are here). */
+  /** Serve clients from now on (the OCF agent's promote). */
   promote(): void {
-    clearTimeout(this.demoteDrain);
-    this.demoteDrain = undefined;
-    if (this.role !== 'promoted') this.logger.info(`promoted: serving ${this.boundAddresses().join(', ')}`);
-    this.role = 'promoted';
-    this.demoted = false;
-    this.cancelDepartureWatch?.();
-    this.cancelExternalWatch?.();
-    this.cancelExternalWatch = undefined;
-    const absent = this.absentExternalAddresses();
-    if (absent.length === 0) {
-      this.serveAwaiting();
-      return;
-    }
-    this.logger.info(`promoted: holding clients until the external address(es) ${absent.join(', ')} arrive`);
-    const deadline = Date.now() + EXTERNAL_ARRIVAL_MAX_MS;
-    this.cancelExternalWatch = whenReady(
-      () => this.absentExternalAddresses().length === 0 || Date.now() >= deadline,
-      EXTERNAL_ARRIVAL_POLL_MS,
-      () => {
-        this.cancelExternalWatch = undefined;
-        const missing = this.absentExternalAddresses();
-        if (missing.length > 0) this.logger.warn(`promoted: external address(es) ${missing.join(', ')} still absent after ${EXTERNAL_ARRIVAL_MAX_MS / 1000}s; serving anyway`);
-        this.serveAwaiting();
-      },
-    );
+    this.gate.promote();
   }
 
-  /** With freebind, the external addresses sockets are bound to but this node does not hold (yet). */
-  private absentExternalAddresses(): string[] {
-    if (!this.config.freebind) return [];
-    return [this.config.external.ipv4, this.config.external.ipv6].filter((a): a is string => a !== undefined && !isLocalAddress(a));
-  }
-
-  /** Serve the held clients; each keeps the place it took on arrival. */
-  private serveAwaiting(): void {
-    for (const [socket, timer] of this.awaitingPromotion) {
-      clearTimeout(timer);
-      if (!socket.destroyed) this.startSession(socket, false);
-      else this.budget.give();
-    }
-    if (this.awaitingPromotion.size > 0) this.logger.info(`promoted: serving ${this.awaitingPromotion.size} client(s) that arrived before the promotion`);
-    this.awaitingPromotion.clear();
-  }
-
-  private releaseAwaiting(): void {
-    for (const [socket, timer] of this.awaitingPromotion) {
-      clearTimeout(timer);
-      socket.destroy();
-      this.budget.give();
-    }
-    this.awaitingPromotion.clear();
-  }
-
-  /**
-   * Become a warm standby: keep the listeners bound, turn new clients away,
-   * and let open sessions finish for up to `drainMs` before closing them.
-   */
+  /** Become a warm standby (the OCF agent's demote); open sessions may finish within `drainMs`. */
   demote(drainMs: number): void {
-    this.demoted = true;
-    this.cancelExternalWatch?.();
-    this.cancelExternalWatch = undefined;
-    this.releaseAwaiting();
-    this.cancelDepartureWatch?.();
-    // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
-    const hosts = this.config.internal.map((l) => l.host);
-    if (!hosts.some(isUnspecified)) {
-      this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => (this.demoted = false));
-    }
-    if (this.role === 'unpromoted') return;
-    this.role = 'unpromoted';
-    this.logger.info(`demoted: no new sessions; ${this.sessions.size} open session(s) may finish within ${drainMs / 1000}s`);
-    if (this.sessions.size === 0) return;
-    this.demoteDrain = setTimeout(() => {
-      for (const session of this.sessions.snapshot()) session.terminate('demoted: drain time over');
-    }, drainMs);
-    this.demoteDrain.unref();
+    this.gate.demote(drainMs);
   }
 
   /** Start in a role (the OCF agent starts promotable clones unpromoted). */
   setRole(role: Role): void {
-    this.role = role;
+    this.gate.setRole(role);
   }
 
   /**
@@ -316,7 +210,7 @@ export class SocksServer {
    * session (or its wait) ends.
    */
   private accept(socket: ClientSocket, localEnd: LocalEnd | undefined): void {
-    if (!this.accepting || (this.role === 'unpromoted' && this.demoted)) {
+    if (!this.accepting || this.gate.turnsAway()) {
       socket.destroy();
       return;
     }
@@ -324,25 +218,8 @@ export class SocksServer {
       this.refuseAtLimit(socket);
       return;
     }
-    if (this.role === 'unpromoted' || this.cancelExternalWatch !== undefined) {
-      // Whichever ends the wait first gives the place back: a timeout, the client, or a release.
-      const leave = (): void => {
-        if (this.awaitingPromotion.delete(socket)) this.budget.give();
-      };
-      socket.on('error', () => socket.destroy());
-      const timer = setTimeout(() => {
-        leave();
-        socket.destroy();
-      }, this.config.timeouts.negotiate);
-      timer.unref();
-      this.awaitingPromotion.set(socket, timer);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        leave();
-      });
-      return;
-    }
-    this.startSession(socket, false, localEnd);
+    if (this.gate.mustHold()) this.gate.hold(socket, this.config.timeouts.negotiate);
+    else this.startSession(socket, false, localEnd);
   }
 
   /** Close a client over session.max at once (holding it would hold a descriptor), and say so now and then. */
@@ -414,10 +291,7 @@ export class SocksServer {
    */
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
-    clearTimeout(this.demoteDrain);
-    this.cancelDepartureWatch?.();
-    this.cancelExternalWatch?.();
-    this.releaseAwaiting();
+    this.gate.close();
     for (const cancel of this.addressWatch.values()) cancel();
     for (const key of [...this.listeners.keys()]) this.closeListener(key);
     if (this.sessions.size > 0) {

@@ -1,7 +1,5 @@
 import { type ListenOptions, type Server, Socket } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import type { NativeAddon } from '../native/addon.js';
-import { isUnspecified } from '../protocol/address.js';
 
 /**
  * Where the proxy's Node sockets come from: the listener of a BIND, and the
@@ -55,10 +53,4 @@ export function socketsFor(addon: NativeAddon, freebind: boolean): SocketFactory
       return socket.connect({ host: address, port, noDelay: true, autoSelectFamily: false });
     },
   };
-}
-
-/** Is `address` on one of this host's (this namespace's) interfaces right now? */
-export function isLocalAddress(address: string): boolean {
-  if (isUnspecified(address)) return true;
-  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === address));
 }

@@ -1,15 +1,15 @@
-import { decisionLogs, describeDecision, type Decision } from '../policy/rules.js';
-import { formatEndpoint, isUnspecified } from '../protocol/address.js';
-import { ipToBytes16 } from '../policy/address-match.js';
-import { Reply } from '../protocol/constants.js';
-import { replyForSystemError } from '../protocol/errors.js';
-import type { SocksRequest } from '../protocol/parser.js';
-import { replyFor } from '../protocol/replies.js';
-import { parseUdpHeader, udpHeader } from '../protocol/udp-header.js';
-import { decideAssociation, decideClient, decideReply, decideSocks, refusedBeforeResolving } from './authorize.js';
-import { remember } from './bounded-cache.js';
-import { confirmedClientName, resolveDestination } from './resolve.js';
-import type { Session } from './session.js';
+import { decisionLogs, describeDecision, type Decision } from '../../policy/rules.js';
+import { formatEndpoint, isUnspecified } from '../../protocol/address.js';
+import { ipToBytes16 } from '../../policy/address-match.js';
+import { Reply } from '../../protocol/constants.js';
+import { replyForSystemError } from '../../protocol/errors.js';
+import type { SocksRequest } from '../../protocol/parser.js';
+import { replyFor } from '../../protocol/replies.js';
+import { parseUdpHeader, udpHeader } from '../../protocol/udp-header.js';
+import { decideAssociation, decideClient, decideReply, decideSocks, refusedBeforeResolving } from '../authorize.js';
+import { remember } from '../bounded-cache.js';
+import { confirmedClientName, resolveDestination } from '../resolve.js';
+import type { RequestContext } from '../request-context.js';
 import { type UdpTransport, openUdpTransport } from './udp-transport.js';
 
 /** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
@@ -33,7 +33,7 @@ const WAITING_NAMES_MAX = 16;
  * This module decides; the transport (udp-transport.ts) moves datagrams, and
  * with the native relay forwards on its own every route decided here.
  */
-export async function handleUdpAssociate(session: Session, request: SocksRequest): Promise<void> {
+export async function handleUdpAssociate(session: RequestContext, request: SocksRequest): Promise<void> {
   const { destination, version } = request;
   const admission = decideAssociation(session);
   session.decision = admission;

@@ -1,27 +1,19 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { isIPv6 } from 'node:net';
 import type { RuntimeConfig } from '../config/load.js';
-import { createLogger, reopenOutputs } from '../log/logger.js';
+import { createLogger, flush, reopenOutputs } from '../log/logger.js';
 import { loadConfigFile } from '../config/load.js';
-import { dataPath, describeDataPath } from './data-path.js';
+import { dataPath, describeDataPath } from '../sockets/data-path.js';
 import type { NativeAddon } from '../native/addon.js';
 import { CLI_PATH } from '../paths.js';
-import { writePrivateFile } from '../private-files.js';
-import type { DaemonOptions } from './daemon.js';
-import { flush, removePidFile } from './daemon.js';
+import { removePidFile, writePrivateFile } from '../private-files.js';
 import { dropPrivileges } from './privileges.js';
 import { openControlSockets } from './control.js';
-import { SESSION_COUNT_ENV } from './session-budget.js';
 import type { ControlReply, ControlRequest } from './control-protocol.js';
-import type { Role } from './server.js';
+import { type DaemonOptions, type WorkerMessage, type WorkerReply, workerEnvironment } from './worker-protocol.js';
+import type { Role } from '../sockets/role-gate.js';
 import type { Socket } from 'node:net';
 
-/** Set in a worker's environment: its number. */
-export const WORKER_ENV = 'HASOCKS_WORKER';
-/** Set in a worker's environment: "host|port=fd,..." for the listeners it inherited. */
-const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
-/** The first inherited fd: after stdin, stdout, stderr and the IPC channel. */
-const FIRST_FD = 4;
 /** A worker that dies this soon after starting is restarted after a pause, not at once. */
 const CRASH_LOOP_MS = 1000;
 
@@ -36,23 +28,6 @@ const CRASH_LOOP_MS = 1000;
  * given to node itself come after these, so they win.
  */
 const WORKER_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=128'];
-
-/** Supervisor -> worker over IPC: a control request to answer, or a probe connection (with the socket as handle). */
-export interface WorkerMessage {
-  id?: number;
-  control?: ControlRequest;
-  probe?: true;
-}
-
-/** In a worker: the listeners the supervisor handed over, by "host|port". */
-export function inheritedListeners(): Map<string, number> {
-  const map = new Map<string, number>();
-  for (const item of (process.env[LISTEN_FDS_ENV] ?? '').split(',').filter(Boolean)) {
-    const [key, fd] = item.split('=') as [string, string];
-    map.set(key, Number(fd));
-  }
-  return map;
-}
 
 /**
  * Dante's -N: N worker processes, each with its own SO_REUSEPORT listener on
@@ -139,12 +114,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
 
   const start = (w: number): void => {
     const fds = listeners[w]!;
-    const env = {
-      ...process.env,
-      [WORKER_ENV]: String(w + 1),
-      [LISTEN_FDS_ENV]: config.internal.map((l, i) => `${l.host}|${l.port}=${FIRST_FD + i}`).join(','),
-      [SESSION_COUNT_ENV]: `${FIRST_FD + fds.length}:${w}`,
-    };
+    const env = { ...process.env, ...workerEnvironment(w, config.internal) };
     const args = ['serve', ...(configPath ? ['--config', configPath] : []), '--role', role];
     const startedAt = Date.now();
     const child = fork(CLI_PATH, args, {
@@ -155,7 +125,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     workers[w] = child;
     // A message to a worker that has just died fails here; its 'exit' restarts it.
     child.on('error', (err) => logger.error(`worker ${w + 1} (pid ${child.pid}): ${err.message}`));
-    child.on('message', (message: { ready?: number; id?: number; reply?: ControlReply }) => {
+    child.on('message', (message: WorkerReply) => {
       if (message.id !== undefined && message.reply) {
         pending.get(message.id)?.(message.reply);
         pending.delete(message.id);

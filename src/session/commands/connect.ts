@@ -1,18 +1,18 @@
 import type { Socket } from 'node:net';
-import { decisionLogs, describeDecision } from '../policy/rules.js';
-import { formatEndpoint } from '../protocol/address.js';
-import { Reply } from '../protocol/constants.js';
-import { replyForSystemError } from '../protocol/errors.js';
-import type { SocksRequest } from '../protocol/parser.js';
-import { replyFor } from '../protocol/replies.js';
-import type { NativeAddon } from '../native/addon.js';
-import type { AuthorizedRequest } from './authorize.js';
-import { NativeClient, nativeSessions } from './native-sockets.js';
-import { servedInC } from './data-path.js';
-import type { Session } from './session.js';
+import { decisionLogs, describeDecision } from '../../policy/rules.js';
+import { formatEndpoint } from '../../protocol/address.js';
+import { Reply } from '../../protocol/constants.js';
+import { replyForSystemError } from '../../protocol/errors.js';
+import type { SocksRequest } from '../../protocol/parser.js';
+import { replyFor } from '../../protocol/replies.js';
+import type { NativeAddon } from '../../native/addon.js';
+import type { AuthorizedRequest } from '../authorize.js';
+import { NativeClient, nativeSessions } from '../../sockets/c-sessions.js';
+import { servedInC } from '../../sockets/data-path.js';
+import type { RequestContext } from '../request-context.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
-export function handleConnect(session: Session, request: SocksRequest): void {
+export function handleConnect(session: RequestContext, request: SocksRequest): void {
   session.authorizeRequest(request, (allowed) => dial(session, request, allowed));
 }
 
@@ -27,7 +27,7 @@ interface Connected {
 }
 
 /** Dial with a Node socket from the session's socket factory (freebind where configured). */
-function nodeDialer(session: Session, address: string, port: number, localAddress: string | undefined): Dialer {
+function nodeDialer(session: RequestContext, address: string, port: number, localAddress: string | undefined): Dialer {
   return (done) => {
     let target: Socket;
     try {
@@ -42,8 +42,8 @@ function nodeDialer(session: Session, address: string, port: number, localAddres
   };
 }
 
-/** Dial in C (native-sockets.ts), from a socket bound to the external address if there is one; the C relay takes over at once. */
-function nativeDialer(session: Session, client: NativeClient, addon: NativeAddon, address: string, port: number, localAddress: string | undefined): Dialer {
+/** Dial in C (c-sessions.ts), from a socket bound to the external address if there is one; the C relay takes over at once. */
+function nativeDialer(session: RequestContext, client: NativeClient, addon: NativeAddon, address: string, port: number, localAddress: string | undefined): Dialer {
   return (done) => {
     let fd = -1;
     try {
@@ -58,7 +58,7 @@ function nativeDialer(session: Session, client: NativeClient, addon: NativeAddon
   };
 }
 
-function dial(session: Session, request: SocksRequest, { address, decision }: AuthorizedRequest): void {
+function dial(session: RequestContext, request: SocksRequest, { address, decision }: AuthorizedRequest): void {
   const { destination, version } = request;
 
   // An IP literal by now: a colon is the whole family test.

@@ -1,7 +1,7 @@
 // What the OCF agent and the daemon say to each other over the state
 // directory's sockets. Kept free of imports with side effects: the agent
 // loads it on every call.
-import type { Role } from './server.js';
+import type { Role } from '../sockets/role-gate.js';
 
 /** What `status` answers. The OCF agent's monitor reads it. */
 export interface ControlStatus {

@@ -1,4 +1,5 @@
 import { dataPath } from './data-path.js';
+import { SESSION_COUNT_ENV } from '../process/worker-protocol.js';
 
 /**
  * The places for client sessions on this node: `session.max` of them.
@@ -13,8 +14,6 @@ export interface SessionBudget {
   give(): void;
 }
 
-/** Set in a worker's environment by the supervisor: "fd:slot" of the shared count. */
-export const SESSION_COUNT_ENV = 'HASOCKS_SESSION_COUNT';
 
 /** The budget of this process: the shared count when the supervisor handed one over, else its own. */
 export function sessionBudget(): SessionBudget {

@@ -1,40 +1,18 @@
-import { rmSync } from 'node:fs';
-import { writePrivateFile } from '../private-files.js';
+import { removePidFile, writePrivateFile } from '../private-files.js';
 import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
-import { type Logger, createLogger, openOutputs, reopenOutputs, useOutputs } from '../log/logger.js';
+import { type Logger, createLogger, flush, openOutputs, reopenOutputs, useOutputs } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
-import { type Role, SocksServer } from './server.js';
+import { SocksServer } from '../sockets/server.js';
 import { answerControl, openControlSockets } from './control.js';
 import { descriptorWarning } from './descriptors.js';
-import { dataPath, describeDataPath } from './data-path.js';
+import { dataPath, describeDataPath } from '../sockets/data-path.js';
 import type { Socket } from 'node:net';
-import type { WorkerMessage } from './supervisor.js';
-import { WORKER_ENV, inheritedListeners, runSupervisor } from './supervisor.js';
-
-export interface DaemonOptions {
-  /** Config file; undefined runs the embedded default. */
-  readonly configPath?: string | undefined;
-  /** Written once listening, removed on exit; the OCF agent reads it. */
-  readonly pidFile?: string | undefined;
-  /** Where control.sock and socks.sock go (the OCF agent's state directory). */
-  readonly controlDir?: string | undefined;
-  /** The role to start in; the OCF agent starts promotable clones unpromoted. */
-  readonly role?: Role | undefined;
-}
+import { runSupervisor } from './supervisor.js';
+import { type DaemonOptions, WORKER_ENV, type WorkerMessage, type WorkerReply, inheritedListeners } from './worker-protocol.js';
 
 export async function loadConfig(path: string | undefined): Promise<RuntimeConfig> {
   return path === undefined ? buildConfig(DEFAULT_CONFIG, '<embedded default>') : loadConfigFile(path);
-}
-
-/** Remove a pid file; after a privilege drop it may not be ours to remove, which is fine. */
-export function removePidFile(path: string | undefined): void {
-  if (!path) return;
-  try {
-    rmSync(path, { force: true });
-  } catch {
-    /* the agent treats a stale pid file by checking the process */
-  }
 }
 
 /**
@@ -143,7 +121,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
       // The supervisor forwards control requests and probe connections over IPC.
       process.on('message', (message: WorkerMessage, handle?: Socket) => {
         if (message.probe && handle) server.acceptLocal(handle);
-        else if (message.control) void answerControl(server, handlers, message.control).then((reply) => process.send?.({ id: message.id, reply }));
+        else if (message.control) void answerControl(server, handlers, message.control).then((reply) => process.send?.({ id: message.id, reply } satisfies WorkerReply));
       });
     } else if (options.controlDir) {
       closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
@@ -161,17 +139,6 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   const shortfall = descriptorWarning(config.sessionMax);
   if (shortfall) logger.warn(shortfall);
   logger.info(`hasocks ${process.pid} ready with config ${config.source}${config.user ? ` as user ${config.user}` : ''}`);
-  process.send?.({ ready: process.pid });
+  process.send?.({ ready: process.pid } satisfies WorkerReply);
   return exit;
-}
-
-/** Give winston a moment to flush file and syslog transports. */
-export function flush(logger: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    // Work still finishing (a password check) may log after the end: that line is lost, the exit is not.
-    logger.on('error', () => undefined);
-    logger.on('finish', () => resolve());
-    logger.end();
-    setTimeout(resolve, 500).unref();
-  });
 }

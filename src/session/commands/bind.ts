@@ -1,12 +1,12 @@
 import { type Server, type Socket, createServer, isIP, isIPv6 } from 'node:net';
-import { decisionLogs, describeDecision } from '../policy/rules.js';
-import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
-import { Reply } from '../protocol/constants.js';
-import { replyForSystemError } from '../protocol/errors.js';
-import type { SocksRequest } from '../protocol/parser.js';
-import { replyFor } from '../protocol/replies.js';
-import { type AuthorizedRequest, decideReply } from './authorize.js';
-import type { Session } from './session.js';
+import { decisionLogs, describeDecision } from '../../policy/rules.js';
+import { formatEndpoint, isUnspecified, unmapIPv4 } from '../../protocol/address.js';
+import { Reply } from '../../protocol/constants.js';
+import { replyForSystemError } from '../../protocol/errors.js';
+import type { SocksRequest } from '../../protocol/parser.js';
+import { replyFor } from '../../protocol/replies.js';
+import { type AuthorizedRequest, decideReply } from '../authorize.js';
+import type { RequestContext } from '../request-context.js';
 
 
 /**
@@ -15,7 +15,7 @@ import type { Session } from './session.js';
  * VIP, which stays the same after failover). Without one, the address the
  * client connected to, when the family matches.
  */
-function bindAddress(session: Session, family: number): string | undefined {
+function bindAddress(session: RequestContext, family: number): string | undefined {
   const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
   if (external) return external;
   return isIP(session.localAddress) === family ? session.localAddress : undefined;
@@ -27,11 +27,11 @@ function bindAddress(session: Session, family: number): string | undefined {
  * then relay. Only the peer named in the request may connect, unless the
  * request names all zeros.
  */
-export function handleBind(session: Session, request: SocksRequest): void {
+export function handleBind(session: RequestContext, request: SocksRequest): void {
   session.authorizeRequest(request, (allowed) => void bindFor(session, request, allowed));
 }
 
-async function bindFor(session: Session, request: SocksRequest, allowed: AuthorizedRequest): Promise<void> {
+async function bindFor(session: RequestContext, request: SocksRequest, allowed: AuthorizedRequest): Promise<void> {
   const { version } = request;
   const expected = isUnspecified(allowed.address) ? undefined : allowed.address;
   const family = expected ? isIP(expected) : isIP(session.localAddress);

@@ -13,12 +13,11 @@ import type { TcpConnId } from '../native/addon.js';
 import { type RelayOptions, type RelayResult, relay, relayInC } from '../relay/relay.js';
 import { type AuthorizedRequest, decideClient, firstPassing, refusedBeforeResolving } from './authorize.js';
 import { confirmedClientName, resolveDestination } from './resolve.js';
-import { handleBind } from './bind.js';
-import { handleConnect } from './connect.js';
-import { handleUdpAssociate } from './udp-associate.js';
-import { type ClientSocket, NativeClient } from './native-sockets.js';
-import { servedInC } from './data-path.js';
-import type { SocketFactory } from './sockets.js';
+import { COMMAND_HANDLERS } from './command-table.js';
+import type { CommandHandler, RequestContext, SessionResource } from './request-context.js';
+import { type ClientSocket, NativeClient } from '../sockets/c-sessions.js';
+import { servedInC } from '../sockets/data-path.js';
+import type { SocketFactory } from '../sockets/socket-factory.js';
 
 /** How long a refused client gets to read its reply and close before we drop it. */
 const LINGER_MS = 2000;
@@ -34,20 +33,13 @@ export interface LocalEnd {
   readonly port: number;
 }
 
-/** Something that must end with the session: a relay, a BIND listener, a UDP association. */
-export interface SessionResource {
-  close(reason: string): void;
-  /** Forget decisions kept for later datagrams: the rules changed. */
-  rulesChanged?(): void;
-}
-
 /**
  * One client connection, from accept to close: client rules, the SOCKS
  * handshake (driven by the parser's events), the command, then the relay.
  * The config is the one in force when the client arrived; a reload does not
  * change a session already running.
  */
-export class Session {
+export class Session implements RequestContext {
   readonly id = nextSessionId++;
   /** The server's registry keeps this session's slot here (session-registry.ts). */
   registryIndex = -1;
@@ -70,7 +62,7 @@ export class Session {
   private readonly releases: Array<() => void> = [];
   private closed = false;
 
-  /** The client: in C (native-sockets.ts) or a Node socket; see useNodeSocket. */
+  /** The client: in C (c-sessions.ts) or a Node socket; see useNodeSocket. */
   get socket(): ClientSocket {
     return this.client;
   }
@@ -248,19 +240,9 @@ export class Session {
       }
       this.method = 'none';
     }
-    switch (request.command) {
-      case 'connect':
-        handleConnect(this, request);
-        break;
-      case 'bind':
-        handleBind(this, request);
-        break;
-      case 'udpassociate':
-        void handleUdpAssociate(this, request);
-        break;
-      default:
-        this.reject(request.version, Reply.COMMAND_NOT_SUPPORTED, `${request.command} is not supported`);
-    }
+    const handler = COMMAND_HANDLERS[request.command] as CommandHandler | undefined;
+    if (handler) handler(this, request);
+    else this.reject(request.version, Reply.COMMAND_NOT_SUPPORTED, `${request.command} is not supported`);
   }
 
   /**

@@ -2,7 +2,7 @@ import type { RuleCommand } from '../config/types.js';
 import { ipToBytes16 } from '../policy/address-match.js';
 import { type Decision, type MatchInput, decide, decideBeforeResolving } from '../policy/rules.js';
 import { forbiddenDestination, unmapIPv4 } from '../protocol/address.js';
-import type { Session } from './session.js';
+import type { Asker } from './request-context.js';
 
 /** A CONNECT or BIND request the socks rules passed: the address to use and the rule that passed it. */
 export interface AuthorizedRequest {
@@ -24,9 +24,9 @@ const LOCAL_PASS: Decision = {
   rule: { number: 0, type: 'socks', action: 'pass', from: { kind: 'any' }, to: { kind: 'any' }, ports: undefined, commands: undefined, users: undefined, methods: undefined, protocols: undefined, log: new Set(['error']), limits: undefined },
 };
 
-/** The client-rule decision for a client (its address in 16-byte form, and its confirmed name) arriving where this session's client did. */
-export function decideClient(session: Session, clientIp: Buffer, clientName: string | undefined): Decision {
-  return decide(session.rulesInForce(), 'client', { clientIp, clientName, targetIp: ipToBytes16(session.localAddress), port: session.localPort });
+/** The client-rule decision for a client (its address in 16-byte form, and its confirmed name) arriving where the asker's client did. */
+export function decideClient(asker: Asker, clientIp: Buffer, clientName: string | undefined): Decision {
+  return decide(asker.rulesInForce(), 'client', { clientIp, clientName, targetIp: ipToBytes16(asker.localAddress), port: asker.localPort });
 }
 
 /** The agent's probes CONNECT, nothing else: a BIND or UDP relay opened past the rules would serve anyone. */
@@ -40,12 +40,12 @@ function localDecision(command: RuleCommand): Decision {
  * spread here cost about 5 µs per session in Node 20 (a third of the
  * proxy's own work per session, by the profile).
  */
-function socksInput(session: Session, target: Target | undefined, port: number, command: RuleCommand, protocol: 'tcp' | 'udp', anyTarget: boolean): MatchInput {
+function socksInput(asker: Asker, target: Target | undefined, port: number, command: RuleCommand, protocol: 'tcp' | 'udp', anyTarget: boolean): MatchInput {
   return {
-    clientIp: session.clientIp,
-    clientName: session.clientName,
-    method: session.method ?? 'none',
-    user: session.username,
+    clientIp: asker.clientIp,
+    clientName: asker.clientName,
+    method: asker.method ?? 'none',
+    user: asker.username,
     targetIp: target && ipToBytes16(target.address),
     targetName: target?.name,
     port,
@@ -56,22 +56,22 @@ function socksInput(session: Session, target: Target | undefined, port: number, 
 }
 
 /**
- * The socks-rule decision for one request or datagram of this session. A
+ * The socks-rule decision for one request or datagram of this asker. A
  * destination that would reach this host behind the rules' back (the
  * unspecified address) is refused first, for every client; a BIND names
  * the peer it expects, where 0.0.0.0 means any peer, so it is exempt.
  */
-export function decideSocks(session: Session, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
+export function decideSocks(asker: Asker, command: RuleCommand, target: Target, protocol: 'tcp' | 'udp'): Decision {
   const forbidden = command === 'bind' ? undefined : forbiddenDestination(target.address);
   if (forbidden) return { action: 'block', rule: undefined, refused: forbidden };
-  if (session.local) return localDecision(command);
-  return decide(session.rulesInForce(), 'socks', socksInput(session, target, target.port, command, protocol, false));
+  if (asker.local) return localDecision(command);
+  return decide(asker.rulesInForce(), 'socks', socksInput(asker, target, target.port, command, protocol, false));
 }
 
 /** A request to a name that the socks rules refuse whatever it resolves to: decided without resolving it (see decideBeforeResolving). */
-export function refusedBeforeResolving(session: Session, command: RuleCommand, name: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Decision | undefined {
-  if (session.local) return undefined;
-  return decideBeforeResolving(session.rulesInForce(), { ...socksInput(session, undefined, port, command, protocol, false), targetName: name });
+export function refusedBeforeResolving(asker: Asker, command: RuleCommand, name: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Decision | undefined {
+  if (asker.local) return undefined;
+  return decideBeforeResolving(asker.rulesInForce(), { ...socksInput(asker, undefined, port, command, protocol, false), targetName: name });
 }
 
 /**
@@ -79,23 +79,23 @@ export function refusedBeforeResolving(session: Session, command: RuleCommand, n
  * own destinations, so those are checked one by one later (see
  * MatchInput.anyTarget).
  */
-export function decideAssociation(session: Session): Decision {
-  if (session.local) return localDecision('udpassociate');
-  return decide(session.rulesInForce(), 'socks', socksInput(session, undefined, 0, 'udpassociate', 'udp', true));
+export function decideAssociation(asker: Asker): Decision {
+  if (asker.local) return localDecision('udpassociate');
+  return decide(asker.rulesInForce(), 'socks', socksInput(asker, undefined, 0, 'udpassociate', 'udp', true));
 }
 
 /**
  * Replies from the far side (bindreply, udpreply) are matched as Dante does:
  * `from` is the remote peer and `to` is the client.
  */
-export function decideReply(session: Session, command: 'bindreply' | 'udpreply', peer: string, peerPort: number, protocol: 'tcp' | 'udp'): Decision {
-  return decide(session.rulesInForce(), 'socks', {
+export function decideReply(asker: Asker, command: 'bindreply' | 'udpreply', peer: string, peerPort: number, protocol: 'tcp' | 'udp'): Decision {
+  return decide(asker.rulesInForce(), 'socks', {
     clientIp: ipToBytes16(unmapIPv4(peer)),
-    targetIp: session.clientIp,
+    targetIp: asker.clientIp,
     port: peerPort,
     command,
-    method: session.method ?? 'none',
-    user: session.username,
+    method: asker.method ?? 'none',
+    user: asker.username,
     protocol,
   });
 }
@@ -106,7 +106,7 @@ export function decideReply(session: Session, command: 'bindreply' | 'udpreply',
  * into a blocked network is blocked like the network itself.
  */
 export function firstPassing(
-  session: Session,
+  asker: Asker,
   command: RuleCommand,
   name: string | undefined,
   addresses: readonly string[],
@@ -114,7 +114,7 @@ export function firstPassing(
 ): { address: string; decision: Decision } | { address: undefined; decision: Decision } {
   let firstBlock: Decision | undefined;
   for (const address of addresses) {
-    const decision = decideSocks(session, command, { address, name, port }, 'tcp');
+    const decision = decideSocks(asker, command, { address, name, port }, 'tcp');
     if (decision.action === 'pass') return { address, decision };
     firstBlock ??= decision;
   }

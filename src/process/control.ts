@@ -3,9 +3,9 @@ import { fileLimit, openFiles } from './descriptors.js';
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { SocksServer } from './server.js';
+import type { SocksServer } from '../sockets/server.js';
 import { CONTROL_SOCKET, type ControlReply, type ControlRequest, type ControlStatus, PROBE_SOCKET, checkControlRequest, isDegraded } from './control-protocol.js';
-import { listenOn } from './sockets.js';
+import { listenOn } from '../sockets/socket-factory.js';
 import { privateDirectoryProblem } from '../private-files.js';
 
 export interface ControlHandlers {

@@ -1,0 +1,65 @@
+import type { ListenAddress } from '../config/load.js';
+import type { ControlReply, ControlRequest } from './control-protocol.js';
+import type { Role } from '../sockets/role-gate.js';
+
+/**
+ * What a serving process and the supervisor of `workers` share: how a
+ * process is started, what a worker finds in its environment, and the
+ * messages between them over IPC. daemon.ts starts the supervisor
+ * (supervisor.ts), which forks workers that run daemon.ts again; both sides
+ * import this module and not each other.
+ */
+
+/** What `hasocks serve` is started with; the supervisor passes it on to its workers. */
+export interface DaemonOptions {
+  /** Config file; undefined runs the embedded default. */
+  readonly configPath?: string | undefined;
+  /** Written once listening, removed on exit; the OCF agent reads it. */
+  readonly pidFile?: string | undefined;
+  /** Where control.sock and socks.sock go (the OCF agent's state directory). */
+  readonly controlDir?: string | undefined;
+  /** The role to start in; the OCF agent starts promotable clones unpromoted. */
+  readonly role?: Role | undefined;
+}
+
+/** Set in a worker's environment: its number. */
+export const WORKER_ENV = 'HASOCKS_WORKER';
+/** Set in a worker's environment: "host|port=fd,..." for the listeners it inherited. */
+const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
+/** Set in a worker's environment: "fd:slot" of the node's shared session count (session-budget.ts). */
+export const SESSION_COUNT_ENV = 'HASOCKS_SESSION_COUNT';
+/** The first inherited fd: after stdin, stdout, stderr and the IPC channel. */
+export const FIRST_INHERITED_FD = 4;
+
+/** The environment of worker `index` (from 0): its listeners at FIRST_INHERITED_FD on, in config order, then the session count. */
+export function workerEnvironment(index: number, internal: readonly ListenAddress[]): Record<string, string> {
+  return {
+    [WORKER_ENV]: String(index + 1),
+    [LISTEN_FDS_ENV]: internal.map((l, i) => `${l.host}|${l.port}=${FIRST_INHERITED_FD + i}`).join(','),
+    [SESSION_COUNT_ENV]: `${FIRST_INHERITED_FD + internal.length}:${index}`,
+  };
+}
+
+/** In a worker: the listeners the supervisor handed over, by "host|port". */
+export function inheritedListeners(): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const item of (process.env[LISTEN_FDS_ENV] ?? '').split(',').filter(Boolean)) {
+    const [key, fd] = item.split('=') as [string, string];
+    map.set(key, Number(fd));
+  }
+  return map;
+}
+
+/** Supervisor -> worker: a control request to answer, or a probe connection (with the socket as handle). */
+export interface WorkerMessage {
+  id?: number;
+  control?: ControlRequest;
+  probe?: true;
+}
+
+/** Worker -> supervisor: ready (with its pid), or the reply to control request `id`. */
+export interface WorkerReply {
+  ready?: number;
+  id?: number;
+  reply?: ControlReply;
+}
