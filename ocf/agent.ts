@@ -9,7 +9,7 @@ import { splitHostPort } from '../src/protocol/address.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
-import { control } from './probes.js';
+import { control } from './control-client.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 import { type ControlReply, type ControlStatus, isDegraded } from '../src/server/control-protocol.js';
 
