@@ -8,23 +8,13 @@ import { openPrivateLog, privateDirectoryProblem, writePrivateFile } from '../sr
 import { splitHostPort } from '../src/protocol/address.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
+import { PROMOTION_SCORE } from './launcher-contract.js';
 import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
-import { control } from './probes.js';
+import { control } from './control-client.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 import { type ControlReply, type ControlStatus, isDegraded } from '../src/process/control-protocol.js';
 
 const CLI = CLI_PATH;
-// ocf/hasocks answers recurring depth-0 monitors itself and sets the same scores (100, 160).
-const PROMOTION_SCORE_HEALTHY = 100;
-const PROMOTION_SCORE_UNHEALTHY = 10;
-/**
- * A healthy Promoted instance scores higher than a healthy standby plus the
- * examples' preference for a node that is not the DC (50), so a running
- * service stays where it is (and `pcs resource move` sticks), while a
- * failover among several survivors picks one that is not the DC. Set by
- * the monitor, never by promote, which is on a failover's critical path.
- */
-const PROMOTION_SCORE_PROMOTED = 160;
 
 /** A promotable clone? Pacemaker 2.1 says so through promoted_max (master_max before it), like ocf_is_ms. */
 const promotable = (): boolean =>
@@ -184,10 +174,10 @@ async function actionMonitor(action: string): Promise<OcfCode> {
       await socksConnect({ path: files.probe(dir) }, host, targetPort, credentials, actionTimeoutMs(20000) / 2);
     }
   } catch (err) {
-    setPromotionScore(dir, PROMOTION_SCORE_UNHEALTHY);
+    setPromotionScore(dir, PROMOTION_SCORE.unhealthy);
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
   }
-  setPromotionScore(dir, promoted ? PROMOTION_SCORE_PROMOTED : PROMOTION_SCORE_HEALTHY);
+  setPromotionScore(dir, promoted ? PROMOTION_SCORE.promoted : PROMOTION_SCORE.healthy);
   if (isDegraded(current, Number(paramOrDefault('degraded_percent')))) {
     log('warning', `degraded: ${current.sessions}/${current.sessionMax} sessions, ${current.openFiles}/${current.fileLimit} open files`);
     return promoted ? OCF.DEGRADED_PROMOTED : OCF.DEGRADED;
@@ -240,7 +230,7 @@ async function actionStart(): Promise<OcfCode> {
         try {
           await socksGreeting({ path: files.probe(dir) }, 1000);
           log('info', `started hasocks pid ${pid}${promotable() ? ' (unpromoted, warm standby)' : ''}`);
-          setPromotionScore(dir, PROMOTION_SCORE_HEALTHY);
+          setPromotionScore(dir, PROMOTION_SCORE.healthy);
           return OCF.SUCCESS;
         } catch {
           /* not answering yet */

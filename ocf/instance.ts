@@ -7,9 +7,10 @@ import { ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
 import { instanceName, param } from './ocf.js';
 import { privateDirectoryProblem } from '../src/private-files.js';
 import { CONTROL_SOCKET, PROBE_SOCKET } from '../src/process/control-protocol.js';
+import { SCORE_FILE, STATE_DIR_PARENT, STATE_DIR_PREFIX } from './launcher-contract.js';
 
 export function stateDir(): string {
-  return param('state_dir') ?? join(process.env.HA_RSCTMP ?? '/run/resource-agents', `hasocks-${instanceName()}`);
+  return param('state_dir') ?? join(process.env.HA_RSCTMP ?? STATE_DIR_PARENT, `${STATE_DIR_PREFIX}${instanceName()}`);
 }
 
 export const files = {
@@ -18,7 +19,7 @@ export const files = {
   control: (dir: string) => join(dir, CONTROL_SOCKET),
   probe: (dir: string) => join(dir, PROBE_SOCKET),
   log: (dir: string) => join(dir, 'daemon.log'),
-  score: (dir: string) => join(dir, 'promotion-score'),
+  score: (dir: string) => join(dir, SCORE_FILE),
 };
 
 /**

@@ -2,6 +2,7 @@
 // ra-api-1.dtd (ocf-tester, with an internal subset that declares the OCF
 // 1.1 attributes the old DTD lacks) and against the OCF 1.1 RelaxNG schema
 // pcs uses.
+import { DEFAULT_DEGRADED_PERCENT } from './launcher-contract.js';
 
 export interface ParameterSpec {
   readonly name: string;
@@ -79,7 +80,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     shortdesc: 'Degraded threshold in percent',
     longdesc: 'Monitor reports DEGRADED (190, or 191 when promoted) when open sessions or open files reach this share of session.max or the file limit.',
     type: 'integer',
-    default: '90',
+    default: String(DEFAULT_DEGRADED_PERCENT),
     reloadable: true,
   },
   {

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DEFAULT_INSTANCE, INSTANCE_NAME_CHARACTERS } from './launcher-contract.js';
 
 /** OCF exit codes (Resource Agent API 1.1). */
 export const OCF = {
@@ -38,10 +39,12 @@ export function param(name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** The resource instance, safe to use in file names: "socks:1" becomes "socks-1". */
+const NOT_IN_INSTANCE_NAME = new RegExp(`[^${INSTANCE_NAME_CHARACTERS}]`, 'g');
+
+/** The resource instance, safe to use in file names: "socks:1" becomes "socks-1". ocf/hasocks does the same in sh. */
 export function instanceName(): string {
-  const raw = process.env.OCF_RESOURCE_INSTANCE ?? 'hasocks';
-  return raw.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^\.+/, '_') || 'hasocks';
+  const raw = process.env.OCF_RESOURCE_INSTANCE ?? DEFAULT_INSTANCE;
+  return raw.replace(NOT_IN_INSTANCE_NAME, '-').replace(/^\.+/, '_') || DEFAULT_INSTANCE;
 }
 
 /** Is this call a probe (a monitor with interval 0)? */
@@ -65,7 +68,7 @@ type Level = 'err' | 'warning' | 'info' | 'debug';
  */
 export function log(level: Level, message: string): void {
   if (level === 'debug' && process.env.HA_debug !== '1' && !tracing()) return;
-  const tag = `socks(${process.env.OCF_RESOURCE_INSTANCE ?? 'hasocks'})`;
+  const tag = `socks(${process.env.OCF_RESOURCE_INSTANCE ?? DEFAULT_INSTANCE})`;
   const line = `${tag}[${process.pid}]: ${level.toUpperCase()}: ${message}`;
   if (level === 'err' || level === 'warning') process.stderr.write(`${line}\n`);
   const facility = process.env.HA_LOGFACILITY ?? 'daemon';

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from './paths.js';
+import { shellQuote } from './shell-quote.js';
 
 /**
  * Install the agent where Pacemaker looks for ocf:hasocks:socks. The
@@ -12,16 +13,15 @@ import { PACKAGE_ROOT } from './paths.js';
 export function installAgent(ocfRoot: string): string {
   const dir = join(ocfRoot, 'resource.d', 'hasocks');
   const target = join(dir, 'socks');
-  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   writeFileSync(
     target,
     [
       '#!/bin/sh',
       '# ocf:hasocks:socks, installed by "hasocks install-agent" from the installation below.',
-      `HASOCKS_NODE=${quote(process.execPath)} HASOCKS_ROOT=${quote(PACKAGE_ROOT)}`,
+      `HASOCKS_NODE=${shellQuote(process.execPath)} HASOCKS_ROOT=${shellQuote(PACKAGE_ROOT)}`,
       'export HASOCKS_NODE HASOCKS_ROOT',
-      `exec ${quote(join(PACKAGE_ROOT, 'ocf', 'hasocks'))} "$@"`,
+      `exec ${shellQuote(join(PACKAGE_ROOT, 'ocf', 'hasocks'))} "$@"`,
       '',
     ].join('\n'),
   );

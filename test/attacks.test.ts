@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { RuleFile } from '../src/config/types.js';
 import { type Netns, createNetns } from './helpers/netns.js';
-import { control } from '../ocf/probes.js';
+import { control } from '../ocf/control-client.js';
 import { socksConnect } from '../src/client/socks-client.js';
 import { type DnsZone, dnsServerIn, whoamiIn } from './helpers/netns-tools.js';
 import { RawClient, openAssociation, socks5Request } from './helpers/net.js';

@@ -1,7 +1,8 @@
 // ocf:hasocks:socks on a real single-node Pacemaker/Corosync cluster that
 // this test builds in namespaces: configured with the pcs script and the crm
-// file from examples/, checked with crm_mon, crm_resource --force-check and
-// crm_verify, and with SOCKS traffic through the VIP from a client namespace.
+// file from examples/ (which must give the same resources and constraints),
+// checked with crm_mon, crm_resource --force-check and crm_verify, and with
+// SOCKS traffic through the VIP from a client namespace.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, type ClusterNode, createCluster } from './helpers/cluster.js';
@@ -9,6 +10,8 @@ import { crmMon as labCrmMon, socksClient as labSocksClient, startTargets, waitF
 import { OPEN_RULES, REPO } from './helpers/proxy.js';
 
 const VIP = '10.204.0.100';
+/** The examples' optional second VIP, for the config's "external" address. */
+const EXTERNAL_VIP = '10.204.0.101';
 let cluster: Cluster;
 let node: ClusterNode;
 let targets: Awaited<ReturnType<typeof startTargets>>;
@@ -48,9 +51,36 @@ async function expectCleanVerify(): Promise<void> {
 }
 
 async function deleteResources(): Promise<void> {
-  for (const id of ['vip', 'socks-clone', 'socks', 'socks-group']) await node.exec('pcs', ['resource', 'delete', id], { reject: false });
+  for (const id of ['vip', 'vip-external', 'socks-clone', 'socks', 'socks-group']) await node.exec('pcs', ['resource', 'delete', id], { reject: false });
   await waitFor('resources gone', async () => !/socks|vip/.test((await crmMon()).split('Full List of Resources:')[1] ?? ''));
 }
+
+/**
+ * The resources and constraints as Pacemaker stores them, in a form two
+ * tools can be compared by: one line per element, with its ancestors and its
+ * attributes in order, without the ids each tool makes up its own way, and
+ * the lines sorted. The CIB is attributes only, no text, but crm keeps a
+ * file's comments in it, as XML comments.
+ */
+async function layout(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const scope of ['resources', 'constraints']) {
+    const xml = (await node.exec('cibadmin', ['--query', '--scope', scope])).stdout.replace(/<!--[\s\S]*?-->/g, '');
+    const open: string[] = [];
+    for (const [, closing, name, attributes, selfClosing] of xml.matchAll(/<(\/?)([\w-]+)([^>]*?)(\/?)>/g)) {
+      if (closing) {
+        open.pop();
+        continue;
+      }
+      const kept = [...attributes!.matchAll(/([\w-]+)="([^"]*)"/g)].filter(([, key]) => key !== 'id').map(([, key, value]) => `${key}=${value}`);
+      const element = `${name}(${kept.sort().join(' ')})`;
+      lines.push([...open, element].join(' > '));
+      if (!selfClosing) open.push(element);
+    }
+  }
+  return lines.sort();
+}
+let pcsLayout: string[] = [];
 
 /** A cluster property's value as Pacemaker stores it, or '' if unset. */
 async function clusterProperty(name: string): Promise<string> {
@@ -61,7 +91,7 @@ async function clusterProperty(name: string): Promise<string> {
 test('pcs: the promotable clone and its VIP come up from examples/pcs-promotable.sh, and traffic flows', async () => {
   const script = await node.exec('sh', [join(REPO, 'examples', 'pcs-promotable.sh')], {
     reject: false,
-    env: { ...process.env, CONFIG: configPath, VIP, NIC: cluster.nic, PROBE_TARGET: `${cluster.clientAddress}:7000` } as Record<string, string>,
+    env: { ...process.env, CONFIG: configPath, VIP, NIC: cluster.nic, PROBE_TARGET: `${cluster.clientAddress}:7000`, EXTERNAL_VIP } as Record<string, string>,
   });
   // pcs reports what it adds on stderr; anything like a warning or an error is a failure.
   expect(script.stderr).not.toMatch(/error|warning/i);
@@ -73,6 +103,7 @@ test('pcs: the promotable clone and its VIP come up from examples/pcs-promotable
   const describe = await node.exec('pcs', ['resource', 'describe', 'ocf:hasocks:socks']);
   expect(describe.stdout).toMatch(/^ocf:hasocks:socks - hasocks SOCKS proxy/);
   expect(describe.stderr).toBe('');
+  pcsLayout = await layout();
 }, 120000);
 
 test('crm_resource --force-check at depths 0, 10 and 20 says promoted (8)', async () => {
@@ -123,11 +154,23 @@ test('crm: the same layout loaded from examples/crm-promotable.crm comes up and 
   await deleteResources();
   const crmFile = join(cluster.dir, 'crm-promotable.crm');
   const example = readFileSync(join(REPO, 'examples', 'crm-promotable.crm'), 'utf8');
-  writeFileSync(crmFile, example.replace('/etc/hasocks/hasocks.json', configPath).replace('192.0.2.100', VIP).replace('nic=eth0', `nic=${cluster.nic}`));
+  // What the pcs test gave pcs-promotable.sh, probe_target and the external VIP included, which the crm file leaves to the reader.
+  const [required, optional] = example.split(/^(?=# If the config's "external" address)/m);
+  expect(optional).toBeDefined();
+  const ours = `${required}${optional!.replace(/^# {3}/gm, '')}`
+    .replace('config="/etc/hasocks/hasocks.json"', `config="${configPath}" probe_target="${cluster.clientAddress}:7000"`)
+    .replace('192.0.2.100', VIP)
+    .replace('192.0.2.101', EXTERNAL_VIP)
+    .replaceAll('nic=eth0', `nic=${cluster.nic}`);
+  writeFileSync(crmFile, ours);
   // The pcs test above set these; the crm file must set them on its own.
   for (const name of ['transition-delay', 'node-action-limit']) await node.exec('crm_attribute', ['--type', 'crm_config', '--name', name, '--delete']);
   const load = await node.exec('crm', ['configure', 'load', 'update', crmFile], { reject: false });
+  expect(load.stderr).toBe('');
   expect(load.exitCode).toBe(0);
+  // The same resources, attributes, operations and constraints as the pcs script's.
+  expect(pcsLayout.length).toBeGreaterThan(0);
+  expect(await layout()).toEqual(pcsLayout);
   expect(await clusterProperty('transition-delay')).toBe('20ms');
   expect(await clusterProperty('node-action-limit')).toBe('8');
   await waitFor('socks promoted and the VIP started', servingThroughVip);

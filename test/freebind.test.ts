@@ -4,7 +4,7 @@
 import { type TwoHostLab, createTwoHostLab } from './helpers/lab.js';
 import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
 import { type TcpConnId, type TcpRelayId, loadAddon } from '../src/native/addon.js';
-import { control } from '../ocf/probes.js';
+import { control } from '../ocf/control-client.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

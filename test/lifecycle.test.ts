@@ -4,7 +4,7 @@ import { type Socket, connect } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { control } from '../ocf/probes.js';
+import { control } from '../ocf/control-client.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';

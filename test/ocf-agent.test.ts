@@ -2,12 +2,13 @@
 // with OCF_* variables, checked by exit code and ocf-exit-reason. ocf-tester
 // and xmllint are the real ones from Debian's resource-agents and libxml2.
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
 import { CLI, OPEN_RULES } from './helpers/proxy.js';
 import { AGENT, type AgentRun, runAgent } from './helpers/ocf-run.js';
+import { PROMOTION_SCORE, SCORE_FILE } from '../ocf/launcher-contract.js';
 
 let dir: string;
 let echo: TestServer;
@@ -293,17 +294,17 @@ describe('lifecycle', () => {
       // cluster crm_attribute cannot set the promotion score, so the test writes the file the
       // launcher (like the agent) keeps of the score it last set.
       const recurring = { ...params, CRM_meta_interval: '1000' };
-      const scoreFile = join(params.state_dir!, 'promotion-score');
-      writeFileSync(scoreFile, '160');
+      const scoreFile = join(params.state_dir!, SCORE_FILE);
+      writeFileSync(scoreFile, String(PROMOTION_SCORE.promoted));
       expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(8);
       // Degraded is the full agent's to report: the launcher hands it over (here, to no Node: 1).
       expect((await agent('monitor', { ...recurring, degraded_percent: '0' }, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
       expect((await agent('monitor', { ...recurring, degraded_percent: '0' })).code).toBe(191);
       // A score not yet set goes to crm_attribute, which fails here: the full agent takes over.
-      writeFileSync(scoreFile, '100');
+      writeFileSync(scoreFile, String(PROMOTION_SCORE.healthy));
       expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
       // Probes and deeper checks always run the full agent.
-      writeFileSync(scoreFile, '160');
+      writeFileSync(scoreFile, String(PROMOTION_SCORE.promoted));
       expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false', OCF_CHECK_LEVEL: '10' })).code).toBe(1);
       expect((await agent('monitor', params, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
       const failing = await agent('monitor', { ...params, probe_target: `127.0.0.1:${await freePort()}` }, { OCF_CHECK_LEVEL: '20' });
@@ -314,7 +315,7 @@ describe('lifecycle', () => {
       await session.read(12);
       expect((await agent('demote', params)).code).toBe(0);
       expect((await agent('monitor', params)).code).toBe(0);
-      writeFileSync(scoreFile, '100');
+      writeFileSync(scoreFile, String(PROMOTION_SCORE.healthy));
       expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(0);
       // After a demote the VIP is leaving: a new client is reset at once, to retry where the VIP goes.
       const late = await RawClient.connect(port);
@@ -428,14 +429,21 @@ describe('lifecycle', () => {
     const run = await agent('validate-all', { config: `$(touch ${marker})`, state_dir: join(dir, 'x') }, { OCF_CHECK_LEVEL: '10', OCF_RESOURCE_INSTANCE: 'socks:1' });
     expect(run.code).toBe(2);
     expect(existsSync(marker)).toBe(false);
-    const clone = await agent('monitor', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir });
-    expect(clone.code).toBe(7);
-    const started = await agent('start', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir });
-    expect(started.code).toBe(0);
-    expect(existsSync(join(dir, 'hasocks-socks-1', 'hasocks.pid'))).toBe(true);
-    // The launcher's Node-free promote names the state directory the same way (it fails over to Node otherwise, and there is none).
-    expect((await agent('promote', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir, HASOCKS_NODE: '/bin/false' })).code).toBe(0);
-    expect((await agent('stop', { config: configPath }, { OCF_RESOURCE_INSTANCE: 'socks:1', HA_RSCTMP: dir })).code).toBe(0);
+    // A clone instance's ":" and leading dots (never a hidden name, nor "..") both need rewriting.
+    const clone = { OCF_RESOURCE_INSTANCE: '..socks:1', HA_RSCTMP: dir };
+    expect((await agent('monitor', { config: configPath }, clone)).code).toBe(7);
+    expect((await agent('start', { config: configPath }, clone)).code).toBe(0);
+    try {
+      expect(existsSync(join(dir, 'hasocks-_socks-1', 'hasocks.pid'))).toBe(true);
+      // The launcher's Node-free promote names the state directory the same way (it fails over to Node otherwise, and there is none),
+      // also when Pacemaker reaches it through a symbolic link.
+      expect((await agent('promote', { config: configPath }, { ...clone, HASOCKS_NODE: '/bin/false' })).code).toBe(0);
+      const link = join(dir, 'linked-launcher');
+      symlinkSync(AGENT, link);
+      expect((await runAgent('promote', { config: configPath }, { ...clone, HASOCKS_NODE: '/bin/false' }, clone.OCF_RESOURCE_INSTANCE, link)).code).toBe(0);
+    } finally {
+      expect((await agent('stop', { config: configPath }, clone)).code).toBe(0);
+    }
   });
 
   test('reload-agent accepts valid reloadable parameters and rejects bad ones', async () => {

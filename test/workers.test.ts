@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { control } from '../ocf/probes.js';
+import { control } from '../ocf/control-client.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 

@@ -48,6 +48,8 @@ export const State = {
   AUTH_USERNAME: 'AUTH_USERNAME',
   AUTH_PASSWORD: 'AUTH_PASSWORD',
   S5_REQUEST: 'S5_REQUEST',
+  /** A domain name's length byte, which comes before the name. */
+  S5_DOMAIN_LENGTH: 'S5_DOMAIN_LENGTH',
   S5_ADDRESS: 'S5_ADDRESS',
   S5_PORT: 'S5_PORT',
   S4_REQUEST: 'S4_REQUEST',
@@ -86,10 +88,12 @@ export class HandshakeParser {
   private buffered = 0;
   private running = false;
 
-  // Fields carried between states.
+  // Fields carried between states; each length is read by the state before
+  // the one that reads its field.
   private methodCount = 0;
   private usernameLength = 0;
   private username = '';
+  private passwordLength = 0;
   private command: CommandName = 'connect';
   private addressType = 0;
   private addressLength = 0;
@@ -178,6 +182,8 @@ export class HandshakeParser {
         return this.readPassword();
       case State.S5_REQUEST:
         return this.readSocks5Request();
+      case State.S5_DOMAIN_LENGTH:
+        return this.readDomainLength();
       case State.S5_ADDRESS:
         return this.readSocks5Address();
       case State.S5_PORT:
@@ -245,14 +251,14 @@ export class HandshakeParser {
     if (this.buffered < this.usernameLength + 1) return false;
     const field = this.consume(this.usernameLength + 1);
     this.username = field.toString('utf8', 0, this.usernameLength);
-    this.addressLength = field[this.usernameLength]!;
+    this.passwordLength = field[this.usernameLength]!;
     this.state = State.AUTH_PASSWORD;
     return true;
   }
 
   private readPassword(): boolean {
-    if (this.buffered < this.addressLength) return false;
-    const password = Buffer.from(this.consume(this.addressLength));
+    if (this.buffered < this.passwordLength) return false;
+    const password = Buffer.from(this.consume(this.passwordLength));
     this.state = State.AWAIT_SESSION;
     this.events.credentials(this.username, password);
     return true;
@@ -273,12 +279,14 @@ export class HandshakeParser {
     switch (this.addressType) {
       case AddressType.IPV4:
         this.addressLength = 4;
+        this.state = State.S5_ADDRESS;
         break;
       case AddressType.IPV6:
         this.addressLength = 16;
+        this.state = State.S5_ADDRESS;
         break;
       case AddressType.DOMAIN:
-        this.addressLength = -1; // the length byte comes first
+        this.state = State.S5_DOMAIN_LENGTH;
         break;
       default:
         throw new SocksError(
@@ -287,18 +295,20 @@ export class HandshakeParser {
           'EBADATYP',
         );
     }
+    return true;
+  }
+
+  private readDomainLength(): boolean {
+    if (this.buffered < 1) return false;
+    this.addressLength = this.consume(1)[0]!;
+    if (this.addressLength === 0) {
+      throw new SocksError('empty domain name', Reply.HOST_UNREACHABLE, 'EBADADDR');
+    }
     this.state = State.S5_ADDRESS;
     return true;
   }
 
   private readSocks5Address(): boolean {
-    if (this.addressLength < 0) {
-      if (this.buffered < 1) return false;
-      this.addressLength = this.consume(1)[0]!;
-      if (this.addressLength === 0) {
-        throw new SocksError('empty domain name', Reply.HOST_UNREACHABLE, 'EBADADDR');
-      }
-    }
     if (this.buffered < this.addressLength) return false;
     const raw = this.consume(this.addressLength);
     if (this.addressType === AddressType.IPV4) {

@@ -19,8 +19,11 @@ export interface AgentRun {
   reason: string | undefined;
 }
 
-/** One agent action with OCF_RESKEY_* parameters and extra environment (which the daemon it starts inherits). */
-export async function runAgent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}, instance = 'hs-test'): Promise<AgentRun> {
+/**
+ * One agent action with OCF_RESKEY_* parameters and extra environment (which
+ * the daemon it starts inherits), run through `launcher` (ocf/hasocks, or a path that leads to it).
+ */
+export async function runAgent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}, instance = 'hs-test', launcher = AGENT): Promise<AgentRun> {
   const environment: Record<string, string> = {
     OCF_ROOT: '/usr/lib/ocf',
     OCF_RESOURCE_INSTANCE: instance,
@@ -28,7 +31,7 @@ export async function runAgent(action: string, params: Record<string, string> = 
     ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`OCF_RESKEY_${k}`, v])),
     ...env,
   };
-  const result = await execa(AGENT, [action], { env: environment, reject: false, timeout: 60000 });
+  const result = await execa(launcher, [action], { env: environment, reject: false, timeout: 60000 });
   const reason = /^ocf-exit-reason:(.*)$/m.exec(String(result.stderr))?.[1];
   return { code: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), reason };
 }

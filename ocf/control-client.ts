@@ -1,5 +1,6 @@
-// Talking to this node's daemon over its control socket (JSON lines). The
-// SOCKS probes over socks.sock use the shared client in src/client/.
+// The client of this node's daemon's control socket (JSON lines), for the
+// agent and the tests. The SOCKS probes over socks.sock use the shared
+// client in src/client/.
 import { connect } from 'node:net';
 import type { ControlReply, ControlRequest } from '../src/process/control-protocol.js';
 
