@@ -5,10 +5,10 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, buildConfig, parseConfigText } from '../src/config/load.js';
-import { DEFAULT_CONFIG } from '../src/config/defaults.js';
-import type { ConfigFile, RuleFile } from '../src/config/types.js';
-import { CLI, REPO } from './helpers/proxy.js';
+import { ConfigError, buildConfig, parseConfigText } from '../../src/config/load.js';
+import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
+import type { ConfigFile, RuleFile } from '../../src/config/types.js';
+import { CLI_PATH as CLI, PACKAGE_ROOT as REPO } from '../../src/paths.js';
 
 const schema = JSON.parse(readFileSync(join(REPO, 'src', 'config', 'schema.json'), 'utf8')) as {
   properties: Record<string, { properties?: Record<string, unknown> }>;
