@@ -321,7 +321,10 @@ export class SocksServer {
     // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
     const hosts = this.config.internal.map((l) => l.host);
     if (!hosts.some(isUnspecified)) {
-      this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => (this.demoted = false));
+      this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => {
+        this.demoted = false;
+        this.logger.info(`demoted: ${hosts.join(', ')} left this node; clients that arrive are held for the next promotion`);
+      });
     }
     if (this.role === 'unpromoted') return;
     this.role = 'unpromoted';
