@@ -3,10 +3,11 @@
 import { execa } from 'execa';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestServer, freePort, startEchoServer } from './helpers/net.js';
+import { eventually } from './helpers/hostile.js';
 import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let echo: TestServer;
@@ -37,10 +38,17 @@ test('a proxy killed for about a second shows as one outage of about that length
     CLI, 'drill', '--proxy', `127.0.0.1:${port}`, '--target', `127.0.0.1:${echo.port}`, '--udp-target', `127.0.0.1:${udpEcho.address().port}`,
     '--rate', '20', '--duration', '5', '--timeout', '500', '--report', report, '--svg', svg,
   ]);
-  await new Promise((r) => setTimeout(r, 1500));
+  // The kill comes once the drill is probing through the proxy: TCP probes connected and its UDP association open.
+  const log = join(dir, 'proxy.log');
+  const probing = (): boolean => {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    return (text.match(/pass socks-rule #\d+: connect /g) ?? []).length >= 10 && /pass socks-rule #\d+: udpassociate /.test(text);
+  };
+  expect(await eventually(probing, 10000)).toBe(true);
   process.kill(proxy.pid, 'SIGKILL');
   const killedAt = Date.now();
   await proxy.stop();
+  // The outage the drill must report: the proxy stays down for a second.
   await new Promise((r) => setTimeout(r, 1000 - (Date.now() - killedAt)));
   proxy = await startProxy(config);
   const downFor = Date.now() - killedAt;
