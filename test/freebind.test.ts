@@ -195,7 +195,7 @@ test('a warm standby holds a client that arrives before promote; after a demote 
   const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
   try {
     await addAddress(`${vip}/24`);
-    await startProxy({ internal: [`${vip}:1080`], freebind: true, rules: OPEN_RULES }, { netns: lab.server.name, args: ['--control-dir', controlDir, '--role', 'unpromoted'] });
+    const proxy = await startProxy({ internal: [`${vip}:1080`], freebind: true, rules: OPEN_RULES }, { netns: lab.server.name, args: ['--control-dir', controlDir, '--role', 'unpromoted'] });
 
     // The VIP is here before promote (Pacemaker starts both at once): the client waits, then is served.
     const early = connect();
@@ -209,7 +209,7 @@ test('a warm standby holds a client that arrives before promote; after a demote 
 
     // The VIP leaves and comes back ahead of the next promote: held again, not reset.
     await delAddress(`${vip}/24`);
-    await new Promise((r) => setTimeout(r, 400));
+    await proxy.waitForLog(/demoted: 10\.202\.1\.120 left this node/);
     await addAddress(`${vip}/24`);
     const again = connect();
     expect(await settlesWithin(again, 700)).toBe(false);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
-import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
+import { RawClient, type TestServer, sessionEndLine, socks5Request, startEchoServer } from './helpers/net.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let echo: TestServer;
@@ -75,8 +75,9 @@ test('session.max: a client over the limit is closed, open sessions carry on', a
   await expectEcho(second, 'me too');
   await proxy.waitForLog(/session limit 2 reached/);
   // A slot freed is a slot usable again.
+  const firstEnded = sessionEndLine(first);
   first.destroy();
-  await new Promise((r) => setTimeout(r, 200));
+  await proxy.waitForLog(firstEnded);
   const fourth = await openSession(proxy);
   fourth.destroy();
   second.destroy();

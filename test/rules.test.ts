@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import type { RuleFile } from '../src/config/types.js';
 import { type Netns, createNetns } from './helpers/netns.js';
-import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
+import { RawClient, type TestServer, sessionEndLine, socks5Request, startEchoServer } from './helpers/net.js';
 import { REPO, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 import { join } from 'node:path';
 
@@ -176,8 +176,9 @@ describe('per-rule session limits', () => {
     const a = await open(proxy);
     const b = await open(proxy);
     await expect(open(proxy)).rejects.toThrow('reply 2');
+    const aEnded = sessionEndLine(a);
     a.destroy();
-    await new Promise((r) => setTimeout(r, 200));
+    await proxy.waitForLog(aEnded);
     const c = await open(proxy);
     b.destroy();
     c.destroy();

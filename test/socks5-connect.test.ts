@@ -118,6 +118,7 @@ describe('SOCKS5 CONNECT', () => {
       const bytes = [...GREETING, ...socks5Request(CONNECT, '127.0.0.1', echo.port)];
       for (const byte of bytes) {
         client.send([byte]);
+        // Pacing, not a wait for anything: a pause after each byte so that each arrives in a read of its own.
         await new Promise((r) => setTimeout(r, 3));
       }
       expect([...(await client.read(2))]).toEqual([0x05, 0x00]);

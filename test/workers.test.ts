@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
+import { eventually } from './helpers/hostile.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let echo: TestServer;
@@ -85,12 +86,15 @@ test('SIGKILL of a worker under a steady stream of sessions: no new session is r
   };
   const loops = [loop(), loop(), loop(), loop()];
   try {
-    await new Promise((r) => setTimeout(r, 500));
+    // The kill comes into a steady stream, and the stream goes on until the replacement has served sessions too.
+    expect(await eventually(() => completed >= 10, 10000)).toBe(true);
     killedAt = Date.now();
     process.kill(victim, 'SIGKILL');
     await proxy.waitForLog(new RegExp(`worker ${number} \\(pid ${victim}\\) exited with SIGKILL; restarting`));
-    await proxy.waitForLog(new RegExp(`worker ${number} restarted as pid \\d+`));
-    await new Promise((r) => setTimeout(r, 500));
+    const replacement = /restarted as pid (\d+)/.exec(await proxy.waitForLog(new RegExp(`worker ${number} restarted as pid \\d+`)))![1];
+    await proxy.waitForLog(new RegExp(`\\[worker ${number} ${replacement}\\] session \\d+ .*pass socks-rule`));
+    const afterRestart = completed;
+    expect(await eventually(() => completed >= afterRestart + 10, 10000)).toBe(true);
   } finally {
     running = false;
     await Promise.all(loops);

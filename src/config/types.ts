@@ -1,5 +1,5 @@
 // The config file as the schema describes it (src/config/schema.json). Kept
-// by hand next to the schema; test/config.test.ts checks the two agree.
+// by hand next to the schema; test/unit/config.test.ts checks the two agree.
 
 export type RuleAction = 'pass' | 'block';
 export type RuleType = 'client' | 'socks';

@@ -51,6 +51,9 @@ export function parseAddressMatch(text: string): AddressMatcher {
   const family = isIP(ip);
   if (family === 0) {
     if (slash >= 0) throw new Error(`"${text}" is not a CIDR: "${ip}" is not an IP address`);
+    // A mistyped address ("192.168.1") would otherwise be a host name that
+    // never resolves, so a block rule written for it would block nothing.
+    if (/^[0-9.]+$/.test(value)) throw new Error(`"${text}" is made of numbers but is not an IP address`);
     if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(value)) {
       throw new Error(`"${text}" is not an address, a CIDR like "10.0.0.0/8", a host name or a ".domain"`);
     }

@@ -143,7 +143,8 @@ export function decideBeforeResolving(rules: readonly Rule[], input: MatchInput 
     if (rule.type !== 'socks' || !matchesClient(rule, input) || !inPorts(rule, input.port)) continue;
     const to = rule.to;
     // Whether the rule matches does not depend on the address: the name decides, or nothing does.
-    const byName = to.kind === 'any' || to.kind === 'domain' || (to.kind === 'host' && matchAddress(to, undefined, input.targetName));
+    // A host name decides by itself unless it has addresses to match too, and a `to` name has none (see resolveRuleHosts).
+    const byName = to.kind === 'any' || to.kind === 'domain' || (to.kind === 'host' && (!to.addresses?.length || matchAddress(to, undefined, input.targetName)));
     if (byName && !matchAddress(to, undefined, input.targetName)) continue;
     if (byName) return rule.action === 'block' ? { action: 'block', rule } : undefined;
     if (rule.action === 'pass') return undefined; // an address might match it

@@ -148,7 +148,10 @@ export class RoleGate {
     // A wildcard listener has no VIP to see leave: it stays in the reset state until promoted.
     const hosts = this.server.config().internal.map((l) => l.host);
     if (!hosts.some(isUnspecified)) {
-      this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => (this.demoted = false));
+      this.cancelDepartureWatch = whenReady(() => !hosts.some((host) => isLocalAddress(host)), VIP_DEPARTURE_POLL_MS, () => {
+        this.demoted = false;
+        this.logger.info(`demoted: ${hosts.join(', ')} left this node; clients that arrive are held for the next promotion`);
+      });
     }
     if (this.current === 'unpromoted') return;
     this.current = 'unpromoted';

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket, connect } from 'node:net';
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { encodeAddress } from '../../src/protocol/address.js';
+import { encodeAddress, formatEndpoint, unmapIPv4 } from '../../src/protocol/address.js';
 
 /** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -125,6 +125,18 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * The proxy's log line for the end of `client`'s session. The proxy writes it
+ * in the same step that frees the session's slots (session.max, a rule's
+ * limits), so once it is logged a new session may take them. Take it before
+ * destroying the client: a destroyed socket has no local port any more.
+ */
+export function sessionEndLine(client: RawClient): RegExp {
+  const { localAddress, localPort } = client.socket;
+  const endpoint = formatEndpoint(unmapIPv4(localAddress!), localPort!);
+  return new RegExp(`${endpoint.replace(/[.[\]]/g, '\\$&')}: disconnect `);
 }
 
 /** SOCKS5 request bytes for CONNECT/BIND/UDP to an IPv4, IPv6 or domain destination. */

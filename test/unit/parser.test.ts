@@ -1,6 +1,6 @@
-import { HandshakeParser, MAX_HANDSHAKE_BYTES, State, type SocksRequest } from '../src/protocol/parser.js';
-import { SocksError } from '../src/protocol/errors.js';
-import { Reply } from '../src/protocol/constants.js';
+import { HandshakeParser, MAX_HANDSHAKE_BYTES, State, type SocksRequest } from '../../src/protocol/parser.js';
+import { SocksError } from '../../src/protocol/errors.js';
+import { Reply } from '../../src/protocol/constants.js';
 
 /** Drive the parser the way a session does: answer "no auth" to every greeting. */
 function drive(input: Buffer[], methodReply: 'request' | 'credentials' = 'request') {

@@ -4,12 +4,12 @@
 // the code under test.
 import { BlockList, isIPv4 } from 'node:net';
 import fc from 'fast-check';
-import { HandshakeParser, type SocksRequest } from '../src/protocol/parser.js';
-import { SocksError } from '../src/protocol/errors.js';
-import { Reply } from '../src/protocol/constants.js';
-import { bytesToIPv4, bytesToIPv6, encodeAddress, ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
-import { parseUdpHeader, udpHeader } from '../src/protocol/udp-header.js';
-import { ipToBytes16, matchAddress, parseAddressMatch } from '../src/policy/address-match.js';
+import { HandshakeParser, type SocksRequest } from '../../src/protocol/parser.js';
+import { SocksError } from '../../src/protocol/errors.js';
+import { Reply } from '../../src/protocol/constants.js';
+import { bytesToIPv4, bytesToIPv6, encodeAddress, ipv4ToBytes, ipv6ToBytes } from '../../src/protocol/address.js';
+import { parseUdpHeader, udpHeader } from '../../src/protocol/udp-header.js';
+import { ipToBytes16, matchAddress, parseAddressMatch } from '../../src/policy/address-match.js';
 
 // Enough runs to reach the corners (chunk boundaries inside every field),
 // few enough that the whole file takes a few seconds.

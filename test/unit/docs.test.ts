@@ -7,7 +7,7 @@
 // no build, well under a second.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { PACKAGE_ROOT as REPO } from '../src/paths.js';
+import { PACKAGE_ROOT as REPO } from '../../src/paths.js';
 
 /** The top-level folders whose paths documents name; a token starting with one of them is a path to check. */
 const ROOTS = ['src', 'ocf', 'native', 'test', 'examples', 'docs', '.ci'];
@@ -134,7 +134,7 @@ function problem(docPath: string, ref: Reference): string | undefined {
 describe('the reference scanner', () => {
   const sample = [
     '# Title',
-    'See `src/cli.ts` and `native/src/tcp_conn.c:42`, run `bash test/run.sh test/config.test.ts`.',
+    'See `src/cli.ts` and `native/src/tcp_conn.c:42`, run `bash test/run.sh test/unit/config.test.ts`.',
     'Not ours: `/opt/hasocks/examples/pcs-group.sh`, [a site](https://example.com/src/x.ts).',
     'A [chapter](cluster.md#the-figures), a [section](#title), the [security](../SECURITY.md).',
     '```sh',
@@ -149,7 +149,7 @@ describe('the reference scanner', () => {
       'src/cli.ts',
       'native/src/tcp_conn.c',
       'test/run.sh',
-      'test/config.test.ts',
+      'test/unit/config.test.ts',
       'examples/pcs-promotable.sh',
     ]);
   });

@@ -1,6 +1,6 @@
 // The server's registry of open sessions: O(1) add and delete by swap-remove,
 // each item keeping its own slot number.
-import { Registry } from '../src/sockets/session-registry.js';
+import { Registry } from '../../src/sockets/session-registry.js';
 
 type Item = { name: string; registryIndex: number };
 const item = (name: string): Item => ({ name, registryIndex: -1 });

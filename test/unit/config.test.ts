@@ -5,10 +5,10 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, buildConfig, parseConfigText } from '../src/config/load.js';
-import { DEFAULT_CONFIG } from '../src/config/defaults.js';
-import type { ConfigFile, RuleFile } from '../src/config/types.js';
-import { CLI, REPO } from './helpers/proxy.js';
+import { ConfigError, buildConfig, parseConfigText } from '../../src/config/load.js';
+import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
+import type { ConfigFile, RuleFile } from '../../src/config/types.js';
+import { CLI_PATH as CLI, PACKAGE_ROOT as REPO } from '../../src/paths.js';
 
 const schema = JSON.parse(readFileSync(join(REPO, 'src', 'config', 'schema.json'), 'utf8')) as {
   properties: Record<string, { properties?: Record<string, unknown> }>;
@@ -84,6 +84,8 @@ describe('schema', () => {
     ['a bad external address', { ...REQUIRED_SHAPE, external: ['eth0'] }, /^\/external\/0: "eth0" is not an IP address$/],
     ['a backwards port range', { ...REQUIRED_SHAPE, rules: [{ type: 'socks', action: 'pass', port: '90-80' }] }, /^\/rules\/0\/port: port range "90-80" runs backwards; write "80-90"$/],
     ['an unknown action', { ...REQUIRED_SHAPE, rules: [{ type: 'socks', action: 'allow' }] }, /^\/rules\/0\/action: must be one of "pass", "block"$/],
+    ['a throttle that lets no session in', { ...REQUIRED_SHAPE, rules: [{ type: 'socks', action: 'pass', session: { throttle: '0/1' } }] }, /^\/rules\/0\/session\/throttle: "0\/1" is not valid; expected New sessions allowed per time/],
+    ['a throttle over no time, which throttles nothing', { ...REQUIRED_SHAPE, rules: [{ type: 'socks', action: 'pass', session: { throttle: '50/0' } }] }, /^\/rules\/0\/session\/throttle: "50\/0" is not valid; expected New sessions allowed per time/],
     ['a missing internal', { rules: [] }, /^\/: missing required key "internal"$/],
   ])('rejects %s, naming the path and what was expected', (_what, data, message) => {
     const problems = problemsOf(data);

@@ -2,7 +2,7 @@
 // reading the surviving DC's log (test/helpers/pacemaker-log.ts). Here that
 // reading runs on log text shaped like Pacemaker 2.1's, with the lines the
 // slow and the fast path write.
-import { reaskedInLog } from './helpers/pacemaker-log.js';
+import { reaskedInLog } from '../helpers/pacemaker-log.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const base = new Date(2026, 10, 26, 23, 28, 38, 0).getTime();
