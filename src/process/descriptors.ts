@@ -6,7 +6,6 @@
 // run the process out of descriptors before they reach session.max, and
 // then the agent's own probe and control connections fail too.
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Socket } from 'node:net';
 
 const DESCRIPTORS_PER_SESSION = 6;
 /**
@@ -14,8 +13,7 @@ const DESCRIPTORS_PER_SESSION = 6;
  * agent's control and probe connections, log files, and what sessions
  * already accepted still open (a dial, a pipe). A client whose descriptor
  * would fall in it is closed at once, as if the process were out of them
- * (native/src/tcp_conn.c for clients in C and the C relay's pipes, and
- * clientDescriptorCeiling for Node sockets).
+ * (native/src/tcp_conn.c, for clients and the C relay's pipes).
  */
 const DESCRIPTORS_RESERVED = 64;
 
@@ -61,19 +59,4 @@ export function descriptorWarning(sessionMax: number): string | undefined {
     `session.max ${sessionMax} may need ${needed} file descriptors but the limit is ${limit}: clients could exhaust them first, ` +
     `and then the agent's monitor fails too; raise the limit (LimitNOFILE=, ulimit -n) or lower session.max to ${Math.max(1, Math.floor((limit - DESCRIPTORS_RESERVED) / DESCRIPTORS_PER_SESSION))}`
   );
-}
-
-/** The highest descriptor a client may have (see DESCRIPTORS_RESERVED); Infinity when the limit is unknown. */
-export function clientDescriptorCeiling(): number {
-  const limit = fileLimit();
-  return limit > 0 ? limit - 1 - reservedDescriptors() : Infinity;
-}
-
-/**
- * The descriptor of a socket Node accepted, or -1. Node has no public way
- * to read it; its own cluster module reads the handle's fd like this.
- */
-export function descriptorOf(socket: Socket): number {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;
-  return typeof handle?.fd === 'number' ? handle.fd : -1;
 }
