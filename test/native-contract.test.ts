@@ -3,8 +3,10 @@
 // handles, and only those, each its own; and an addon that does not is refused
 // at load with the way to rebuild it.
 import { execFileSync } from 'node:child_process';
+import { type Socket, createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADDON_CODE_NAMES, ADDON_PATH, type NativeAddon, addonMismatch, loadAddon } from '../src/native/addon.js';
 import { PACKAGE_ROOT, SCHEMA_PATH } from '../src/paths.js';
@@ -87,4 +89,80 @@ test('the config schema allows no more workers than the shared session count has
   } finally {
     addon.close(fd);
   }
+});
+
+describe('udpRelay*: a relay is a number, and a closed one\'s number names nothing', () => {
+  const header = (port: number): Buffer => Buffer.from([0, 0, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]);
+  const bound = async (): Promise<Socket> => {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    return socket;
+  };
+  let client: Socket;
+  let target: Socket;
+  beforeAll(async () => {
+    client = await bound();
+    target = await bound();
+  });
+  afterAll(() => {
+    client.close();
+    target.close();
+  });
+
+  test('datagrams take the slow path until their route is learned, then C forwards them both ways; after close the calls do nothing', async () => {
+    const addon = builtAddon();
+    const slow: Array<[boolean, string, string, number]> = [];
+    let heard: (() => void) | undefined;
+    const nextSlow = async (): Promise<[boolean, string, string, number]> => {
+      while (slow.length === 0) await new Promise<void>((resolve) => (heard = resolve));
+      return slow.shift()!;
+    };
+    const relayFd = addon.udpSocket('127.0.0.1', 0);
+    const relayPort = Number(addon.localAddress(relayFd).split('|')[1]);
+    const relay = addon.udpRelayOpen(relayFd, '127.0.0.1', 0, (fromClient, datagram, address, port) => {
+      slow.push([fromClient, datagram.toString('latin1'), address, port]);
+      heard?.();
+    });
+    const targetPort = target.address().port;
+    const clientPort = client.address().port;
+    try {
+      // Not learned yet: the whole datagram, header and all, comes up with the client's address.
+      client.send(Buffer.concat([header(targetPort), Buffer.from('first')]), relayPort, '127.0.0.1');
+      expect(await nextSlow()).toEqual([true, header(targetPort).toString('latin1') + 'first', '127.0.0.1', clientPort]);
+
+      addon.udpRelayOutgoing(relay, addon.udpSocket('127.0.0.1', 0));
+      addon.udpRelayLearn(relay, false, '127.0.0.1', targetPort, true);
+      const atTarget = once(target, 'message');
+      client.send(Buffer.concat([header(targetPort), Buffer.from('second')]), relayPort, '127.0.0.1');
+      const [payload, from] = (await atTarget) as [Buffer, { port: number }];
+      expect(payload.toString()).toBe('second');
+
+      // The reply's sender is not learned yet: up to JavaScript; once learned, C adds the SOCKS header naming it.
+      target.send('reply', from.port, '127.0.0.1');
+      expect(await nextSlow()).toEqual([false, 'reply', '127.0.0.1', targetPort]);
+      addon.udpRelayLearn(relay, true, '127.0.0.1', targetPort, true);
+      const atClient = once(client, 'message');
+      target.send('reply2', from.port, '127.0.0.1');
+      const [reply] = (await atClient) as [Buffer];
+      expect(reply).toEqual(Buffer.concat([header(targetPort), Buffer.from('reply2')]));
+      expect(addon.udpRelayStats(relay).slice(0, 4)).toEqual([1, 'second'.length, 1, 'reply2'.length]);
+      expect(slow).toEqual([]);
+    } finally {
+      addon.udpRelayClose(relay);
+    }
+
+    expect(addon.udpRelaySendOut(relay, Buffer.from('x'), '127.0.0.1', targetPort)).toBe(-constants.errno.ENOTCONN);
+    expect(addon.udpRelaySendToClient(relay, header(targetPort), Buffer.from('x'))).toBe(-constants.errno.ENOTCONN);
+    expect(() => addon.udpRelayLearn(relay, false, '127.0.0.1', targetPort, true)).not.toThrow();
+    expect(() => addon.udpRelayForget(relay)).not.toThrow();
+    expect(() => addon.udpRelayClose(relay)).not.toThrow();
+    expect(() => addon.udpRelayStats(relay)).toThrow(/no such UDP relay/);
+    // An outgoing socket handed to a closed relay is closed, as the relay would have closed it.
+    const late = addon.udpSocket('127.0.0.1', 0);
+    addon.udpRelayOutgoing(relay, late);
+    expect(() => addon.localAddress(late)).toThrow(expect.objectContaining({ errno: -constants.errno.EBADF, syscall: 'getsockname' }));
+    // Anything but a number is not taken for a closed relay: a TypeError.
+    expect(() => (addon.udpRelayStats as unknown as (relay: unknown) => unknown)('not a relay')).toThrow(/expected a UDP relay id/);
+  });
 });

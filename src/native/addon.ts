@@ -46,7 +46,7 @@ export interface NativeAddon {
   udpRelaySendOut(relay: UdpRelayHandle, payload: Buffer, address: string, port: number): number;
   /** Send header + payload to the client: bytes sent or -errno. */
   udpRelaySendToClient(relay: UdpRelayHandle, header: Buffer, payload: Buffer): number;
-  /** [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]. */
+  /** [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]; read them before udpRelayClose. */
   udpRelayStats(relay: UdpRelayHandle): [number, number, number, number, number];
   /** Forget every learned route (the rules changed): their next datagrams take the slow path again. */
   udpRelayForget(relay: UdpRelayHandle): void;
@@ -145,8 +145,8 @@ export type TcpRelayId = number & { readonly __tcpRelay: unique symbol };
 export type TcpRelayEvent = number & { readonly __tcpRelayEvent: unique symbol };
 export type TcpRelayEvents = Readonly<Record<(typeof ADDON_CODE_NAMES.tcpRelayEvents)[number], TcpRelayEvent>>;
 
-/** A relay made by udpRelayOpen (an N-API external). */
-export type UdpRelayHandle = { readonly __udpRelay: unique symbol };
+/** A UDP relay's number, from udpRelayOpen; after udpRelayClose it names nothing, and the calls take it as a closed relay (udpRelayStats throws). */
+export type UdpRelayHandle = number & { readonly __udpRelay: unique symbol };
 
 /** A datagram the C relay could not forward on its own: from the client (whole, SOCKS header first) or from a remote sender. */
 export type UdpSlowPath = (fromClient: boolean, datagram: Buffer, address: string, port: number) => void;
