@@ -8,8 +8,8 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADDON_CODE_NAMES, ADDON_PATH, type NativeAddon, addonMismatch, loadAddon } from '../src/native/addon.js';
-import { PACKAGE_ROOT, SCHEMA_PATH } from '../src/paths.js';
+import { ADDON_CODE_NAMES, ADDON_PATH, type NativeAddon, addonMismatch, loadAddon } from '../../src/native/addon.js';
+import { PACKAGE_ROOT, SCHEMA_PATH } from '../../src/paths.js';
 
 const tables = Object.keys(ADDON_CODE_NAMES) as Array<keyof typeof ADDON_CODE_NAMES>;
 
