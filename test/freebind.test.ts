@@ -6,7 +6,7 @@ import { CLI, OPEN_RULES, startProxy, stopAllProxies } from './helpers/proxy.js'
 import { type TcpConnId, type TcpRelayId, loadAddon } from '../src/native/addon.js';
 import { control } from '../ocf/control-client.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 let lab: TwoHostLab;
@@ -123,7 +123,7 @@ test('tcpConn*: wrong arguments and stale ids are errors, and a refused dial rep
     expect(dial).toBeGreaterThanOrEqual(0);
     expect(() => conn.tcpConnResume(dial as TcpConnId)).toThrow(/a dial has nothing to read/);
     for (let i = 0; i < 100 && events.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(events).toEqual([[4, dial, 111, undefined, 0]]); // CONNECTED with ECONNREFUSED
+    expect(events).toEqual([[conn.tcpConnEvents.CONNECTED, dial, constants.errno.ECONNREFUSED, undefined, 0]]);
     conn.tcpConnClose(dial as TcpConnId);
     // Numbers that name nothing (any more): errors, except closing, which is harmless.
     expect(() => conn.tcpConnWrite(id, Buffer.from('x'))).toThrow(/no such client socket/);

@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for parse_address() and address_text()
- * (native/src/socket_address.h). tcpConnDial (tcp_conn.c) parses the
- * address of every destination a client asks for with it: JavaScript
+ * (native/src/socket_address.h), and for address_bytes() and
+ * address_from_bytes() on what it parses. tcpConnDial (tcp_conn.c) and the
+ * UDP relay's calls (udp_relay.c) parse addresses with it: JavaScript
  * passes an IP literal it took from the client's request or from DNS,
  * copied by napi_get_value_string_latin1 into a fixed buffer, cut to fit and
  * NUL-terminated. This harness feeds it any such buffer.
@@ -89,6 +90,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t length) {
   CHECK(parse_address(text, text_port, &again) == 0);
   CHECK(again.family == out.family && again.length == out.length);
   CHECK(memcmp(&again.storage, &out.storage, sizeof out.storage) == 0);
+
+  /* address_bytes and address_from_bytes (udp_relay.c's way between socket addresses and SOCKS headers) give back the same address. */
+  const uint8_t *bytes;
+  uint16_t net_port;
+  int version = address_bytes(&out.storage, &bytes, &net_port);
+  CHECK(version == (out.family == AF_INET ? 4 : 6));
+  CHECK(ntohs(net_port) == port);
+  CHECK(bytes >= (const uint8_t *)&out.storage && bytes + (version == 4 ? 4 : 16) <= (const uint8_t *)&out.storage + out.length);
+  parsed_address rebuilt;
+  memset(&rebuilt, 0xa5, sizeof rebuilt);
+  address_from_bytes(version, bytes, net_port, &rebuilt);
+  CHECK(memcmp(&rebuilt, &out, sizeof out) == 0);
   free(exact);
   return 0;
 }

@@ -17,6 +17,9 @@
  * Every function closes its socket on every error path and throws a
  * Node-style error: message "bind EADDRNOTAVAIL 10.0.0.1:1080", with code,
  * errno, syscall, address and port properties.
+ *
+ * Besides the functions, the module exports the numbers TypeScript must
+ * agree on with C (events.h, session_count.h), so they are written once.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -30,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "js_call.h"
 #include "reuseport_rr.h"
 #include "session_count.h"
@@ -334,10 +338,33 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
  */
 #define MMAP_THRESHOLD (256 * 1024)
 
+typedef struct {
+  const char *name;
+  int code;
+} named_code;
+
+#define NAMED_TCP_CONN_EVENT(name) {#name, TCP_CONN_##name},
+#define NAMED_TCP_RELAY_EVENT(name) {#name, TCP_RELAY_##name},
+static const named_code tcp_conn_events[] = {TCP_CONN_EVENTS(NAMED_TCP_CONN_EVENT)};
+static const named_code tcp_relay_events[] = {TCP_RELAY_EVENTS(NAMED_TCP_RELAY_EVENT)};
+
+/* A frozen object of name -> code, for src/native/addon.ts; NULL if N-API refused. */
+static napi_value codes_object(napi_env env, const named_code *codes, size_t count) {
+  napi_value object, value;
+  if (napi_create_object(env, &object) != napi_ok) return NULL;
+  for (size_t i = 0; i < count; i++)
+    if (napi_create_int32(env, codes[i].code, &value) != napi_ok || napi_set_named_property(env, object, codes[i].name, value) != napi_ok) return NULL;
+  return napi_object_freeze(env, object) == napi_ok ? object : NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 #endif
+  napi_value tcp_conn_codes = codes_object(env, tcp_conn_events, sizeof tcp_conn_events / sizeof tcp_conn_events[0]);
+  napi_value tcp_relay_codes = codes_object(env, tcp_relay_events, sizeof tcp_relay_events / sizeof tcp_relay_events[0]);
+  napi_value session_count_slots;
+  if (!tcp_conn_codes || !tcp_relay_codes || napi_create_int32(env, SESSION_COUNT_SLOTS, &session_count_slots) != napi_ok) return NULL;
   napi_property_descriptor properties[] = {
       {"tcpListener", NULL, tcp_listener, NULL, NULL, NULL, napi_default, NULL},
       {"udpSocket", NULL, udp_socket, NULL, NULL, NULL, napi_default, NULL},
@@ -374,6 +401,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sessionCountGive", NULL, session_count_give, NULL, NULL, NULL, napi_default, NULL},
       {"sessionCountClear", NULL, session_count_clear, NULL, NULL, NULL, napi_default, NULL},
       {"sessionCountTotal", NULL, session_count_total, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnEvents", NULL, NULL, NULL, NULL, tcp_conn_codes, napi_enumerable, NULL},
+      {"tcpRelayEvents", NULL, NULL, NULL, NULL, tcp_relay_codes, napi_enumerable, NULL},
+      {"sessionCountSlots", NULL, NULL, NULL, NULL, session_count_slots, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -1,4 +1,4 @@
-/* One epoll set for the session sockets and TCP relays: see poller.h. */
+/* One epoll set for the session sockets and the TCP and UDP relays: see poller.h. */
 #define _GNU_SOURCE
 #include "poller.h"
 
@@ -27,12 +27,17 @@ static size_t graveyard_count, graveyard_capacity;
 /* Each registration in the set gets a new tag, carried in its events with the descriptor, so an event still queued for a closed descriptor is not taken for its successor of the same number. */
 static uint32_t last_tag;
 
-static void set_mask(watcher *w, uint32_t events) {
-  if (events == w->registered) return;
+/* 0, or the errno of a failed epoll_ctl. */
+static int set_mask(watcher *w, uint32_t events) {
+  if (events == w->registered) return 0;
   int op = events == 0 ? EPOLL_CTL_DEL : w->registered == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
   if (op == EPOLL_CTL_ADD) w->tag = ++last_tag;
   struct epoll_event event = {.events = events, .data = {.u64 = (uint64_t)w->tag << 32 | (uint32_t)w->fd}};
-  if (epoll_ctl(epoll_fd, op, w->fd, &event) == 0 || (op == EPOLL_CTL_DEL && errno == ENOENT)) w->registered = events;
+  if (epoll_ctl(epoll_fd, op, w->fd, &event) == 0 || (op == EPOLL_CTL_DEL && errno == ENOENT)) {
+    w->registered = events;
+    return 0;
+  }
+  return errno;
 }
 
 static void on_set_ready(uv_poll_t *handle, int status, int events) {
@@ -102,10 +107,10 @@ int watcher_start(watcher *w, int fd, watcher_cb cb, void *owner) {
   return 0;
 }
 
-void watcher_want(watcher *w, uint32_t events) {
+int watcher_want(watcher *w, uint32_t events) {
   w->wanted = events;
   /* Adding interest is at once; dropping it waits for an unwanted event (on_set_ready). */
-  if (events & ~w->registered) set_mask(w, w->registered | events);
+  return events & ~w->registered ? set_mask(w, w->registered | events) : 0;
 }
 
 void watcher_stop(watcher *w, int remove) {

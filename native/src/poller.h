@@ -1,4 +1,4 @@
-/* One epoll set for the session sockets and TCP relays (tcp_conn.c, tcp_relay.c), polled from Node's loop. */
+/* One epoll set for the session sockets and the TCP and UDP relays (tcp_conn.c, tcp_relay.c, udp_relay.c), polled from Node's loop. */
 #ifndef HASOCKS_POLLER_H
 #define HASOCKS_POLLER_H
 #include <stdint.h>
@@ -42,8 +42,11 @@ int poller_open(uv_loop_t *loop);
  */
 int watcher_start(watcher *w, int fd, watcher_cb cb, void *owner);
 
-/* Want `events` (EPOLLIN | EPOLLOUT, or 0) from now on. */
-void watcher_want(watcher *w, uint32_t events);
+/*
+ * Want `events` (EPOLLIN | EPOLLOUT, or 0) from now on. 0, or the errno of
+ * adding the descriptor to the set (EPERM: not a socket or pipe; EBADF).
+ */
+int watcher_want(watcher *w, uint32_t events);
 
 /*
  * Stop watching. With `remove`, the descriptor leaves the set now (before

@@ -28,11 +28,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* More workers than a node has cores would gain nothing; the config schema stops well below this. */
-#define MAX_SLOTS 256
-
 typedef struct {
-  _Atomic int64_t count[MAX_SLOTS];
+  _Atomic int64_t count[SESSION_COUNT_SLOTS];
 } shared_counts;
 
 static shared_counts *shared;
@@ -55,7 +52,7 @@ static int map_area(int fd) {
 
 static int64_t sum(void) {
   int64_t total = 0;
-  for (int i = 0; i < MAX_SLOTS; i++) total += atomic_load(&shared->count[i]);
+  for (int i = 0; i < SESSION_COUNT_SLOTS; i++) total += atomic_load(&shared->count[i]);
   return total;
 }
 
@@ -95,8 +92,8 @@ napi_value session_count_create(napi_env env, napi_callback_info info) {
 
 napi_value session_count_attach(napi_env env, napi_callback_info info) {
   int64_t args[2];
-  if (int_args(env, info, 2, args) != 0 || args[0] < 0 || args[1] < 0 || args[1] >= MAX_SLOTS) {
-    napi_throw_type_error(env, NULL, "expected (fd, slot) with slot below 256");
+  if (int_args(env, info, 2, args) != 0 || args[0] < 0 || args[1] < 0 || args[1] >= SESSION_COUNT_SLOTS) {
+    napi_throw_type_error(env, NULL, "expected (fd, slot) with slot below sessionCountSlots");
     return NULL;
   }
   int err = map_area((int)args[0]);
@@ -129,7 +126,7 @@ napi_value session_count_give(napi_env env, napi_callback_info info) {
 
 napi_value session_count_clear(napi_env env, napi_callback_info info) {
   int64_t slot;
-  if (int_args(env, info, 1, &slot) != 0 || !shared || slot < 0 || slot >= MAX_SLOTS) {
+  if (int_args(env, info, 1, &slot) != 0 || !shared || slot < 0 || slot >= SESSION_COUNT_SLOTS) {
     napi_throw_type_error(env, NULL, "expected (slot) after sessionCountCreate");
     return NULL;
   }

@@ -1,9 +1,10 @@
-/* Socket addresses and socket state, for hasocks_native.c, tcp_conn.c and tcp_relay.c. */
+/* Socket addresses and socket state, for hasocks_native.c, tcp_conn.c, tcp_relay.c and udp_relay.c. */
 #ifndef HASOCKS_SOCKET_ADDRESS_H
 #define HASOCKS_SOCKET_ADDRESS_H
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -33,6 +34,49 @@ static inline int parse_address(const char *host, int port, parsed_address *out)
     return 0;
   }
   return -1;
+}
+
+/*
+ * The IP version of an IPv4 or IPv6 socket address (4 or 6; 0 for another
+ * family), with its address bytes (4 or 16, pointing into `storage`) and
+ * its port in network order: the form a SOCKS UDP header carries them in.
+ */
+static inline int address_bytes(const struct sockaddr_storage *storage, const uint8_t **addr, uint16_t *net_port) {
+  if (storage->ss_family == AF_INET) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)storage;
+    *addr = (const uint8_t *)&v4->sin_addr;
+    *net_port = v4->sin_port;
+    return 4;
+  }
+  if (storage->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)storage;
+    *addr = (const uint8_t *)&v6->sin6_addr;
+    *net_port = v6->sin6_port;
+    return 6;
+  }
+  *addr = NULL;
+  *net_port = 0;
+  return 0;
+}
+
+/* address_bytes the other way: the socket address of IP version 4 or 6, its address bytes and a port in network order. */
+static inline void address_from_bytes(int version, const uint8_t *addr, uint16_t net_port, parsed_address *out) {
+  memset(out, 0, sizeof *out);
+  if (version == 4) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->storage;
+    v4->sin_family = AF_INET;
+    memcpy(&v4->sin_addr, addr, 4);
+    v4->sin_port = net_port;
+    out->length = sizeof *v4;
+    out->family = AF_INET;
+    return;
+  }
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->storage;
+  v6->sin6_family = AF_INET6;
+  memcpy(&v6->sin6_addr, addr, 16);
+  v6->sin6_port = net_port;
+  out->length = sizeof *v6;
+  out->family = AF_INET6;
 }
 
 /* "a.b.c.d" or an IPv6 text (text holds INET6_ADDRSTRLEN), and the port, of a socket address. */

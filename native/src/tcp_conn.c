@@ -13,19 +13,14 @@
  *
  * A socket here is a "conn": a listener, a client or a dial. JavaScript
  * names it by number (slot_table.h) and hears about every conn through one
- * callback, onEvent(event, id, ...):
- *   ACCEPTED  (listenerId, clientId, remoteAddress, remotePort, localAddress, localPort)
- *             localAddress is undefined unless the listener is a wildcard one.
- *   DATA      (clientId, bytes)         while the client is resumed
- *   END       (clientId)                the client sent FIN; reading stops
- *   ERROR     (id, errno)               a client's read or write failed, or a listener's accept
- *   CONNECTED (dialId, errno, localAddress, localPort)   errno 0 when connected
- *   CLOSED    (clientId)                both sides sent FIN and all written was sent: closed here
+ * callback, onEvent(event, id, ...); the events and their arguments are
+ * listed in events.h.
  * A client may be handed to Node as a descriptor (tcpConnDetach) for what
  * only Node streams do: BIND, UDP ASSOCIATE, rules that log data.
  */
 #define _GNU_SOURCE
 #include "tcp_conn.h"
+#include "events.h"
 #include "js_call.h"
 #include "poller.h"
 #include "slot_table.h"
@@ -43,7 +38,6 @@
 #include <uv.h>
 
 enum { KIND_LISTENER, KIND_CLIENT, KIND_DIAL };
-enum { EVENT_ACCEPTED = 0, EVENT_DATA = 1, EVENT_END = 2, EVENT_ERROR = 3, EVENT_CONNECTED = 4, EVENT_CLOSED = 5 };
 
 /* The most a listener accepts per wake-up, so one busy listener cannot hold the loop. */
 #define ACCEPTS_PER_WAKE 64
@@ -149,7 +143,7 @@ static napi_value text_or_undefined(const char *text) {
   return result;
 }
 
-/* onEvent(event, id, errno): ERROR, END (errno 0, ignored). */
+/* onEvent(event, id, errno): ERROR; END and CLOSED with errno 0. */
 static void emit_simple(int event, conn *c, int error) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
@@ -165,7 +159,7 @@ static void emit_accepted(conn *listener, conn *client, const struct sockaddr_st
   const char *local_text = listener->wildcard && local_end(client->fd, local, &local_port) == 0 ? local : NULL;
   napi_handle_scope scope;
   if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
-  napi_value argv[7] = {number(EVENT_ACCEPTED), number(listener->id), number(client->id), text_or_undefined(remote),
+  napi_value argv[7] = {number(TCP_CONN_ACCEPTED), number(listener->id), number(client->id), text_or_undefined(remote),
                         number(remote_port),    text_or_undefined(local_text), number(local_port)};
   emit(7, argv);
   napi_close_handle_scope(js.env, scope);
@@ -174,7 +168,7 @@ static void emit_accepted(conn *listener, conn *client, const struct sockaddr_st
 static void emit_data(conn *c, const uint8_t *data, size_t length) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
-  napi_value argv[3] = {number(EVENT_DATA), number(c->id), NULL};
+  napi_value argv[3] = {number(TCP_CONN_DATA), number(c->id), NULL};
   void *copy;
   if (napi_create_buffer_copy(js.env, length, data, &copy, &argv[2]) == napi_ok) emit(3, argv);
   napi_close_handle_scope(js.env, scope);
@@ -186,7 +180,7 @@ static void emit_connected(conn *c, int error) {
   const char *local_text = !error && local_end(c->fd, local, &local_port) == 0 ? local : NULL;
   napi_handle_scope scope;
   if (napi_open_handle_scope(js.env, &scope) != napi_ok) return;
-  napi_value argv[5] = {number(EVENT_CONNECTED), number(c->id), number(error), text_or_undefined(local_text), number(local_port)};
+  napi_value argv[5] = {number(TCP_CONN_CONNECTED), number(c->id), number(error), text_or_undefined(local_text), number(local_port)};
   emit(5, argv);
   napi_close_handle_scope(js.env, scope);
 }
@@ -221,13 +215,13 @@ static void accept_clients(conn *listener) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       /* Out of descriptors or memory: JavaScript pauses the listener for a moment, as a level-triggered poll would spin. */
-      if (errno != EAGAIN && errno != EWOULDBLOCK) emit_simple(EVENT_ERROR, listener, errno);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) emit_simple(TCP_CONN_ERROR, listener, errno);
       return;
     }
     if (fd > max_client_fd) {
       /* As good as out of descriptors: the reserve is not for clients. */
       close(fd);
-      emit_simple(EVENT_ERROR, listener, EMFILE);
+      emit_simple(TCP_CONN_ERROR, listener, EMFILE);
       return;
     }
     int one = 1;
@@ -247,7 +241,7 @@ static void fail_client(conn *c, int error) {
   free(c->out);
   c->out = NULL;
   update_poll(c);
-  emit_simple(EVENT_ERROR, c, error);
+  emit_simple(TCP_CONN_ERROR, c, error);
 }
 
 static void read_client(conn *c) {
@@ -262,7 +256,7 @@ static void read_client(conn *c) {
   if (n == 0) {
     c->ended = 1;
     update_poll(c);
-    emit_simple(EVENT_END, c, 0);
+    emit_simple(TCP_CONN_END, c, 0);
     return;
   }
   fail_client(c, errno);
@@ -299,7 +293,7 @@ static void on_ready(watcher *w, uint32_t events) {
   if (c->ended && c->shut == 2) {
     /* Both FINs have gone and nothing waits: like a Node socket, it closes itself. */
     release(c, CLOSE_FD);
-    emit_simple(EVENT_CLOSED, c, 0);
+    emit_simple(TCP_CONN_CLOSED, c, 0);
     return;
   }
   update_poll(c);

@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include "tcp_relay.h"
 #include "tcp_conn.h"
+#include "events.h"
 #include "js_call.h"
 #include "poller.h"
 #include "slot_table.h"
@@ -59,7 +60,8 @@
 enum { SIDE_CLIENT = 0, SIDE_TARGET = 1 };
 /* A direction is named by the side it reads from: UP reads the client, DOWN reads the target. */
 enum { UP = SIDE_CLIENT, DOWN = SIDE_TARGET };
-enum { EVENT_END_UP = 0, EVENT_END_DOWN = 1, EVENT_CLOSED = 2, EVENT_CLIENT_ERROR = 3, EVENT_TARGET_ERROR = 4, NO_EVENT = -1 };
+/* close_relay without telling JavaScript; the events are in events.h. */
+enum { NO_EVENT = -1 };
 
 /* A pipe between splice() calls: the read end and the write end. */
 typedef struct {
@@ -184,7 +186,7 @@ static void close_relay(tcp_relay *relay, int event, int error) {
 }
 
 /* End the relay because of `error` on `side`, and say so. */
-static void fail(tcp_relay *relay, int side, int error) { close_relay(relay, side == SIDE_CLIENT ? EVENT_CLIENT_ERROR : EVENT_TARGET_ERROR, error); }
+static void fail(tcp_relay *relay, int side, int error) { close_relay(relay, side == SIDE_CLIENT ? TCP_RELAY_CLIENT_ERROR : TCP_RELAY_TARGET_ERROR, error); }
 
 /* Poll each socket for what its directions need now: reading while its outgoing direction can take more, writing while the other has bytes queued. */
 static void update_polls(tcp_relay *relay);
@@ -259,7 +261,7 @@ static void took_in(tcp_relay *relay, int side, ssize_t n) {
   }
   d->ended = 1;
   pass_fin(relay, side);
-  emit(relay, side == UP ? EVENT_END_UP : EVENT_END_DOWN, 0);
+  emit(relay, side == UP ? TCP_RELAY_END_UP : TCP_RELAY_END_DOWN, 0);
 }
 
 /* One read from `side` into read_buffer and its send: the way when no pipe can be had. */
@@ -337,7 +339,7 @@ static void on_ready(watcher *w, uint32_t events) {
     }
   }
   if (relay->directions[UP].passed && relay->directions[DOWN].passed) {
-    close_relay(relay, EVENT_CLOSED, 0);
+    close_relay(relay, TCP_RELAY_CLOSED, 0);
     return;
   }
   update_polls(relay);

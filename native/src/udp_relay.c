@@ -17,16 +17,19 @@
  *   the JavaScript relay does.
  * - Counters and the time of last activity are kept here, for both paths.
  *
- * Everything runs on Node's event loop thread (uv_poll), so no locking.
+ * The sockets are in the epoll set the TCP sockets share (poller.h), and
+ * JavaScript names a relay by number (slot_table.h), as it does a TCP
+ * relay. Everything runs on Node's event loop thread, so no locking.
  */
 #define _GNU_SOURCE
 #include "udp_relay.h"
 #include "js_call.h"
+#include "poller.h"
+#include "slot_table.h"
+#include "socket_address.h"
 #include "socks_udp.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,16 +56,15 @@ typedef struct {
 } route;
 
 typedef struct udp_relay {
+  double id; /* what JavaScript calls it (slot_table.h) */
   napi_env env;
   napi_ref on_slow;
   napi_async_context async;
-  uv_poll_t polls[SIDES];
-  int fds[SIDES];
+  watcher watchers[SIDES]; /* poller.h */
+  int fds[SIDES];          /* -1: no such socket (yet) */
   int closed;
-  int open_handles; /* uv_poll handles not yet closed; the struct is freed when 0 and finalized */
-  int finalized;
   /* The client: who may send, and where replies go once it has sent. */
-  uint8_t allowed_family;
+  uint8_t allowed_family; /* 4 or 6 */
   uint8_t allowed_addr[16];
   uint16_t allowed_port; /* network order; 0: any */
   struct sockaddr_storage client;
@@ -71,6 +73,9 @@ typedef struct udp_relay {
   route down[ROUTE_SLOTS]; /* from remote senders */
   double stats[5];         /* datagrams up, bytes up, datagrams down, bytes down, last activity (ms since the epoch) */
 } udp_relay;
+
+/* Open relays by id (slot_table.h). */
+static slot_table relays = SLOT_TABLE_INIT;
 
 /* Receive and send areas shared by every relay: the loop runs one callback at a time. */
 static uint8_t receive_data[BATCH][MAX_DATAGRAM];
@@ -86,42 +91,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Family, address bytes and port of a sockaddr; 0 if neither IPv4 nor IPv6. */
-static int split_sockaddr(const struct sockaddr_storage *sa, const uint8_t **addr, uint16_t *port) {
-  static const uint8_t none[16];
-  *addr = none;
-  *port = 0;
-  if (sa->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    *addr = (const uint8_t *)&in->sin_addr;
-    *port = in->sin_port;
-    return 4;
-  }
-  if (sa->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-    *addr = (const uint8_t *)&in6->sin6_addr;
-    *port = in6->sin6_port;
-    return 6;
-  }
-  return 0;
-}
-
-static socklen_t make_sockaddr(int family, const uint8_t *addr, uint16_t port, struct sockaddr_storage *out) {
-  memset(out, 0, sizeof *out);
-  if (family == 4) {
-    struct sockaddr_in *in = (struct sockaddr_in *)out;
-    in->sin_family = AF_INET;
-    memcpy(&in->sin_addr, addr, 4);
-    in->sin_port = port;
-    return sizeof *in;
-  }
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
-  in6->sin6_family = AF_INET6;
-  memcpy(&in6->sin6_addr, addr, 16);
-  in6->sin6_port = port;
-  return sizeof *in6;
 }
 
 static route *route_slot(route *table, int family, const uint8_t *addr, uint16_t port) {
@@ -180,14 +149,12 @@ static void slow_path(udp_relay *relay, int from_client, const uint8_t *data, si
   napi_env env = relay->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  const uint8_t *addr;
-  uint16_t port;
-  int family = split_sockaddr(from, &addr, &port);
   char text[INET6_ADDRSTRLEN] = "";
-  inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, text, sizeof text);
+  int port = 0;
+  address_text(from, text, &port);
   napi_value argv[4];
   if (napi_get_boolean(env, from_client, &argv[0]) == napi_ok && napi_create_buffer_copy(env, length, data, NULL, &argv[1]) == napi_ok &&
-      napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok && napi_create_uint32(env, ntohs(port), &argv[3]) == napi_ok)
+      napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok && napi_create_uint32(env, (uint32_t)port, &argv[3]) == napi_ok)
     call_js(env, relay->async, relay->on_slow, 4, argv);
   napi_close_handle_scope(env, scope);
 }
@@ -239,7 +206,7 @@ static void from_client(udp_relay *relay) {
       size_t length = receive_msgs[i].msg_len;
       const uint8_t *addr;
       uint16_t port;
-      int family = split_sockaddr(&receive_from[i], &addr, &port);
+      int family = address_bytes(&receive_from[i], &addr, &port);
       if (family != relay->allowed_family || memcmp(addr, relay->allowed_addr, family == 4 ? 4 : 16) != 0) continue;
       if (relay->allowed_port != 0 && port != relay->allowed_port) continue;
       relay->client_length = receive_msgs[i].msg_hdr.msg_namelen;
@@ -256,9 +223,9 @@ static void from_client(udp_relay *relay) {
         slow_path(relay, 1, data, length, &receive_from[i]);
         continue;
       }
-      struct sockaddr_storage to_address;
-      socklen_t to_length = make_sockaddr(to.family, to.addr, to.port, &to_address);
-      queue_send(&pending, fd, &to_address, to_length, NULL, 0, data + to.offset, length - to.offset);
+      parsed_address to_address;
+      address_from_bytes(to.family, to.addr, to.port, &to_address);
+      queue_send(&pending, fd, &to_address.storage, to_address.length, NULL, 0, data + to.offset, length - to.offset);
       relay->stats[0] += 1;
       relay->stats[1] += (double)(length - to.offset);
     }
@@ -278,7 +245,7 @@ static void from_remote(udp_relay *relay, int side) {
     for (int i = 0; i < n && !relay->closed; i++) {
       const uint8_t *addr;
       uint16_t port;
-      int family = split_sockaddr(&receive_from[i], &addr, &port);
+      int family = address_bytes(&receive_from[i], &addr, &port);
       if (family == 0) continue;
       int verdict = route_verdict(relay->down, family, addr, port);
       if (verdict == VERDICT_BLOCK) continue;
@@ -300,94 +267,75 @@ static void from_remote(udp_relay *relay, int side) {
   }
 }
 
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  udp_relay *relay = handle->data;
-  if (relay->closed || status < 0 || !(events & UV_READABLE)) return;
-  int side = (int)(handle - relay->polls);
+/* A side's socket has datagrams, or a pending error, which the next receive returns and clears (a level-triggered poll would report it again and again). */
+static void on_ready(watcher *w, uint32_t events) {
+  (void)events;
+  udp_relay *relay = w->owner;
+  if (relay->closed) return;
+  int side = (int)(w - relay->watchers);
   if (side == SIDE_CLIENT) from_client(relay);
   else from_remote(relay, side);
 }
 
-static void release(udp_relay *relay) {
-  if (relay->open_handles == 0 && relay->finalized) free(relay);
-}
-
-static void on_poll_closed(uv_handle_t *handle) {
-  udp_relay *relay = handle->data;
-  relay->open_handles--;
-  release(relay);
-}
-
+/* Own `fd` as `side`'s socket and read it. 0, or -1 if the poller cannot have it (not a socket). */
 static int watch(udp_relay *relay, int side, int fd) {
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(relay->env, &loop) != napi_ok || uv_poll_init_socket(loop, &relay->polls[side], fd) != 0) return -1;
-  relay->polls[side].data = relay;
+  watcher *w = &relay->watchers[side];
+  if (watcher_start(w, fd, on_ready, relay) != 0) return -1;
+  if (watcher_want(w, EPOLLIN) != 0) {
+    watcher_stop(w, 1);
+    return -1;
+  }
   relay->fds[side] = fd;
-  relay->open_handles++;
-  uv_poll_start(&relay->polls[side], UV_READABLE, on_readable);
   return 0;
 }
 
-/* Stop, close the sockets, and let go of JavaScript; the memory goes when libuv has closed the handles. */
+/* Stop, close the sockets, and let go of JavaScript; the id is stale from now on. */
 static void close_relay(udp_relay *relay) {
-  if (relay->closed) return;
   relay->closed = 1;
   for (int side = 0; side < SIDES; side++) {
     if (relay->fds[side] < 0) continue;
-    uv_poll_stop(&relay->polls[side]);
-    uv_close((uv_handle_t *)&relay->polls[side], on_poll_closed);
+    watcher_stop(&relay->watchers[side], 0); /* close() takes it out of the set */
     close(relay->fds[side]);
     relay->fds[side] = -1;
   }
-  napi_delete_reference(relay->env, relay->on_slow);
-  napi_async_destroy(relay->env, relay->async);
-}
-
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  udp_relay *relay = data;
-  close_relay(relay);
-  relay->finalized = 1;
-  release(relay);
+  if (relay->on_slow) napi_delete_reference(relay->env, relay->on_slow);
+  if (relay->async) napi_async_destroy(relay->env, relay->async);
+  slot_give_back(&relays, relay->id);
+  poller_free_later(relay); /* from_client may still be returning through it */
 }
 
 /* ---- the JavaScript interface (src/session/commands/udp-transport.ts) ---- */
 
-static int parse_ip(const char *text, uint8_t *addr) {
-  if (inet_pton(AF_INET, text, addr) == 1) return 4;
-  if (inet_pton(AF_INET6, text, addr) == 1) return 6;
+/*
+ * argv[0] as a relay's id: the relay in *relay, or NULL if the id names
+ * none (any more), which the calls take as a closed relay. -1, with a
+ * TypeError pending, if argv[0] is not a number.
+ */
+static int relay_argument(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, udp_relay **relay) {
+  double id = -1;
+  if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok || *argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a UDP relay id");
+    return -1;
+  }
+  *relay = slot_find(&relays, id);
   return 0;
 }
 
-/* argv[0] is the relay; NULL (with a JavaScript TypeError pending) if it is not, or is closed. */
-static udp_relay *relay_argument(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok || *argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a UDP relay");
-    return NULL;
-  }
-  return data;
-}
-
-
-/* An IP address and a port from two arguments: the family (4 or 6), or 0 if either is not valid. */
-static int endpoint_argument(napi_env env, napi_value address_value, napi_value port_value, uint8_t addr[16], uint16_t *net_port) {
+/* An IP address and a port from two arguments: its IP version (4 or 6), or 0 if either is not valid. */
+static int endpoint_argument(napi_env env, napi_value address_value, napi_value port_value, parsed_address *out) {
   char address[INET6_ADDRSTRLEN + 1];
   int32_t port = -1;
-  memset(addr, 0, 16);
-  if (whole_string_argument(env, address_value, address, sizeof address) != 0 || napi_get_value_int32(env, port_value, &port) != napi_ok || port < 0 || port > 65535)
+  if (whole_string_argument(env, address_value, address, sizeof address) != 0 || napi_get_value_int32(env, port_value, &port) != napi_ok || port < 0 ||
+      port > 65535 || parse_address(address, port, out) != 0)
     return 0;
-  *net_port = htons((uint16_t)port);
-  return parse_ip(address, addr);
+  return out->family == AF_INET ? 4 : 6;
 }
 
-/* The calls (relay, x, address, port, ...): the relay, and the endpoint in argv[2] and argv[3] as its family (4 or 6; 0 if absent or not an IP and port). */
-static udp_relay *relay_and_endpoint(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int *family, uint8_t addr[16], uint16_t *net_port) {
+/* The calls (relay, x, address, port, ...): -1 if argv[0] is not an id (a TypeError pending); else the endpoint's IP version, 0 if absent or not an IP and port. */
+static int relay_and_endpoint(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, udp_relay **relay, parsed_address *endpoint) {
   size_t wanted = *argc;
-  udp_relay *relay = relay_argument(env, info, argc, argv);
-  *family = relay && *argc >= wanted ? endpoint_argument(env, argv[2], argv[3], addr, net_port) : 0;
-  return relay;
+  if (relay_argument(env, info, argc, argv, relay) != 0) return -1;
+  return *argc >= wanted ? endpoint_argument(env, argv[2], argv[3], endpoint) : 0;
 }
 
 static napi_value number(napi_env env, double value) {
@@ -395,7 +343,7 @@ static napi_value number(napi_env env, double value) {
   return napi_create_double(env, value, &result) == napi_ok ? result : NULL;
 }
 
-/* udpRelayOpen(clientFd, clientAddress, clientPort, onSlow): own clientFd and start reading it. */
+/* udpRelayOpen(clientFd, clientAddress, clientPort, onSlow): own clientFd and start reading it; returns the relay's id. */
 napi_value udp_relay_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -408,43 +356,51 @@ napi_value udp_relay_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (clientFd, clientAddress, clientPort, onSlow)");
     return NULL;
   }
+  parsed_address client;
+  const uint8_t *client_addr;
+  uint16_t client_port;
+  int version = parse_address(address, port, &client) == 0 ? address_bytes(&client.storage, &client_addr, &client_port) : 0;
+  if (version == 0) {
+    napi_throw_type_error(env, NULL, "clientAddress is not an IP address");
+    return NULL;
+  }
+  uv_loop_t *loop;
   udp_relay *relay = calloc(1, sizeof *relay);
-  if (!relay) {
+  if (!relay || slot_take(&relays, relay, &relay->id) != 0) {
+    free(relay);
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
   relay->env = env;
   for (int side = 0; side < SIDES; side++) relay->fds[side] = -1;
-  relay->allowed_family = (uint8_t)parse_ip(address, relay->allowed_addr);
-  relay->allowed_port = htons((uint16_t)port);
+  relay->allowed_family = (uint8_t)version;
+  memcpy(relay->allowed_addr, client_addr, version == 4 ? 4 : 16);
+  relay->allowed_port = client_port;
   relay->stats[4] = now_ms();
-  napi_value name, resource, external;
-  if (relay->allowed_family == 0) {
-    free(relay);
-    napi_throw_type_error(env, NULL, "clientAddress is not an IP address");
-    return NULL;
-  }
+  napi_value name, resource;
   if (napi_create_reference(env, argv[3], 1, &relay->on_slow) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
       napi_create_string_latin1(env, "hasocks:udp-relay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, resource, name, &relay->async) != napi_ok || napi_create_external(env, relay, finalize, NULL, &external) != napi_ok) {
+      napi_async_init(env, resource, name, &relay->async) != napi_ok || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    close_relay(relay);
     napi_throw_error(env, NULL, "cannot set up the UDP relay");
     return NULL;
   }
-  if (watch(relay, SIDE_CLIENT, fd) != 0) {
+  if (poller_open(loop) != 0 || watch(relay, SIDE_CLIENT, fd) != 0) {
     close(fd);
+    close_relay(relay);
     napi_throw_error(env, NULL, "cannot poll the UDP relay's socket");
     return NULL;
   }
-  return external;
+  return number(env, relay->id);
 }
 
 /* udpRelayOutgoing(relay, fd): own fd, the outgoing socket for its address family, and read replies from it. */
 napi_value udp_relay_outgoing(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
+  udp_relay *relay;
   int32_t fd = -1;
-  if (!relay) return NULL;
+  if (relay_argument(env, info, &argc, argv, &relay) != 0) return NULL;
   struct sockaddr_storage local;
   socklen_t length = sizeof local;
   if (argc < 2 || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || getsockname(fd, (struct sockaddr *)&local, &length) != 0) {
@@ -452,7 +408,7 @@ napi_value udp_relay_outgoing(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int side = local.ss_family == AF_INET ? SIDE_OUT4 : SIDE_OUT6;
-  if (relay->closed || relay->fds[side] >= 0 || watch(relay, side, fd) != 0) close(fd);
+  if (!relay || relay->fds[side] >= 0 || watch(relay, side, fd) != 0) close(fd);
   return NULL;
 }
 
@@ -460,21 +416,24 @@ napi_value udp_relay_outgoing(napi_env env, napi_callback_info info) {
 napi_value udp_relay_learn(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  int family = 0;
-  uint8_t addr[16];
-  uint16_t net_port = 0;
-  udp_relay *relay = relay_and_endpoint(env, info, &argc, argv, &family, addr, &net_port);
-  if (!relay) return NULL;
+  udp_relay *relay;
+  parsed_address endpoint;
+  int family = relay_and_endpoint(env, info, &argc, argv, &relay, &endpoint);
+  if (family < 0) return NULL;
   bool to_client = false, pass = false;
   if (family == 0 || napi_get_value_bool(env, argv[1], &to_client) != napi_ok || napi_get_value_bool(env, argv[4], &pass) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (relay, toClient, IP address, port, pass)");
     return NULL;
   }
+  if (!relay) return NULL;
+  const uint8_t *addr;
+  uint16_t net_port;
+  address_bytes(&endpoint.storage, &addr, &net_port);
   route *slot = route_slot(to_client ? relay->down : relay->up, family, addr, net_port);
   slot->verdict = pass ? VERDICT_PASS : VERDICT_BLOCK;
   slot->family = (uint8_t)family;
   slot->port = net_port;
-  memcpy(slot->addr, addr, 16);
+  memcpy(slot->addr, addr, family == 4 ? 4 : 16);
   return NULL;
 }
 
@@ -482,22 +441,19 @@ napi_value udp_relay_learn(napi_env env, napi_callback_info info) {
 napi_value udp_relay_send_out(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  int family = 0;
-  uint8_t addr[16];
-  uint16_t net_port = 0;
-  udp_relay *relay = relay_and_endpoint(env, info, &argc, argv, &family, addr, &net_port);
-  if (!relay) return NULL;
+  udp_relay *relay;
+  parsed_address to;
+  int family = relay_and_endpoint(env, info, &argc, argv, &relay, &to);
+  if (family < 0) return NULL;
   void *data;
   size_t length;
   if (family == 0 || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (relay, payload, IP address, port)");
     return NULL;
   }
-  int fd = relay->fds[family == 4 ? SIDE_OUT4 : SIDE_OUT6];
-  if (relay->closed || fd < 0) return number(env, -ENOTCONN);
-  struct sockaddr_storage to;
-  socklen_t to_length = make_sockaddr(family, addr, net_port, &to);
-  ssize_t sent = sendto(fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&to, to_length);
+  int fd = relay ? relay->fds[family == 4 ? SIDE_OUT4 : SIDE_OUT6] : -1;
+  if (fd < 0) return number(env, -ENOTCONN);
+  ssize_t sent = sendto(fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&to.storage, to.length);
   if (sent < 0) return number(env, -errno);
   relay->stats[0] += 1;
   relay->stats[1] += (double)length;
@@ -508,8 +464,8 @@ napi_value udp_relay_send_out(napi_env env, napi_callback_info info) {
 napi_value udp_relay_send_to_client(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
-  if (!relay) return NULL;
+  udp_relay *relay;
+  if (relay_argument(env, info, &argc, argv, &relay) != 0) return NULL;
   void *header, *payload;
   size_t header_length, payload_length;
   if (argc < 3 || napi_get_buffer_info(env, argv[1], &header, &header_length) != napi_ok ||
@@ -517,7 +473,7 @@ napi_value udp_relay_send_to_client(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (relay, header, payload)");
     return NULL;
   }
-  if (relay->closed || relay->client_length == 0) return number(env, -ENOTCONN);
+  if (!relay || relay->client_length == 0) return number(env, -ENOTCONN);
   struct iovec parts[2] = {{header, header_length}, {payload, payload_length}};
   struct msghdr msg = {.msg_name = &relay->client, .msg_namelen = relay->client_length, .msg_iov = parts, .msg_iovlen = 2};
   ssize_t sent = sendmsg(relay->fds[SIDE_CLIENT], &msg, MSG_DONTWAIT);
@@ -528,12 +484,17 @@ napi_value udp_relay_send_to_client(napi_env env, napi_callback_info info) {
   return number(env, (double)sent);
 }
 
-/* udpRelayStats(relay): [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]. */
+/* udpRelayStats(relay): [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]; read before udpRelayClose. */
 napi_value udp_relay_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
-  if (!relay || napi_create_array_with_length(env, 5, &result) != napi_ok) return NULL;
+  udp_relay *relay;
+  if (relay_argument(env, info, &argc, argv, &relay) != 0) return NULL;
+  if (!relay) {
+    napi_throw_type_error(env, NULL, "no such UDP relay");
+    return NULL;
+  }
+  if (napi_create_array_with_length(env, 5, &result) != napi_ok) return NULL;
   for (uint32_t i = 0; i < 5; i++) napi_set_element(env, result, i, number(env, relay->stats[i]));
   return result;
 }
@@ -542,17 +503,18 @@ napi_value udp_relay_stats(napi_env env, napi_callback_info info) {
 napi_value udp_relay_forget(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
-  if (!relay) return NULL;
+  udp_relay *relay;
+  if (relay_argument(env, info, &argc, argv, &relay) != 0 || !relay) return NULL;
   memset(relay->up, 0, sizeof relay->up);
   memset(relay->down, 0, sizeof relay->down);
   return NULL;
 }
 
+/* udpRelayClose(relay): close every socket the relay owns; its id is stale from now on. A relay already closed is left alone. */
 napi_value udp_relay_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  udp_relay *relay = relay_argument(env, info, &argc, argv);
-  if (relay) close_relay(relay);
+  udp_relay *relay;
+  if (relay_argument(env, info, &argc, argv, &relay) == 0 && relay) close_relay(relay);
   return NULL;
 }

@@ -46,7 +46,7 @@ export interface NativeAddon {
   udpRelaySendOut(relay: UdpRelayHandle, payload: Buffer, address: string, port: number): number;
   /** Send header + payload to the client: bytes sent or -errno. */
   udpRelaySendToClient(relay: UdpRelayHandle, header: Buffer, payload: Buffer): number;
-  /** [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]. */
+  /** [datagrams up, bytes up, datagrams down, bytes down, last activity in ms since the epoch]; read them before udpRelayClose. */
   udpRelayStats(relay: UdpRelayHandle): [number, number, number, number, number];
   /** Forget every learned route (the rules changed): their next datagrams take the slow path again. */
   udpRelayForget(relay: UdpRelayHandle): void;
@@ -82,7 +82,7 @@ export interface NativeAddon {
   tcpConnPause(id: TcpConnId): void;
   /** Send to a client, queueing what the kernel does not take now: 0, or an errno. */
   tcpConnWrite(id: TcpConnId, bytes: Buffer): number;
-  /** FIN to a client once all written has gone; true if that closed it (the client had ended too), else event 5 follows. */
+  /** FIN to a client once all written has gone; true if that closed it (the client had ended too), else a CLOSED event follows. */
   tcpConnEnd(id: TcpConnId): boolean;
   /** Close any of them now; no event follows. */
   tcpConnClose(id: TcpConnId): void;
@@ -102,34 +102,51 @@ export interface NativeAddon {
   /** Supervisor: worker `slot` is gone, and its sessions with it. */
   sessionCountClear(slot: number): void;
   sessionCountTotal(): number;
+
+  // The numbers C and TypeScript must agree on, as C defines them (native/src/events.h, native/src/session_count.h); loadAddon checks them.
+  /** The codes of tcpConnInit's events, by name. */
+  readonly tcpConnEvents: TcpConnEvents;
+  /** The codes of tcpRelayInit's events, by name. */
+  readonly tcpRelayEvents: TcpRelayEvents;
+  /** The most workers the shared session count has places for (sessionCountAttach's slot is below it). */
+  readonly sessionCountSlots: number;
 }
+
+/** The names of each table of codes the addon exports: TypeScript handles exactly these events. */
+export const ADDON_CODE_NAMES = {
+  tcpConnEvents: ['ACCEPTED', 'DATA', 'END', 'ERROR', 'CONNECTED', 'CLOSED'],
+  tcpRelayEvents: ['END_UP', 'END_DOWN', 'CLOSED', 'CLIENT_ERROR', 'TARGET_ERROR'],
+} as const;
 
 /** A listener, client or dial of tcp_conn.c. */
 export type TcpConnId = number & { readonly __tcpConn: unique symbol };
 
 /**
- * What tcp_conn.c reports, and its arguments after the id:
- * 0 accepted (clientId, remoteAddress, remotePort, localAddress | undefined, localPort), from a listener;
- * 1 data (bytes), 2 end, from a client;
- * 3 error (errno), from a client or a listener;
- * 4 connected (errno, localAddress, localPort), from a dial; errno 0 when connected;
- * 5 closed, from a client: both sides had ended and all written was sent.
+ * What tcp_conn.c reports, by its code in tcpConnEvents, and its arguments after the id:
+ * ACCEPTED (clientId, remoteAddress, remotePort, localAddress | undefined, localPort), from a listener;
+ * DATA (bytes), END, from a client;
+ * ERROR (errno), from a client or a listener;
+ * CONNECTED (errno, localAddress, localPort), from a dial; errno 0 when connected;
+ * CLOSED, from a client: both sides had ended and all written was sent.
  */
-export type TcpConnEvent = 0 | 1 | 2 | 3 | 4 | 5;
+export type TcpConnEvent = number & { readonly __tcpConnEvent: unique symbol };
+export type TcpConnEvents = Readonly<Record<(typeof ADDON_CODE_NAMES.tcpConnEvents)[number], TcpConnEvent>>;
 
 /** A relay's number, from tcpRelayOpen. */
 export type TcpRelayId = number & { readonly __tcpRelay: unique symbol };
 
 /**
- * What the C relay reports: 0 the client sent FIN, 1 the target did (each
- * passed on once what came before it is sent); 2 both FINs went through and
- * the relay closed; 3 and 4 an error (errno) on the client's or the
- * target's socket closed it.
+ * What the C relay reports, by its code in tcpRelayEvents: END_UP the client
+ * sent FIN, END_DOWN the target did (each passed on once what came before it
+ * is sent); CLOSED both FINs went through and the relay closed; CLIENT_ERROR
+ * and TARGET_ERROR an error (errno) on the client's or the target's socket
+ * closed it.
  */
-export type TcpRelayEvent = 0 | 1 | 2 | 3 | 4;
+export type TcpRelayEvent = number & { readonly __tcpRelayEvent: unique symbol };
+export type TcpRelayEvents = Readonly<Record<(typeof ADDON_CODE_NAMES.tcpRelayEvents)[number], TcpRelayEvent>>;
 
-/** A relay made by udpRelayOpen (an N-API external). */
-export type UdpRelayHandle = { readonly __udpRelay: unique symbol };
+/** A UDP relay's number, from udpRelayOpen; after udpRelayClose it names nothing, and the calls take it as a closed relay (udpRelayStats throws). */
+export type UdpRelayHandle = number & { readonly __udpRelay: unique symbol };
 
 /** A datagram the C relay could not forward on its own: from the client (whole, SOCKS header first) or from a remote sender. */
 export type UdpSlowPath = (fromClient: boolean, datagram: Buffer, address: string, port: number) => void;
@@ -143,12 +160,41 @@ let cached: { addon?: NativeAddon; error?: Error } | undefined;
 export function loadAddon(): { addon?: NativeAddon; error?: Error } {
   if (!cached) {
     try {
-      cached = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeAddon };
+      const addon: unknown = createRequire(import.meta.url)(ADDON_PATH);
+      const mismatch = addonMismatch(addon);
+      cached = mismatch
+        ? { error: new Error(`the native addon ${ADDON_PATH} was built from other sources than this hasocks (${mismatch}); rebuild it with "npm run build:native"`) }
+        : { addon: addon as NativeAddon };
     } catch (err) {
       cached = { error: new Error(`cannot load the native addon ${ADDON_PATH}: ${(err as Error).message.split('\n')[0]}`) };
     }
   }
   return cached;
+}
+
+/**
+ * Why `addon` does not have the numbers this TypeScript expects of it (an
+ * addon built before a code was added or renamed), or undefined if it has:
+ * every name of ADDON_CODE_NAMES a number, no two of a table the same, and
+ * sessionCountSlots.
+ */
+export function addonMismatch(addon: unknown): string | undefined {
+  if (typeof addon !== 'object' || addon === null) return 'not an object';
+  const exported = addon as Record<string, unknown>;
+  for (const [table, names] of Object.entries(ADDON_CODE_NAMES)) {
+    const codes = exported[table];
+    if (typeof codes !== 'object' || codes === null) return `no ${table}`;
+    const seen = new Map<unknown, string>();
+    for (const name of names) {
+      const code = (codes as Record<string, unknown>)[name];
+      if (typeof code !== 'number') return `no ${table}.${name}`;
+      const other = seen.get(code);
+      if (other !== undefined) return `${table}.${other} and ${table}.${name} are both ${code}`;
+      seen.set(code, name);
+    }
+  }
+  if (typeof exported.sessionCountSlots !== 'number') return 'no sessionCountSlots';
+  return undefined;
 }
 
 /** An errno from the addon as a Node-style error: code "ECONNREFUSED", message "connect ECONNREFUSED 10.0.0.1:80" when `what` names the call. */

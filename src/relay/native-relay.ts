@@ -98,17 +98,18 @@ let listening = false;
 
 function listenOnce(addon: NativeAddon): void {
   if (listening) return;
+  const { END_UP, END_DOWN, CLOSED, CLIENT_ERROR } = addon.tcpRelayEvents;
   addon.tcpRelayInit((relay, event, errno) => {
     const events = open.get(relay);
     if (!events) return;
-    if (event === 0 || event === 1) {
+    if (event === END_UP || event === END_DOWN) {
       events.onFin();
       return;
     }
     // The relay has closed itself; its figures stay readable while this event is heard.
     open.delete(relay);
-    if (event === 2) events.onEnd('closed');
-    else events.onEnd(event === 3 ? 'client error' : 'target error', errnoError(errno));
+    if (event === CLOSED) events.onEnd('closed');
+    else events.onEnd(event === CLIENT_ERROR ? 'client error' : 'target error', errnoError(errno));
   }, dataPath().splice);
   listening = true;
 }

@@ -38,13 +38,6 @@ export interface ClientSocket {
   off(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-const ACCEPTED = 0;
-const DATA = 1;
-const END = 2;
-const ERROR = 3;
-const CONNECTED = 4;
-const CLOSED = 5;
-
 /** How long a listener stops accepting after running out of descriptors or memory. */
 const ACCEPT_PAUSE_MS = 100;
 
@@ -65,6 +58,7 @@ export function nativeSessions(): NativeAddon {
 }
 
 function onEvent(event: TcpConnEvent, id: TcpConnId, ...args: Array<number | string | Buffer | undefined>): void {
+  const { ACCEPTED, DATA, END, ERROR, CONNECTED, CLOSED } = addonInUse!.tcpConnEvents;
   switch (event) {
     case ACCEPTED: {
       const [client, remoteAddress, remotePort, localAddress, localPort] = args as [TcpConnId, string, number, string | undefined, number];
