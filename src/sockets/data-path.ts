@@ -34,10 +34,11 @@ const SPLICE_ENV = 'HASOCKS_RELAY_SPLICE';
 /** The addon is missing or does not load: the proxy cannot serve, and says how to fix it. */
 export class AddonMissingError extends Error {
   constructor(cause: Error) {
-    super(
-      `${cause.message}. hasocks serves through its native addon: install python3, make and a C compiler ` +
-        `(apt-get install python3 make gcc), then run "npm run build:native" in ${PACKAGE_ROOT}`,
-    );
+    // An addon built from other sources already says to rebuild it; a missing one needs the whole advice.
+    const advice = cause.message.includes('npm run build:native')
+      ? ''
+      : `: install python3, make and a C compiler (apt-get install python3 make gcc), then run "npm run build:native" in ${PACKAGE_ROOT}`;
+    super(`${cause.message}. hasocks serves through its native addon${advice}`);
     this.name = 'AddonMissingError';
   }
 }
