@@ -5,47 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use, with what for.
-packages=(
-  curl            # curl --socks5 / --socks5-hostname
-  netcat-openbsd  # nc -X 5 -x
-  python3         # stand-ins where Node cannot do it: a Unix datagram syslogd, a full accept queue
-  iproute2        # ip netns for tests that need their own network
-  bsdutils        # logger(1), the route to /dev/log
-  dante-client    # socksify: Dante's own client runs unmodified programs through hasocks
-  gcc             # builds test/helpers/accept-once.c (socksify BIND) and the native addon
-  libc6-dev
-  make            # node-gyp builds the native addon with make
-  procps          # sysctl, for the freebind fallback tests
-  resource-agents # ocf-tester and ra-api-1.dtd
-  libxml2-utils   # xmllint, to validate the agent's meta-data
-  pcs             # the OCF 1.1 RelaxNG schema pcs checks meta-data with
-  pacemaker-cli-utils # crm_attribute (promotion scores), crm_mon, crm_resource, crm_verify
-  pacemaker       # the cluster the agent tests run in (test/helpers/cluster.ts)
-  corosync
-  crmsh           # crm configure / crm ra info
-  util-linux      # unshare and nsenter for the cluster lab's nodes
-  clang           # native/fuzz/run.sh: libFuzzer harnesses for the C that parses client bytes
-  libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (a separate package on Debian 12)
-)
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "test/run.sh: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-  echo "test/run.sh: installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  echo "test/run.sh: installed: ${missing[*]}"
-else
-  echo "test/run.sh: Debian packages present: ${packages[*]}"
-fi
+# shellcheck source=test/packages.sh
+. test/packages.sh
+need_packages test/run.sh "${test_packages[@]}"
 
 echo "test/run.sh: build (the proxy, and the lab for test/lab.test.ts)"
 npm run --silent build

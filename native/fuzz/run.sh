@@ -19,8 +19,8 @@ shift || true
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(socks_udp_fuzz address_fuzz)
 
-# shellcheck source=native/sanitize/packages.sh
-. native/sanitize/packages.sh
+# shellcheck source=test/packages.sh
+. test/packages.sh
 # clang brings the compiler; libclang-rt-14-dev the libFuzzer and sanitizer runtimes (Debian 12 splits them out).
 need_packages native/fuzz/run.sh clang libclang-rt-14-dev
 

@@ -32,7 +32,7 @@ cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 default_tests=(
-  test/socks5-connect.test.ts # SOCKS5 CONNECT with sessions in C (tcp_conn.c) and via Node sockets
+  test/socks5-connect.test.ts # SOCKS5 CONNECT with sessions in C (tcp_conn.c)
   test/relay.test.ts          # the TCP relay (tcp_relay.c), splice and read/send
   test/udp-bind.test.ts       # UDP ASSOCIATE through the C relay (udp_relay.c), and BIND
   test/freebind.test.ts       # the addon's calls in-process and in a proxy, in namespaces
@@ -48,13 +48,15 @@ default_tests=(
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("${default_tests[@]}")
 
-# clang, not gcc: clang's ASan runtime carries the UBSan handlers, so one
-# runtime writes both kinds of report to log_path. With gcc, libubsan is a
-# second runtime whose log_path is lost (its call to set the report path
-# binds to libasan's copy), and its reports reach only stderr.
-# shellcheck source=native/sanitize/packages.sh
-. native/sanitize/packages.sh
-need_packages native/sanitize/run.sh clang libclang-rt-14-dev patchelf make python3
+# The packages test/run.sh installs, since the tests run nc, socksify and
+# curl, and patchelf for the instrumented node below.
+# clang, not gcc, builds the addon: clang's ASan runtime carries the UBSan
+# handlers, so one runtime writes both kinds of report to log_path. With
+# gcc, libubsan is a second runtime whose log_path is lost (its call to set
+# the report path binds to libasan's copy), and its reports reach only stderr.
+# shellcheck source=test/packages.sh
+. test/packages.sh
+need_packages native/sanitize/run.sh "${test_packages[@]}" patchelf
 
 out=${HASOCKS_SANITIZE_BUILD:-$repo/native/build/sanitize}
 case $out in /*) ;; *) out=$repo/$out ;; esac

@@ -188,8 +188,7 @@ export class Fuzz {
     const { index, target, hs, pred, plan, conn } = record;
     return {
       index,
-      path: target.path,
-      methods: target.methods.join(','),
+      proxy: target.name,
       label: hs.label,
       input: hs.bytes.toString('hex'),
       chunks: plan.map(([c, d]) => (d ? `${c.length}+${d}ms` : c.length)).join(' '),
@@ -448,7 +447,7 @@ export async function startServers(ports, results) {
     const cls = from ? `udp.leak.${from.verdict.drop ?? 'forward-elsewhere'}` : 'udp.leak.unknown';
     results.udp.leakByClass[cls] = (results.udp.leakByClass[cls] ?? 0) + 1;
     if (results.udp.leakExamples.filter((e) => e.cls === cls).length < 3) {
-      results.udp.leakExamples.push({ cls, where, payload: msg.toString('hex'), datagram: from ? hex(from.datagram) : '(unknown)', oracle: from?.verdict, index: from?.record.index, path: from?.record.target.path });
+      results.udp.leakExamples.push({ cls, where, payload: msg.toString('hex'), datagram: from ? hex(from.datagram) : '(unknown)', oracle: from?.verdict, index: from?.record.index, proxy: from?.record.target.name });
     }
   };
   await udp('udp4', '127.0.0.1', U, (msg, from, socket) => {

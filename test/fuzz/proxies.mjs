@@ -1,7 +1,7 @@
 // The proxies under test: the BUILT cli (dist/src/hasocks.cjs) started once per
-// (session path, socksmethod variant), with a config whose rules the oracle
-// knows, a users file made by `hasocks passwd`, and a watch on each one's
-// pid, memory, descriptors and log lines.
+// socksmethod variant, with a config whose rules the oracle knows, a users
+// file made by `hasocks passwd`, and a watch on each one's pid, memory,
+// descriptors and log lines.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -121,14 +121,14 @@ const LINE_START = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/;
  * and lines that do not start with a timestamp (a raw newline from a name
  * would make one), are counted with a few examples.
  */
-export async function startProxy({ cli, dir, name, config, env }) {
+export async function startProxy({ cli, dir, name, config }) {
   const configPath = join(dir, `${name}.json`);
   const pidFile = join(dir, `${name}.pid`);
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const argv = [process.execPath, cli, 'serve', '--config', configPath, '--pidfile', pidFile];
   // setpriv execs node, so the pid stays the proxy's; the proxy dies with the fuzzer even if the fuzzer is killed.
   const [file, ...args] = HAS_SETPRIV ? ['setpriv', '--pdeathsig', 'KILL', ...argv] : argv;
-  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const proxy = {
     name,
     child,

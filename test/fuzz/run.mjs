@@ -1,16 +1,15 @@
 #!/usr/bin/env node
-// npm run fuzz -- [--count N] [--seed N] [--path c|node|both] [--methods mixed|username|both]
+// npm run fuzz -- [--count N] [--seed N] [--methods mixed|username|both]
 //                 [--concurrency N] [--warmup N] [--settle S] [--rss-ratio R] [--index K] [--quiet]
 //
 // A structure-aware fuzzer against the BUILT proxy (dist/src/hasocks.cjs): valid,
 // mutated and random SOCKS4/4a/5 handshakes, written in random chunks, with
 // every outcome predicted by an oracle written from the spec (oracle.mjs).
-// The proxy runs with client sockets in C and with Node sockets
-// (HASOCKS_NATIVE_SESSIONS=0), each with socksmethod ["none","username"]
-// ("mixed") and ["username"]. It records crashes (the proxy's pid exits),
-// hangs, wrong replies (with the input in hex; `--index K` with the same
-// --seed, --path and --methods replays one and prints it), dials and
-// datagrams the rules or the spec forbid, log lines with raw control bytes,
+// One proxy runs with socksmethod ["none","username"] ("mixed"), one with
+// ["username"]. It records crashes (the proxy's pid exits), hangs, wrong
+// replies (with the input in hex; `--index K` with the same --seed and
+// --methods replays one and prints it), dials and datagrams the rules or
+// the spec forbid, log lines with raw control bytes,
 // and each proxy's RSS and open descriptors: cold, after a warm-up (the
 // baseline), at most, and after settling. Prints human lines, then one JSON
 // line; exits 1 on any finding, or when RSS ends above R (1.10) times the
@@ -37,7 +36,7 @@ const CLI = join(REPO, 'dist', 'src', 'hasocks.cjs');
 const SELF = fileURLToPath(import.meta.url);
 
 function parseArgs(argv) {
-  const options = { count: 10000, seed: 1, path: 'both', methods: 'both', concurrency: 64, index: undefined, settle: 20, warmup: undefined, rssRatio: 1.1, quiet: false };
+  const options = { count: 10000, seed: 1, methods: 'both', concurrency: 64, index: undefined, settle: 20, warmup: undefined, rssRatio: 1.1, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     const value = argv[i + 1];
@@ -55,11 +54,6 @@ function parseArgs(argv) {
       case 'rss-ratio':
         options.rssRatio = Number(value);
         if (!(options.rssRatio >= 1)) throw new Error(`--rss-ratio needs a number of at least 1, not "${value}"`);
-        i++;
-        break;
-      case 'path':
-        if (!['c', 'node', 'both'].includes(value)) throw new Error('--path is c, node or both');
-        options.path = value;
         i++;
         break;
       case 'methods':
@@ -196,8 +190,6 @@ async function inner(options) {
   };
   let exitCode = 1;
   try {
-    // Each proxy's path is chosen here; the caller's HASOCKS_NATIVE_SESSIONS must not move the C path to Node.
-    delete process.env.HASOCKS_NATIVE_SESSIONS;
     const phase = { at: Date.now() };
     const mark = (name) => {
       const now = Date.now();
@@ -206,18 +198,13 @@ async function inner(options) {
     };
     makeUsersFile(CLI, usersFile, USER, password);
     servers = await startServers(PORTS, results);
-    const paths = options.path === 'both' ? ['c', 'node'] : [options.path];
     const variants = options.methods === 'both' ? ['mixed', 'username'] : [options.methods];
     let port = 1080;
-    for (const path of paths) {
-      for (const variant of variants) {
-        const methods = variant === 'mixed' ? ['none', 'username'] : ['username'];
-        const name = `${path}-${variant}`;
-        const env = path === 'node' ? { HASOCKS_NATIVE_SESSIONS: '0' } : {};
-        const proxy = await startProxy({ cli: CLI, dir, name, config: proxyConfig({ port: port++, methods, usersFile, ports: PORTS }), env });
-        proxies.push({ name, path, methods, proxy, inflight: new Set(), ctx: { methods, ports: PORTS, user: Buffer.from(USER), pass: Buffer.from(password) } });
-        results.perTarget[name] = { handshakes: 0 };
-      }
+    for (const name of variants) {
+      const methods = name === 'mixed' ? ['none', 'username'] : ['username'];
+      const proxy = await startProxy({ cli: CLI, dir, name, config: proxyConfig({ port: port++, methods, usersFile, ports: PORTS }) });
+      proxies.push({ name, methods, proxy, inflight: new Set(), ctx: { methods, ports: PORTS, user: Buffer.from(USER), pass: Buffer.from(password) } });
+      results.perTarget[name] = { handshakes: 0 };
     }
 
     const memory = Object.fromEntries(proxies.map((t) => [t.name, { coldKb: readRss(t.proxy.pid), startKb: undefined, maxKb: 0, endKb: undefined, startFds: undefined, endFds: undefined }]));
@@ -283,11 +270,6 @@ async function inner(options) {
     const warmupCount = options.index !== undefined ? 0 : options.warmup ?? Math.max(2000, Math.min(50000, Math.round(options.count / 20)));
     const warmupStarted = Date.now();
     for (const t of proxies) await fuzz.runCrafted(t, 'warm-up: password', Buffer.concat([greeting, auth(Buffer.from(password)), connect]));
-    // A bulk transfer moves a Node-path session to the C relay, whose poller and pipes are made on first use.
-    if (options.index === undefined) {
-      const bulk = Buffer.concat([Buffer.from([5, 1, 0]), connect, Buffer.alloc(256 * 1024, 0x62)]);
-      for (const t of proxies) if (t.methods.includes('none')) await fuzz.runCrafted(t, 'warm-up: bulk relay', bulk);
-    }
     if (warmupCount > 0) {
       for (const t of proxies) {
         const wrongPassword = () => fuzz.runCrafted(t, 'warm-up: wrong password', Buffer.concat([greeting, auth(Buffer.from('not-the-password')), connect]));
@@ -378,8 +360,6 @@ async function inner(options) {
     const fdsGrew = Object.values(rss).filter((m) => m.endFdKinds !== undefined && m.startFdKinds !== undefined && sockets(m.endFdKinds) > sockets(m.startFdKinds) + 2).length;
     const logFindings = Object.values(logs).reduce((n, l) => n + l.rawControlBytes + l.notTimestamped, 0);
     const uncleanExits = Object.entries(exits).filter(([, how]) => how !== 'crashed earlier' && (how.code !== 0 || how.signal)).map(([n, how]) => `${n}: ${JSON.stringify(how)}`);
-    const perPath = {};
-    for (const t of proxies) perPath[t.path] = (perPath[t.path] ?? 0) + results.perTarget[t.name].handshakes;
     const findings =
       results.crashes.length + results.hangs + results.wrong + results.blockedDials + unmatched.dials.length + results.udp.leaked + results.udp.missing + rssGrew + fdsGrew + logFindings + uncleanExits.length;
     const summary = {
@@ -387,7 +367,6 @@ async function inner(options) {
       ok: findings === 0,
       seed: options.seed,
       handshakes: results.handshakes,
-      perPath,
       perProxy: Object.fromEntries(Object.entries(results.perTarget).map(([n, s]) => [n, s.handshakes])),
       seconds: Math.round(seconds * 10) / 10,
       rate: Math.round((results.handshakes - before) / seconds),
@@ -416,7 +395,7 @@ async function inner(options) {
       failedPasswordChecks: results.failedPasswordChecks,
     };
 
-    say(`fuzz: ${results.handshakes} handshakes (${results.warmup.handshakes} of them warm-up), the main run in ${summary.seconds} s (${summary.rate}/s): ${Object.entries(perPath).map(([p, n]) => `${n} on the ${p === 'c' ? 'C' : 'Node'} path`).join(', ')}; ${results.skipped} skipped after a crash; ${results.inconclusive} inconclusive (the fuzzer itself took longer than timeout.negotiate to write them)`);
+    say(`fuzz: ${results.handshakes} handshakes (${results.warmup.handshakes} of them warm-up), the main run in ${summary.seconds} s (${summary.rate}/s): ${Object.entries(summary.perProxy).map(([p, n]) => `${n} on ${p}`).join(', ')}; ${results.skipped} skipped after a crash; ${results.inconclusive} inconclusive (the fuzzer itself took longer than timeout.negotiate to write them)`);
     say(`fuzz: seconds per phase ${JSON.stringify(results.phases)}`);
     say(`fuzz: fuzzer event-loop delay p99 ${summary.fuzzerLagMs.p99} ms, max ${summary.fuzzerLagMs.max} ms; ms per handshake by outcome ${JSON.stringify(summary.msPerOutcome)}`);
     if (Object.keys(results.alternatives).length) say(`fuzz: outcomes the spec also allows, taken: ${JSON.stringify(results.alternatives)}`);
@@ -425,13 +404,13 @@ async function inner(options) {
     for (const c of results.crashes) say(`  CRASH ${c.proxy} (pid ${c.pid}) ${JSON.stringify(c.exit)}; in flight: ${c.inFlight.map((f) => `#${f.index} ${f.input}`).slice(0, 20).join(' | ')}\n  last log lines:\n    ${c.log.join('\n    ')}`);
     for (const [cls, n] of Object.entries(results.wrongByClass).sort((a, b) => b[1] - a[1])) {
       say(`  wrong: ${cls}: ${n}`);
-      for (const e of results.wrongExamples[cls]) say(`    #${e.index} ${e.path}/${e.methods} [${e.label}] input ${e.input} (chunks ${e.chunks}); expected ${e.expected.join(' | ')}; got ${e.got}${e.note ? `; ${e.note}` : ''}`);
+      for (const e of results.wrongExamples[cls]) say(`    #${e.index} ${e.proxy} [${e.label}] input ${e.input} (chunks ${e.chunks}); expected ${e.expected.join(' | ')}; got ${e.got}${e.note ? `; ${e.note}` : ''}`);
     }
-    for (const e of results.hangExamples) say(`  HANG #${e.index} ${e.path}/${e.methods} [${e.label}] input ${e.input} (chunks ${e.chunks}); expected ${e.expected.join(' | ')}; got ${e.got}; ${e.note}`);
+    for (const e of results.hangExamples) say(`  HANG #${e.index} ${e.proxy} [${e.label}] input ${e.input} (chunks ${e.chunks}); expected ${e.expected.join(' | ')}; got ${e.got}; ${e.note}`);
     for (const e of results.blockedDialExamples) say(`  DIAL to a blocked target: ${e}`);
     if (unmatched.dials.length) say(`  DIALS to the target that no granted reply named (source ports): ${unmatched.dials.slice(0, 20).join(' ')}`);
     say(`fuzz: UDP: ${results.udp.sent} datagrams, ${results.udp.mustForward} must arrive, ${results.udp.mustDrop} must be dropped, ${results.udp.unsure} left open by the spec; ${results.udp.missing} missing, ${results.udp.leaked} leaked ${JSON.stringify(results.udp.leakByClass)}, ${results.udp.replies} replies`);
-    for (const e of results.udp.leakExamples) say(`  UDP LEAK (${e.cls}) at ${e.where}: payload ${e.payload} from datagram ${e.datagram} (#${e.index} ${e.path}, oracle ${JSON.stringify(e.oracle)})`);
+    for (const e of results.udp.leakExamples) say(`  UDP LEAK (${e.cls}) at ${e.where}: payload ${e.payload} from datagram ${e.datagram} (#${e.index} ${e.proxy}, oracle ${JSON.stringify(e.oracle)})`);
     for (const [n, l] of Object.entries(logs)) {
       if (l.rawControlBytes || l.notTimestamped) say(`  LOG ${n}: ${l.rawControlBytes} lines with raw control bytes ${JSON.stringify(l.byKind)}, ${l.notTimestamped} lines not starting with a timestamp; e.g. ${l.examples.slice(0, 4).join(' ')}`);
     }
