@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
 import { CLI, OPEN_RULES } from './helpers/proxy.js';
 import { AGENT, type AgentRun, runAgent } from './helpers/ocf-run.js';
+import { eventually } from './helpers/hostile.js';
+import { childrenOf, isAlive } from './helpers/processes.js';
 import { PROMOTION_SCORE, SCORE_FILE } from '../ocf/launcher-contract.js';
 
 let dir: string;
@@ -155,6 +157,27 @@ test('with "workers": 2 the supervisor answers for all workers: depths 0-20, pro
   } finally {
     expect((await agent('stop', params)).code).toBe(0);
   }
+});
+
+test('"workers": a supervisor killed with a worker frozen leaves no process behind, and stop returns 0', async () => {
+  const pool = join(dir, 'orphans.json');
+  writeFileSync(pool, JSON.stringify({ internal: [`127.0.0.1:${port}`], workers: 2, rules: OPEN_RULES }));
+  const params = fresh({ config: pool });
+  expect((await agent('start', params)).code).toBe(0);
+  const supervisor = Number(readFileSync(join(params.state_dir!, 'hasocks.pid'), 'utf8'));
+  const workers = childrenOf(supervisor);
+  expect(workers).toHaveLength(2);
+  try {
+    // A frozen worker cannot notice that its supervisor went: only the kernel can end it.
+    process.kill(workers[0]!, 'SIGSTOP');
+    process.kill(supervisor, 'SIGKILL');
+    expect(await eventually(() => ![supervisor, ...workers].some(isAlive), 5000)).toBe(true);
+    expect((await agent('monitor', params)).code).toBe(7);
+  } finally {
+    for (const pid of workers) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    expect((await agent('stop', params)).code).toBe(0);
+  }
+  await expect(RawClient.connect(port)).rejects.toThrow(/ECONNREFUSED/);
 });
 
 describe('validate-all', () => {

@@ -2,12 +2,13 @@
 // real built proxy: connections spread over SO_REUSEPORT workers, a killed
 // worker is replaced without a refused connection, signals reach every
 // worker, and every process ends up unprivileged.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
 import { eventually } from './helpers/hostile.js';
+import { childrenOf, isAlive } from './helpers/processes.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let echo: TestServer;
@@ -27,20 +28,6 @@ async function session(proxy: RunningProxy, timeoutMs = 8000): Promise<void> {
   } finally {
     client.destroy();
   }
-}
-
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 /** Real, effective, saved and filesystem uid of a process. */
@@ -200,4 +187,29 @@ test('session.max holds for the node, whatever the number of workers; a killed w
   } finally {
     rmSync(controlDir, { recursive: true, force: true });
   }
+});
+
+describe.each<[string, string | undefined]>([
+  ['as root', undefined],
+  // The kernel forgets a parent-death signal when credentials change: the worker asks again after the drop.
+  ['after the drop to "user"', 'nobody'],
+])('a worker whose event loop cannot run dies with its supervisor (%s)', (_name, user) => {
+  test('SIGKILL of the supervisor kills a stopped worker too, so no listener is left taking clients', async () => {
+    const proxy = await startProxy({ workers: 2, rules: OPEN_RULES, ...(user ? { user } : {}) });
+    await proxy.waitForLog(/ready with 2 workers/);
+    await session(proxy);
+    const workers = childrenOf(proxy.pid);
+    expect(workers).toHaveLength(2);
+    // A stopped worker stands for one whose event loop is blocked: it cannot see its IPC channel close.
+    process.kill(workers[0]!, 'SIGSTOP');
+    try {
+      process.kill(proxy.pid, 'SIGKILL');
+      // Orphans are reaped by init (or this test's subreaper) at once; without the kernel's signal the stopped one would stay.
+      expect(await eventually(() => workers.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+      // Nothing holds the port any more: a new client is refused, not queued to a stopped worker.
+      await expect(RawClient.connect(proxy.port)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      for (const pid of workers) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
 });

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -32,6 +33,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "events.h"
 #include "js_call.h"
@@ -292,6 +296,30 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * dieWithParent(): the kernel sends this process SIGKILL when the process
+ * that forked it ends, however busy or blocked this one's event loop is; a
+ * worker of a dead supervisor must not keep its listener in the
+ * SO_REUSEPORT group. Returns the parent's pid as it is now: if the parent
+ * was already gone before the call, it is no longer the supervisor, and
+ * the caller exits itself. Throws ENOSYS where the kernel has no such call.
+ */
+static napi_value die_with_parent(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef __linux__
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    throw_system_error(env, errno, "prctl", "", 0);
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, (int32_t)getppid(), &result));
+  return result;
+#else
+  throw_system_error(env, ENOSYS, "prctl", "", 0);
+  return NULL;
+#endif
+}
+
+/*
  * reuseportRoundRobin(fds): the listening sockets of one SO_REUSEPORT group,
  * in worker order; from now on the group hands new connections to them in
  * turn. Throws (code ENOSYS, EPERM, ...) where the kernel cannot.
@@ -373,6 +401,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
       {"reuseportRoundRobin", NULL, reuseport_rr, NULL, NULL, NULL, napi_default, NULL},
+      {"dieWithParent", NULL, die_with_parent, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayOpen", NULL, udp_relay_open, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayOutgoing", NULL, udp_relay_outgoing, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayLearn", NULL, udp_relay_learn, NULL, NULL, NULL, napi_default, NULL},

@@ -30,6 +30,8 @@ export interface NativeAddon {
   dup(fd: number): number;
   /** Make the SO_REUSEPORT group of these listeners hand out new connections in turn (Linux, root); throws where it cannot. */
   reuseportRoundRobin(fds: number[]): void;
+  /** Have the kernel SIGKILL this process when its parent ends (PR_SET_PDEATHSIG); returns the parent's pid now. Linux; throws elsewhere. */
+  dieWithParent(): number;
 
   // The UDP ASSOCIATE fast path (native/src/udp_relay.c); src/session/commands/udp-transport.ts wraps it.
   /**

@@ -9,7 +9,7 @@ import { descriptorWarning } from './descriptors.js';
 import { dataPath, describeDataPath } from '../sockets/data-path.js';
 import type { Socket } from 'node:net';
 import { runSupervisor } from './supervisor.js';
-import { type DaemonOptions, WORKER_ENV, type WorkerMessage, type WorkerReply, inheritedListeners } from './worker-protocol.js';
+import { type DaemonOptions, WORKER_ENV, type WorkerMessage, type WorkerReply, dieWithSupervisor, inheritedListeners } from './worker-protocol.js';
 
 export async function loadConfig(path: string | undefined): Promise<RuntimeConfig> {
   return path === undefined ? buildConfig(DEFAULT_CONFIG, '<embedded default>') : loadConfigFile(path);
@@ -36,7 +36,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptions, isWorker: boolean): Promise<number> {
   try {
     const path = dataPath();
-    if (!isWorker) logger.info(describeDataPath(path)); // the supervisor said it for its workers
+    if (isWorker) dieWithSupervisor(path.addon);
+    else logger.info(describeDataPath(path)); // the supervisor said it for its workers
   } catch (err) {
     logger.error((err as Error).message);
     await flush(logger);
@@ -127,7 +128,10 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
       closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
     }
     if (!isWorker && options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`, 0o644);
-    if (config.user) dropPrivileges(config.user);
+    if (config.user) {
+      dropPrivileges(config.user);
+      if (isWorker) dieWithSupervisor(dataPath().addon); // the kernel dropped the request with the old credentials
+    }
   } catch (err) {
     logger.error((err as Error).message);
     process.off('SIGHUP', reload);

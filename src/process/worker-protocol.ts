@@ -1,4 +1,5 @@
 import type { ListenAddress } from '../config/load.js';
+import type { NativeAddon } from '../native/addon.js';
 import type { ControlReply, ControlRequest } from './control-protocol.js';
 import type { Role } from '../sockets/role-gate.js';
 
@@ -28,6 +29,8 @@ export const WORKER_ENV = 'HASOCKS_WORKER';
 const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
 /** Set in a worker's environment: "fd:slot" of the node's shared session count (session-budget.ts). */
 export const SESSION_COUNT_ENV = 'HASOCKS_SESSION_COUNT';
+/** Set in a worker's environment: the supervisor's pid, to tell whether it is still the parent. */
+const SUPERVISOR_PID_ENV = 'HASOCKS_SUPERVISOR_PID';
 /** The first inherited fd: after stdin, stdout, stderr and the IPC channel. */
 export const FIRST_INHERITED_FD = 4;
 
@@ -37,7 +40,21 @@ export function workerEnvironment(index: number, internal: readonly ListenAddres
     [WORKER_ENV]: String(index + 1),
     [LISTEN_FDS_ENV]: internal.map((l, i) => `${l.host}|${l.port}=${FIRST_INHERITED_FD + i}`).join(','),
     [SESSION_COUNT_ENV]: `${FIRST_INHERITED_FD + internal.length}:${index}`,
+    [SUPERVISOR_PID_ENV]: String(process.pid),
   };
+}
+
+/**
+ * In a worker: have the kernel kill this process when the supervisor ends.
+ * A worker also stops when its IPC channel closes, but only once its event
+ * loop gets to it; a busy or stopped worker would keep its listener in the
+ * SO_REUSEPORT group, and the kernel would go on queueing new clients to a
+ * proxy the agent believes stopped. The kernel forgets the request when the
+ * process's credentials change, so the daemon asks again after dropping
+ * privileges. A supervisor already gone by then means exit now.
+ */
+export function dieWithSupervisor(addon: NativeAddon): void {
+  if (addon.dieWithParent() !== Number(process.env[SUPERVISOR_PID_ENV])) process.exit(1);
 }
 
 /** In a worker: the listeners the supervisor handed over, by "host|port". */

@@ -1,0 +1,25 @@
+// Processes a test started, as /proc shows them.
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** The state letter of /proc/PID/stat and the fields after it, or undefined for a process that is gone. */
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && Number(statFields(d)?.[1]) === pid)
+    .map(Number);
+}
+
+/** Whether a process is alive: a zombie, dead but not yet reaped by whoever inherited it, is not. */
+export function isAlive(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== 'Z';
+}
