@@ -127,7 +127,15 @@ function parseResolvConf(text: string): ResolvConf {
       for (const option of values) if (option.startsWith('ndots:')) ndots = Math.min(15, Number(option.slice(6)) || 0);
     }
   }
-  return { search, ndots, dns: new Resolver({ timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES }) };
+  const dns = new Resolver({ timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES });
+  // The servers c-ares read, set again as if chosen: Node treats a lone
+  // 127.0.0.1 it was not given as a fallback, and after a query to it is
+  // refused it remakes the channel at each new query, failing every query
+  // in flight (EDESTRUCTION). A local DNS server that restarts would then
+  // fail the first lookups after it is back, and concurrent ones while it
+  // is down. resolv.conf changes are seen here anyway (watchedFile).
+  dns.setServers(dns.getServers());
+  return { search, ndots, dns };
 }
 
 const hostsFile = watchedFile('/etc/hosts', parseHosts, { byName: new Map(), byAddress: new Map() });
