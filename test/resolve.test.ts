@@ -71,15 +71,21 @@ describe('a slow, silent or absent DNS server, from a test resolver in a namespa
     await ns?.remove();
   });
 
-  test('a name the DNS server never answers gets 0x04 within timeout.connect; CONNECT by address is unaffected', async () => {
-    await startProxy({ internal: ['127.0.0.1:1080'], timeout: { connect: 1 } }, { netns: ns.name });
+  test('a name the DNS server never answers gets 0x04 within timeout.connect; CONNECT by address is unaffected; a stop does not wait for the query', async () => {
+    const proxy = await startProxy({ internal: ['127.0.0.1:1080'], timeout: { connect: 1 } }, { netns: ns.name });
     const [slow, byAddress] = await Promise.all([probe('silent.test', 7000), probe('127.0.0.1', 7000)]);
-    console.log(`DNS server silent: 0x${slow.code} after ${slow.ms} ms (timeout.connect 1 s); by address meanwhile: 0x${byAddress.code} after ${byAddress.ms} ms`);
+    // The query itself goes on to its own limits (two tries, of 2 s and 4 s): a stop now ends it.
+    const stopping = Date.now();
+    const exitCode = await proxy.stop();
+    const stopMs = Date.now() - stopping;
+    console.log(`DNS server silent: 0x${slow.code} after ${slow.ms} ms (timeout.connect 1 s); by address meanwhile: 0x${byAddress.code} after ${byAddress.ms} ms; a stop then took ${stopMs} ms`);
     expect(slow.code).toBe('04');
     expect(slow.ms).toBeGreaterThanOrEqual(995);
     expect(slow.ms).toBeLessThan(1500);
     expect(byAddress.code).toBe('05'); // nothing listens there: refused, at once
     expect(byAddress.ms).toBeLessThan(1000);
+    expect(exitCode).toBe(0);
+    expect(stopMs).toBeLessThan(2000);
   });
 
   test('a DNS server that answers after timeout.connect: 0x04 at timeout.connect; one that answers within it is waited for', async () => {
