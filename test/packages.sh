@@ -7,6 +7,7 @@ test_packages=(
   netcat-openbsd  # nc -X 5 -x
   python3         # stand-ins where Node cannot do it: a Unix datagram syslogd, a full accept queue
   iproute2        # ip netns for tests that need their own network
+  nftables        # nft: a target that drops SYNs, inside a test's own namespace (test/world-faults.test.ts)
   bsdutils        # logger(1), the route to /dev/log
   dante-client    # socksify: Dante's own client runs unmodified programs through hasocks
   gcc             # builds test/helpers/accept-once.c (socksify BIND) and the native addon

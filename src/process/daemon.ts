@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { type Logger, createLogger, flush, openOutputs, reopenOutputs, useOutputs } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
 import { SocksServer } from '../sockets/server.js';
+import { cancelLookups } from '../session/resolve.js';
 import { answerControl, openControlSockets } from './control.js';
 import { descriptorWarning } from './descriptors.js';
 import { dataPath, describeDataPath } from '../sockets/data-path.js';
@@ -100,6 +101,8 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
     void reloading
       .then(() => server.shutdown(drainMs ?? server.currentConfig.timeouts.drain))
       .then(async () => {
+        // No session is left to want an answer; a query to a silent DNS server would hold the exit.
+        cancelLookups();
         if (!isWorker) removePidFile(options.pidFile);
         logger.info('stopped');
         process.off('SIGHUP', reload);

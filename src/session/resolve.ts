@@ -127,7 +127,15 @@ function parseResolvConf(text: string): ResolvConf {
       for (const option of values) if (option.startsWith('ndots:')) ndots = Math.min(15, Number(option.slice(6)) || 0);
     }
   }
-  return { search, ndots, dns: new Resolver({ timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES }) };
+  const dns = new Resolver({ timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES });
+  // The servers c-ares read, set again as if chosen: Node treats a lone
+  // 127.0.0.1 it was not given as a fallback, and after a query to it is
+  // refused it remakes the channel at each new query, failing every query
+  // in flight (EDESTRUCTION). A local DNS server that restarts would then
+  // fail the first lookups after it is back, and concurrent ones while it
+  // is down. resolv.conf changes are seen here anyway (watchedFile).
+  dns.setServers(dns.getServers());
+  return { search, ndots, dns };
 }
 
 const hostsFile = watchedFile('/etc/hosts', parseHosts, { byName: new Map(), byAddress: new Map() });
@@ -138,6 +146,32 @@ let resolvConf = (): ResolvConf => {
 };
 
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME']);
+
+/** Resolvers with queries under way, and how many: a new resolver replaces the old when resolv.conf changes. */
+const busyResolvers = new Map<Resolver, number>();
+
+/** Ask the current resolver, counted so that cancelLookups can end the query. */
+async function withResolver<T>(ask: (dns: Resolver) => Promise<T>): Promise<T> {
+  const { dns } = resolvConf();
+  busyResolvers.set(dns, (busyResolvers.get(dns) ?? 0) + 1);
+  try {
+    return await ask(dns);
+  } finally {
+    const left = (busyResolvers.get(dns) ?? 1) - 1;
+    if (left > 0) busyResolvers.set(dns, left);
+    else busyResolvers.delete(dns);
+  }
+}
+
+/**
+ * End every DNS query under way (each fails with ECANCELLED), for a
+ * shutdown. A query to a DNS server that does not answer runs to its own
+ * limits after the session that asked has given up, and until then it
+ * keeps the process alive: a stop would wait for it after "stopped".
+ */
+export function cancelLookups(): void {
+  for (const dns of busyResolvers.keys()) dns.cancel();
+}
 
 /** The names to ask DNS for, in order, as res_search does: the search list first for short names. */
 function candidates(name: string): string[] {
@@ -150,8 +184,7 @@ function candidates(name: string): string[] {
 
 /** A and AAAA for one name: IPv4 first. Rejects when neither has an answer. */
 async function query(name: string): Promise<string[]> {
-  const { dns } = resolvConf();
-  const [v4, v6] = await Promise.allSettled([dns.resolve4(name), dns.resolve6(name)]);
+  const [v4, v6] = await withResolver((dns) => Promise.allSettled([dns.resolve4(name), dns.resolve6(name)]));
   const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value.map(unmapIPv4) : [])];
   if (addresses.length > 0) return addresses;
   // A name that exists in one family only answers the other with "no data": only both missing is "not found".
@@ -252,7 +285,7 @@ async function nameOf(address: string): Promise<string | undefined> {
   const fromHosts = hostsFile().byAddress.get(address);
   if (fromHosts) return fromHosts;
   try {
-    return (await resolvConf().dns.reverse(address))[0];
+    return (await withResolver((dns) => dns.reverse(address)))[0];
   } catch (err) {
     if (NOT_FOUND.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
     throw err;

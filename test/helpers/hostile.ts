@@ -24,6 +24,8 @@ export interface LimitedChild {
   readonly exited: Promise<number | null>;
   /** Wait until a stdout line matches; rejects if the process exits first or the time runs out. */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
+  /** Write a line to its stdin. */
+  send(line: string): void;
   /** Close its stdin (loadgen idle holds its sessions until then). */
   closeStdin(): void;
   /** SIGTERM, then SIGKILL after 5 s; resolves once it has exited. Safe to call twice. */
@@ -85,6 +87,7 @@ export function spawnWithLimit(nofile: number, file: string, args: string[], env
         wake.add(check);
         check();
       }),
+    send: (line) => void child.stdin!.write(`${line}\n`),
     closeStdin: () => child.stdin!.end(),
     stop: async () => {
       if (exitCode === undefined) {

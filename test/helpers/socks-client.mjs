@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // A small raw SOCKS5 client for tests that run inside network namespaces,
 // where the jest process itself cannot open sockets. Prints one JSON line.
-//   probe   PROXY PORT HOST DPORT [SRC] -> {"code":"03"} (the CONNECT reply code, or "closed"), from SRC if given
+//   probe   PROXY PORT HOST DPORT [SRC] -> {"code":"03","ms":12} (the CONNECT reply code, or "closed", and the
+//                                          milliseconds from the request to it), from SRC if given
 //   connect PROXY PORT HOST DPORT       -> {"code","bound","answer"}: sends "who am i", prints the answer
 //   udp     PROXY PORT HOST DPORT       -> {"relay","from","sender","answer"}: one datagram through UDP ASSOCIATE
 //   bind    PROXY PORT                  -> {"bound"}: the first BIND reply
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 const [command, proxyHost, proxyPort, host, port, source] = process.argv.slice(2);
 setTimeout(() => {
@@ -28,6 +30,7 @@ function decodeAddress(buf, offset) {
 
 /** Open a control connection, do the greeting and one request; resolves with the socket and the parsed reply. */
 function request(cmd, h, p) {
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const socket = connect({ host: proxyHost, port: Number(proxyPort), ...(source ? { localAddress: source } : {}) });
     // A reset before any reply is how a demoted standby turns clients away: report it as "closed".
@@ -42,16 +45,16 @@ function request(cmd, h, p) {
       if (reply.length < needed) return;
       socket.off('data', onData);
       const bound = decodeAddress(reply, 3);
-      resolve({ socket, code: reply[1].toString(16).padStart(2, '0'), bound: { host: bound.host, port: bound.port }, rest: reply.subarray(bound.end) });
+      resolve({ socket, code: reply[1].toString(16).padStart(2, '0'), ms: performance.now() - started, bound: { host: bound.host, port: bound.port }, rest: reply.subarray(bound.end) });
     };
     socket.on('data', onData);
-    socket.on('close', () => resolve({ socket, code: 'closed' }));
+    socket.on('close', () => resolve({ socket, code: 'closed', ms: performance.now() - started }));
   });
 }
 
 if (command === 'probe') {
   const r = await request(1, host, port);
-  console.log(JSON.stringify({ code: r.code }));
+  console.log(JSON.stringify({ code: r.code, ms: Math.round(r.ms) }));
   r.socket.destroy();
 } else if (command === 'connect') {
   const r = await request(1, host, port);

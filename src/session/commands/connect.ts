@@ -5,10 +5,11 @@ import { Reply } from '../../protocol/constants.js';
 import { replyForSystemError } from '../../protocol/errors.js';
 import type { SocksRequest } from '../../protocol/parser.js';
 import { replyFor } from '../../protocol/replies.js';
+import type { Logger } from '../../log/logger.js';
 import type { NativeAddon } from '../../native/addon.js';
 import type { AuthorizedRequest } from '../authorize.js';
 import { NativeClient, nativeSessions } from '../../sockets/c-sessions.js';
-import { servedInC } from '../../sockets/data-path.js';
+import { dataPath, servedInC } from '../../sockets/data-path.js';
 import type { RequestContext } from '../request-context.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
@@ -58,11 +59,66 @@ function nativeDialer(session: RequestContext, client: NativeClient, addon: Nati
   };
 }
 
+/**
+ * The external address can leave this node while the proxy runs: its VIP
+ * moved away. A dial from it then fails in ways that hide why. Without
+ * freebind, bind() fails (EADDRNOTAVAIL). With freebind, an IPv4 connect()
+ * fails at once as if the target's network were down (ENETUNREACH), and an
+ * IPv6 one sends SYNs from the absent address whose answers never come
+ * back, so the client waits out timeout.connect. So a dial from an external
+ * address first asks whether the address is here, and if it is not, the
+ * client gets REP 01 (general SOCKS server failure) at once, and the log
+ * says which address is missing. REP 01 because the fault is the proxy's:
+ * a client with another proxy to try can go there, where REP 03 or 04
+ * would blame a destination that may be fine.
+ *
+ * The question goes to the kernel, as a bind() without freebind, rather
+ * than to the interface list: the kernel also counts addresses that a
+ * local route covers, and does not count an IPv6 address still in
+ * duplicate address detection. An address found here is taken as here for
+ * EXTERNAL_RECHECK_MS, and asked about again when a dial from it fails; an
+ * absent one is looked for again at every dial, so the first CONNECT after
+ * it returns is served.
+ */
+const EXTERNAL_RECHECK_MS = 100;
+/** What a dial from an absent address fails with: bind() without freebind, an IPv4 connect() with it. */
+const SOURCE_ABSENT_ERRORS = new Set(['EADDRNOTAVAIL', 'ENETUNREACH']);
+const externalPresence = new Map<string, { readonly present: boolean; readonly checkedAt: number }>();
+
+/** Whether `address` is on this node, as known at most `maxAgeMs` ago; logs when that changes (and an absence seen first). */
+function externalAddressPresent(address: string, logger: Logger, maxAgeMs: number): boolean {
+  const now = Date.now();
+  const known = externalPresence.get(address);
+  if (known?.present && now - known.checkedAt < maxAgeMs) return true;
+  let present = true;
+  try {
+    const { addon } = dataPath();
+    addon.close(addon.tcpSocket(address, 0, { freebind: false }));
+  } catch (err) {
+    // Only "not here" counts: another failure (no descriptor left) is the dial's to meet and report.
+    present = (err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL';
+  }
+  if (present !== (known?.present ?? true)) {
+    if (present) logger.info(`external address ${address} is on this node again: CONNECTs from it resume`);
+    else logger.warn(`external address ${address} is not on this node: CONNECTs that need it get REP 01 (general failure) at once until it returns`);
+  }
+  externalPresence.set(address, { present, checkedAt: now });
+  return present;
+}
+
+/** Refuse the request with REP 01 if its external address has left this node; true if it did. */
+function refusedForAbsentExternal(session: RequestContext, version: 4 | 5, localAddress: string | undefined, maxAgeMs: number): boolean {
+  if (localAddress === undefined || externalAddressPresent(localAddress, session.logger, maxAgeMs)) return false;
+  session.reject(version, Reply.GENERAL_FAILURE, `external address ${localAddress} is not on this node`);
+  return true;
+}
+
 function dial(session: RequestContext, request: SocksRequest, { address, decision }: AuthorizedRequest): void {
   const { destination, version } = request;
 
   // An IP literal by now: a colon is the whole family test.
   const localAddress = address.includes(':') ? session.config.external.ipv6 : session.config.external.ipv4;
+  if (refusedForAbsentExternal(session, version, localAddress, EXTERNAL_RECHECK_MS)) return;
   // A client in C dials in C (data-path.ts decides); an agent's probe is a Node socket from the start.
   let dialer: Dialer;
   if (servedInC('connect', decision) && session.socket instanceof NativeClient) {
@@ -88,6 +144,8 @@ function dial(session: RequestContext, request: SocksRequest, { address, decisio
     clearTimeout(timer);
     session.socket.off('close', onClientGone);
     if (error || !connected) {
+      // The errors of a dial from an address that has left since it was last seen: then that is the reason.
+      if (SOURCE_ABSENT_ERRORS.has((error as NodeJS.ErrnoException | undefined)?.code ?? '') && refusedForAbsentExternal(session, version, localAddress, 0)) return;
       session.reject(version, replyForSystemError(error), `${formatEndpoint(address, destination.port)}: ${error?.message}`);
       return;
     }
