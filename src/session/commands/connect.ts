@@ -5,11 +5,11 @@ import { Reply } from '../../protocol/constants.js';
 import { replyForSystemError } from '../../protocol/errors.js';
 import type { SocksRequest } from '../../protocol/parser.js';
 import { replyFor } from '../../protocol/replies.js';
-import type { Logger } from '../../log/logger.js';
 import type { NativeAddon } from '../../native/addon.js';
 import type { AuthorizedRequest } from '../authorize.js';
 import { NativeClient, nativeSessions } from '../../sockets/c-sessions.js';
-import { dataPath, servedInC } from '../../sockets/data-path.js';
+import { servedInC } from '../../sockets/data-path.js';
+import { EXTERNAL_RECHECK_MS, SOURCE_ABSENT_ERRORS, externalAddressPresent } from '../../sockets/local-addresses.js';
 import type { RequestContext } from '../request-context.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
@@ -61,51 +61,12 @@ function nativeDialer(session: RequestContext, client: NativeClient, addon: Nati
 
 /**
  * The external address can leave this node while the proxy runs: its VIP
- * moved away. A dial from it then fails in ways that hide why. Without
- * freebind, bind() fails (EADDRNOTAVAIL). With freebind, an IPv4 connect()
- * fails at once as if the target's network were down (ENETUNREACH), and an
- * IPv6 one sends SYNs from the absent address whose answers never come
- * back, so the client waits out timeout.connect. So a dial from an external
- * address first asks whether the address is here, and if it is not, the
- * client gets REP 01 (general SOCKS server failure) at once, and the log
- * says which address is missing. REP 01 because the fault is the proxy's:
- * a client with another proxy to try can go there, where REP 03 or 04
- * would blame a destination that may be fine.
- *
- * The question goes to the kernel, as a bind() without freebind, rather
- * than to the interface list: the kernel also counts addresses that a
- * local route covers, and does not count an IPv6 address still in
- * duplicate address detection. An address found here is taken as here for
- * EXTERNAL_RECHECK_MS, and asked about again when a dial from it fails; an
- * absent one is looked for again at every dial, so the first CONNECT after
- * it returns is served.
+ * moved away. A dial from it then fails in ways that hide why (see
+ * externalAddressPresent), so the client gets REP 01 (general SOCKS server
+ * failure) at once, and the log says which address is missing. REP 01
+ * because the fault is the proxy's: a client with another proxy to try can
+ * go there, where REP 03 or 04 would blame a destination that may be fine.
  */
-const EXTERNAL_RECHECK_MS = 100;
-/** What a dial from an absent address fails with: bind() without freebind, an IPv4 connect() with it. */
-const SOURCE_ABSENT_ERRORS = new Set(['EADDRNOTAVAIL', 'ENETUNREACH']);
-const externalPresence = new Map<string, { readonly present: boolean; readonly checkedAt: number }>();
-
-/** Whether `address` is on this node, as known at most `maxAgeMs` ago; logs when that changes (and an absence seen first). */
-function externalAddressPresent(address: string, logger: Logger, maxAgeMs: number): boolean {
-  const now = Date.now();
-  const known = externalPresence.get(address);
-  if (known?.present && now - known.checkedAt < maxAgeMs) return true;
-  let present = true;
-  try {
-    const { addon } = dataPath();
-    addon.close(addon.tcpSocket(address, 0, { freebind: false }));
-  } catch (err) {
-    // Only "not here" counts: another failure (no descriptor left) is the dial's to meet and report.
-    present = (err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL';
-  }
-  if (present !== (known?.present ?? true)) {
-    if (present) logger.info(`external address ${address} is on this node again: CONNECTs from it resume`);
-    else logger.warn(`external address ${address} is not on this node: CONNECTs that need it get REP 01 (general failure) at once until it returns`);
-  }
-  externalPresence.set(address, { present, checkedAt: now });
-  return present;
-}
-
 /** Refuse the request with REP 01 if its external address has left this node; true if it did. */
 function refusedForAbsentExternal(session: RequestContext, version: 4 | 5, localAddress: string | undefined, maxAgeMs: number): boolean {
   if (localAddress === undefined || externalAddressPresent(localAddress, session.logger, maxAgeMs)) return false;
