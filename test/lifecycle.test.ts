@@ -236,6 +236,24 @@ describe('limits that hold against a flood', () => {
     });
   });
 
+  test('with timeout.negotiate 0 (none), a client held for a promotion waits for it', async () => {
+    await withControlDir(async (dir) => {
+      const proxy = await startProxy({ session: { max: 1 }, timeout: { negotiate: 0 } }, { args: ['--control-dir', dir, '--role', 'unpromoted'] });
+      const held = await RawClient.connect(proxy.port);
+      // Refused at session.max only while the first client still holds its place.
+      const over = await RawClient.connect(proxy.port);
+      expect(await over.waitForEnd(2000)).toBe(true);
+      await proxy.waitForLog(/session limit 1 reached/);
+      expect(await control(join(dir, 'control.sock'), { cmd: 'promote' })).toEqual({ ok: true });
+      held.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect([...(await held.read(2))]).toEqual([5, 0]);
+      expect((await held.read(10))[1]).toBe(0);
+      await expectEcho(held, 'held');
+      held.destroy();
+      over.destroy();
+    });
+  });
+
   test('a malformed control request gets an error reply, and the daemon carries on', async () => {
     await withControlDir(async (dir) => {
       await startProxy({}, { args: ['--control-dir', dir] });

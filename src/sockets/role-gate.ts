@@ -45,11 +45,14 @@ export class RoleGate {
    * Promoted instance, so a promotion is moments away: Pacemaker starts the
    * VIP and runs promote in parallel (no order constraint). Holding these
    * clients until promote, rather than resetting them, takes the promote
-   * call off a failover's critical path. They wait at most timeout.negotiate.
+   * call off a failover's critical path. They wait at most timeout.negotiate
+   * (without it, as long as the promotion takes; each holds a place of
+   * session.max meanwhile).
+   *
    * Each keeps the local end its listener knew: a client in C from a
    * listener on one address cannot tell it, and the rules ask where it arrived.
    */
-  private readonly awaitingPromotion = new Map<ClientSocket, { timer: NodeJS.Timeout; localEnd: LocalEnd | undefined }>();
+  private readonly awaitingPromotion = new Map<ClientSocket, { timer: NodeJS.Timeout | undefined; localEnd: LocalEnd | undefined }>();
   /**
    * From a demote until the VIP has left this node, new clients are reset at
    * once, so they retry where the VIP goes. Once it has gone, a client that
@@ -91,17 +94,23 @@ export class RoleGate {
     return this.current === 'unpromoted' || this.cancelExternalWatch !== undefined;
   }
 
-  /** Hold a client that arrived at `localEnd` until promote(), for at most `maxMs`. Whichever ends the wait first gives its place back: a timeout, the client, or a release. */
+  /**
+   * Hold a client that arrived at `localEnd` until promote(), for at most
+   * `maxMs` (0: no limit, as timeout.negotiate 0 means). Whichever ends the
+   * wait first gives its place back: a timeout, the client, or a release.
+   */
   hold(socket: ClientSocket, localEnd: LocalEnd | undefined, maxMs: number): void {
     const leave = (): void => {
       if (this.awaitingPromotion.delete(socket)) this.server.release();
     };
     socket.on('error', () => socket.destroy());
-    const timer = setTimeout(() => {
-      leave();
-      socket.destroy();
-    }, maxMs);
-    timer.unref();
+    const timer =
+      maxMs > 0
+        ? setTimeout(() => {
+            leave();
+            socket.destroy();
+          }, maxMs).unref()
+        : undefined;
     this.awaitingPromotion.set(socket, { timer, localEnd });
     socket.once('close', () => {
       clearTimeout(timer);
