@@ -142,7 +142,7 @@ describe.each([
 ])('%s', (_name, vip, externalVip, target, prefix, nodad) => {
   const bracket = (a: string) => (a.includes(':') ? `[${a}]` : a);
 
-  test('plain Node cannot listen on the absent VIP: EADDRNOTAVAIL', async () => {
+  test('without freebind, the listener cannot bind the absent VIP: EADDRNOTAVAIL', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hasocks-fb-'));
     try {
       writeFileSync(join(dir, 'c.json'), JSON.stringify({ internal: [`${bracket(vip)}:1080`], rules: OPEN_RULES }));

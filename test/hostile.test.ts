@@ -180,8 +180,8 @@ describe('hostile clients', () => {
   }, 180000);
 
   test('out of descriptors: says so, does not spin, open sessions carry on, and it serves again by itself', async () => {
-    // test/lifecycle.test.ts checks the log line, the CPU and the recovery for sessions in C with silent
-    // clients only; here both paths, with sessions open through the exhaustion.
+    // test/lifecycle.test.ts checks the log line, the CPU and the recovery with silent clients only;
+    // here with sessions open through the exhaustion.
     const proxy = await startProxy({}, { nofile: 64 });
     const sessions: RawClient[] = [];
     for (let i = 0; i < 5; i++) sessions.push(track((await echoSession(proxy.port, echo.port)).client));

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
-import { RawClient, type TestServer, sessionEndLine, socks5Request, startEchoServer } from './helpers/net.js';
+import type { RuleFile } from '../src/config/types.js';
+import { RawClient, type TestServer, freePort, sessionEndLine, socks5Request, startEchoServer } from './helpers/net.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 let echo: TestServer;
@@ -208,6 +209,48 @@ describe('limits that hold against a flood', () => {
         expect((await client.read(10))[1]).toBe(0);
       }
       for (const client of clients) client.destroy();
+    });
+  });
+
+  test('a client held for a promotion is decided and served as arriving where it did: its listener\'s address and port', async () => {
+    await withControlDir(async (dir) => {
+      const port = await freePort();
+      const listenerOnly: RuleFile = { type: 'client', action: 'pass', from: '0/0', to: '127.0.0.1/32', port, log: ['connect'] };
+      await startProxy(
+        { internal: [`127.0.0.1:${port}`], session: { max: 1 }, timeout: { negotiate: 30 }, rules: [listenerOnly, { type: 'socks', action: 'pass', from: '0/0', to: '0/0' }] },
+        { args: ['--control-dir', dir, '--role', 'unpromoted'] },
+      );
+      const held = await RawClient.connect(port);
+      // Refused at session.max: so the first client has been accepted, and is held.
+      const over = await RawClient.connect(port);
+      expect(await over.waitForEnd(2000)).toBe(true);
+      expect(await control(join(dir, 'control.sock'), { cmd: 'promote' })).toEqual({ ok: true });
+      // A rule about where clients arrive passes it, and its UDP relay is on that address.
+      held.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(3, '0.0.0.0', 0)]));
+      expect([...(await held.read(2))]).toEqual([5, 0]);
+      const reply = await held.read(10);
+      expect(reply[1]).toBe(0);
+      expect([...reply.subarray(4, 8)]).toEqual([127, 0, 0, 1]);
+      held.destroy();
+      over.destroy();
+    });
+  });
+
+  test('with timeout.negotiate 0 (none), a client held for a promotion waits for it', async () => {
+    await withControlDir(async (dir) => {
+      const proxy = await startProxy({ session: { max: 1 }, timeout: { negotiate: 0 } }, { args: ['--control-dir', dir, '--role', 'unpromoted'] });
+      const held = await RawClient.connect(proxy.port);
+      // Refused at session.max only while the first client still holds its place.
+      const over = await RawClient.connect(proxy.port);
+      expect(await over.waitForEnd(2000)).toBe(true);
+      await proxy.waitForLog(/session limit 1 reached/);
+      expect(await control(join(dir, 'control.sock'), { cmd: 'promote' })).toEqual({ ok: true });
+      held.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect([...(await held.read(2))]).toEqual([5, 0]);
+      expect((await held.read(10))[1]).toBe(0);
+      await expectEcho(held, 'held');
+      held.destroy();
+      over.destroy();
     });
   });
 

@@ -41,11 +41,16 @@ test('npm start serves curl --socks5-hostname on 127.0.0.1:1080 and [::1]:1080',
   }
 });
 
-test('without its native addon, hasocks serve refuses to start and names the fix', async () => {
+// One process, and a supervisor with its workers: each checks the addon before it opens anything.
+test.each([
+  ['one process', {}],
+  ['"workers": 2', { workers: 2 }],
+])('without its native addon, hasocks serve refuses to start and names the fix (%s)', async (_what, extra) => {
   const config = join(dir, 'no-addon.json');
-  writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${await freePort()}`], rules: OPEN_RULES }));
+  const pidFile = join(dir, 'no-addon.pid');
+  writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${await freePort()}`], rules: OPEN_RULES, ...extra }));
   // A failed build is simulated by pointing HASOCKS_NATIVE_ADDON at a missing file.
-  const result = await execa(process.execPath, [CLI, 'serve', '--config', config], {
+  const result = await execa(process.execPath, [CLI, 'serve', '--config', config, '--pidfile', pidFile], {
     env: { HASOCKS_NATIVE_ADDON: join(dir, 'missing', 'hasocks_native.node') },
     reject: false,
     timeout: 20000,
@@ -54,5 +59,6 @@ test('without its native addon, hasocks serve refuses to start and names the fix
   expect(result.exitCode).toBe(1);
   expect(result.all).toMatch(/cannot load the native addon .*missing\/hasocks_native\.node/);
   expect(result.all).toContain('npm run build:native');
-  expect(result.all).not.toMatch(/listening on|ready with config/);
+  expect(result.all).not.toMatch(/listening on|ready with|worker \d/);
+  expect(existsSync(pidFile)).toBe(false);
 });

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
-import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
+import type { RuleFile } from '../src/config/types.js';
+import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
 import { eventually } from './helpers/hostile.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
@@ -212,4 +213,37 @@ describe.each<[string, string | undefined]>([
       for (const pid of workers) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
   });
+});
+
+test('with two internal addresses, each worker knows which inherited listener is which, and session.max holds across both', async () => {
+  const listeners = [
+    { host: '127.0.0.1', port: await freePort() },
+    { host: '127.0.0.2', port: await freePort('127.0.0.2') },
+  ];
+  const rules: RuleFile[] = [{ type: 'client', action: 'pass', log: ['connect'] }, { type: 'socks', action: 'pass' }];
+  const proxy = await startProxy({ internal: listeners.map((l) => `${l.host}:${l.port}`), workers: 2, rules, session: { max: 2 } });
+  await proxy.waitForLog(/ready with 2 workers/);
+  const open = async ({ host, port }: { host: string; port: number }): Promise<RawClient | undefined> => {
+    const client = await RawClient.connect(port, host);
+    client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+    try {
+      if ((await client.read(12, 10000))[3] === 0) return client;
+    } catch {
+      /* closed over the limit */
+    }
+    client.destroy();
+    return undefined;
+  };
+  const held: RawClient[] = [];
+  for (const listener of listeners) {
+    const client = await open(listener);
+    expect(client).toBeDefined();
+    held.push(client!);
+    // The session knows the listener it came through, which the worker learned from its environment.
+    const line = `client ${client!.socket.localAddress}:${client!.socket.localPort} -> ${listener.host}:${listener.port}`;
+    await proxy.waitForLog(new RegExp(line.replace(/\./g, '\\.')));
+  }
+  // Both places are taken, whichever worker and listener took them.
+  for (const listener of listeners) expect(await open(listener)).toBeUndefined();
+  for (const client of held) client.destroy();
 });

@@ -10,7 +10,7 @@ import { removePidFile, writePrivateFile } from '../private-files.js';
 import { dropPrivileges } from './privileges.js';
 import { openControlSockets } from './control.js';
 import type { ControlReply, ControlRequest } from './control-protocol.js';
-import { type DaemonOptions, type WorkerMessage, type WorkerReply, workerEnvironment } from './worker-protocol.js';
+import { type DaemonOptions, type WorkerMessage, type WorkerReply, workerSpawn } from './worker-protocol.js';
 import type { Role } from '../sockets/role-gate.js';
 import type { Socket } from 'node:net';
 
@@ -113,15 +113,10 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   let configPath = options.configPath;
 
   const start = (w: number): void => {
-    const fds = listeners[w]!;
-    const env = { ...process.env, ...workerEnvironment(w, config.internal) };
+    const { env, stdio } = workerSpawn(w, config.internal, listeners[w]!, sessionCountFd);
     const args = ['serve', ...(configPath ? ['--config', configPath] : []), '--role', role];
     const startedAt = Date.now();
-    const child = fork(CLI_PATH, args, {
-      env,
-      execArgv: [...WORKER_V8_FLAGS, ...process.execArgv],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, sessionCountFd],
-    });
+    const child = fork(CLI_PATH, args, { env: { ...process.env, ...env }, execArgv: [...WORKER_V8_FLAGS, ...process.execArgv], stdio });
     workers[w] = child;
     // A message to a worker that has just died fails here; its 'exit' restarts it.
     child.on('error', (err) => logger.error(`worker ${w + 1} (pid ${child.pid}): ${err.message}`));

@@ -1,3 +1,4 @@
+import type { StdioOptions } from 'node:child_process';
 import type { ListenAddress } from '../config/load.js';
 import type { NativeAddon } from '../native/addon.js';
 import type { ControlReply, ControlRequest } from './control-protocol.js';
@@ -31,16 +32,30 @@ const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
 export const SESSION_COUNT_ENV = 'HASOCKS_SESSION_COUNT';
 /** Set in a worker's environment: the supervisor's pid, to tell whether it is still the parent. */
 const SUPERVISOR_PID_ENV = 'HASOCKS_SUPERVISOR_PID';
-/** The first inherited fd: after stdin, stdout, stderr and the IPC channel. */
-export const FIRST_INHERITED_FD = 4;
+/** A worker's descriptors 0 to 3: no stdin, the supervisor's stdout and stderr, the IPC channel. What it inherits comes next. */
+const WORKER_STDIO = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
+const FIRST_INHERITED_FD = WORKER_STDIO.length;
 
-/** The environment of worker `index` (from 0): its listeners at FIRST_INHERITED_FD on, in config order, then the session count. */
-export function workerEnvironment(index: number, internal: readonly ListenAddress[]): Record<string, string> {
+/**
+ * How worker `index` (from 0) is forked: its descriptors, and the
+ * environment that tells it which is which. Made in one place because they
+ * must agree: the listeners of `internal` (`listenerFds`, in config order)
+ * from FIRST_INHERITED_FD on, then the session count.
+ */
+export function workerSpawn(
+  index: number,
+  internal: readonly ListenAddress[],
+  listenerFds: readonly number[],
+  sessionCountFd: number,
+): { env: Record<string, string>; stdio: StdioOptions } {
   return {
-    [WORKER_ENV]: String(index + 1),
-    [LISTEN_FDS_ENV]: internal.map((l, i) => `${l.host}|${l.port}=${FIRST_INHERITED_FD + i}`).join(','),
-    [SESSION_COUNT_ENV]: `${FIRST_INHERITED_FD + internal.length}:${index}`,
-    [SUPERVISOR_PID_ENV]: String(process.pid),
+    env: {
+      [WORKER_ENV]: String(index + 1),
+      [LISTEN_FDS_ENV]: internal.map((l, i) => `${l.host}|${l.port}=${FIRST_INHERITED_FD + i}`).join(','),
+      [SESSION_COUNT_ENV]: `${FIRST_INHERITED_FD + listenerFds.length}:${index}`,
+      [SUPERVISOR_PID_ENV]: String(process.pid),
+    },
+    stdio: [...WORKER_STDIO, ...listenerFds, sessionCountFd],
   };
 }
 

@@ -8,9 +8,10 @@ import type { RelayPath, RelayPathEvents } from './relay-path.js';
 const BULK_CHUNK = 64 * 1024;
 
 /**
- * The relay on Node streams: where every session starts, and where it stays
- * when the native addon is missing or a rule logs the data (every chunk then
- * passes through JavaScript). `onBulkRead` hears of every bulk read.
+ * The relay on Node streams, for sessions on Node sockets (BIND, the agent's
+ * probes, a rule that logs data): where each of them starts, and where it
+ * stays when a rule logs the data (every chunk then passes through
+ * JavaScript) or it never reads in bulk. `onBulkRead` hears of every bulk read.
  *
  * Each direction applies its own backpressure: when the writer's buffer is
  * full the reader pauses until it drains, so one slow peer never makes the

@@ -1,6 +1,7 @@
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { isUnspecified } from '../protocol/address.js';
+import type { LocalEnd } from '../session/session.js';
 import type { ClientSocket } from './c-sessions.js';
 import { isLocalAddress, whenReady } from './local-addresses.js';
 
@@ -23,8 +24,8 @@ export interface GatedServer {
   openSessions(): number;
   /** End every open session: the drain time after a demote is over. */
   terminateSessions(reason: string): void;
-  /** Serve a client the gate held; it keeps the place of session.max it took on arrival. */
-  serve(socket: ClientSocket): void;
+  /** Serve a client the gate held, as arriving at `localEnd`; it keeps the place of session.max it took on arrival. */
+  serve(socket: ClientSocket, localEnd: LocalEnd | undefined): void;
   /** A held client left unserved: give its place back. */
   release(): void;
 }
@@ -44,9 +45,14 @@ export class RoleGate {
    * Promoted instance, so a promotion is moments away: Pacemaker starts the
    * VIP and runs promote in parallel (no order constraint). Holding these
    * clients until promote, rather than resetting them, takes the promote
-   * call off a failover's critical path. They wait at most timeout.negotiate.
+   * call off a failover's critical path. They wait at most timeout.negotiate
+   * (without it, as long as the promotion takes; each holds a place of
+   * session.max meanwhile).
+   *
+   * Each keeps the local end its listener knew: a client in C from a
+   * listener on one address cannot tell it, and the rules ask where it arrived.
    */
-  private readonly awaitingPromotion = new Map<ClientSocket, NodeJS.Timeout>();
+  private readonly awaitingPromotion = new Map<ClientSocket, { timer: NodeJS.Timeout | undefined; localEnd: LocalEnd | undefined }>();
   /**
    * From a demote until the VIP has left this node, new clients are reset at
    * once, so they retry where the VIP goes. Once it has gone, a client that
@@ -88,18 +94,24 @@ export class RoleGate {
     return this.current === 'unpromoted' || this.cancelExternalWatch !== undefined;
   }
 
-  /** Hold a client until promote(), for at most `maxMs`. Whichever ends the wait first gives its place back: a timeout, the client, or a release. */
-  hold(socket: ClientSocket, maxMs: number): void {
+  /**
+   * Hold a client that arrived at `localEnd` until promote(), for at most
+   * `maxMs` (0: no limit, as timeout.negotiate 0 means). Whichever ends the
+   * wait first gives its place back: a timeout, the client, or a release.
+   */
+  hold(socket: ClientSocket, localEnd: LocalEnd | undefined, maxMs: number): void {
     const leave = (): void => {
       if (this.awaitingPromotion.delete(socket)) this.server.release();
     };
     socket.on('error', () => socket.destroy());
-    const timer = setTimeout(() => {
-      leave();
-      socket.destroy();
-    }, maxMs);
-    timer.unref();
-    this.awaitingPromotion.set(socket, timer);
+    const timer =
+      maxMs > 0
+        ? setTimeout(() => {
+            leave();
+            socket.destroy();
+          }, maxMs).unref()
+        : undefined;
+    this.awaitingPromotion.set(socket, { timer, localEnd });
     socket.once('close', () => {
       clearTimeout(timer);
       leave();
@@ -179,9 +191,9 @@ export class RoleGate {
 
   /** Serve the held clients; each keeps the place it took on arrival. */
   private serveAwaiting(): void {
-    for (const [socket, timer] of this.awaitingPromotion) {
+    for (const [socket, { timer, localEnd }] of this.awaitingPromotion) {
       clearTimeout(timer);
-      if (!socket.destroyed) this.server.serve(socket);
+      if (!socket.destroyed) this.server.serve(socket, localEnd);
       else this.server.release();
     }
     if (this.awaitingPromotion.size > 0) this.logger.info(`promoted: serving ${this.awaitingPromotion.size} client(s) that arrived before the promotion`);
@@ -189,7 +201,7 @@ export class RoleGate {
   }
 
   private releaseAwaiting(): void {
-    for (const [socket, timer] of this.awaitingPromotion) {
+    for (const [socket, { timer }] of this.awaitingPromotion) {
       clearTimeout(timer);
       socket.destroy();
       this.server.release();

@@ -116,7 +116,7 @@ export class SocksServer {
         terminateSessions: (reason) => {
           for (const session of this.sessions.snapshot()) session.terminate(reason);
         },
-        serve: (socket) => this.startSession(socket, false),
+        serve: (socket, localEnd) => this.startSession(socket, false, localEnd),
         release: () => this.budget.give(),
       },
       this.logger,
@@ -218,7 +218,7 @@ export class SocksServer {
       this.refuseAtLimit(socket);
       return;
     }
-    if (this.gate.mustHold()) this.gate.hold(socket, this.config.timeouts.negotiate);
+    if (this.gate.mustHold()) this.gate.hold(socket, localEnd, this.config.timeouts.negotiate);
     else this.startSession(socket, false, localEnd);
   }
 

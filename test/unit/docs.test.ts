@@ -3,8 +3,9 @@
 // sections renamed; a reader who follows a dead name is lost. So every
 // repository path in README.md, SECURITY.md and docs/**/*.md (in code
 // spans, code blocks and links) must exist, every relative link must
-// reach a file, and every #anchor a heading. Reads files only: no root,
-// no build, well under a second.
+// reach a file, and every #anchor a heading; and architecture.md, the
+// map a newcomer reads first, names every file of src/ and ocf/. Reads
+// files only: no root, no build, well under a second.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { PACKAGE_ROOT as REPO } from '../../src/paths.js';
@@ -190,6 +191,16 @@ describe('the documents', () => {
   test('every file or folder a document names exists, and every link and anchor resolves', () => {
     const problems = all.flatMap(({ doc, refs }) => refs.map((ref) => problem(doc, ref)).filter((p): p is string => p !== undefined));
     expect(problems).toEqual([]);
+  });
+
+  test('the module map of architecture.md names every file of src/ and ocf/', () => {
+    const map = all.find((d) => d.doc === 'docs/architecture.md')!.refs.map((r) => r.path);
+    const files = (dir: string): string[] =>
+      readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(`${dir}/${entry.name}`) : [`${dir}/${entry.name}`]));
+    const sources = [...files('src'), ...files('ocf')];
+    // A map that named nothing would pass nothing; one that a new file left out misleads whoever reads it to find their way.
+    expect(sources.length).toBeGreaterThan(50);
+    expect(sources.filter((file) => !map.includes(file))).toEqual([]);
   });
 
   test('the README links every chapter', () => {
