@@ -242,3 +242,25 @@ test('promoted before its external VIP has arrived, it holds clients until it ha
     rmSync(controlDir, { recursive: true, force: true });
   }
 });
+
+test('a listener a reload removed stops watching for its address', async () => {
+  const [gone, kept] = ['10.202.1.130', '10.202.1.131'];
+  const port = 1080;
+  try {
+    const proxy = await startProxy({ internal: [`${gone}:${port}`], freebind: true, rules: OPEN_RULES }, { netns: lab.server.name });
+    await proxy.waitForLog(/waiting for address 10\.202\.1\.130 to arrive/);
+    proxy.writeConfig({ internal: [`${kept}:${port}`], freebind: true, rules: OPEN_RULES });
+    proxy.signal('SIGHUP');
+    await proxy.waitForLog(/stopped listening on 10\.202\.1\.130 port 1080/);
+    await proxy.waitForLog(/waiting for address 10\.202\.1\.131 to arrive/);
+    await addAddress(`${gone}/24`);
+    await addAddress(`${kept}/24`);
+    await proxy.waitForLog(/address 10\.202\.1\.131 is now present/);
+    // Asserting an absence: one more poll (500 ms) for the removed listener's watch, had it survived, to report.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(proxy.logs()).not.toMatch(/address 10\.202\.1\.130 is now present/);
+  } finally {
+    await delAddress(`${gone}/24`).catch(() => undefined);
+    await delAddress(`${kept}/24`).catch(() => undefined);
+  }
+});

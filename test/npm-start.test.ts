@@ -42,13 +42,16 @@ test('npm start serves curl --socks5-hostname on 127.0.0.1:1080 and [::1]:1080',
 });
 
 // One process, and a supervisor with its workers: each checks the addon before it opens anything.
-test.each([
+// With the log in a file, the reason goes to stderr as well: whoever started hasocks must see it.
+test.each<[string, Record<string, unknown>]>([
   ['one process', {}],
   ['"workers": 2', { workers: 2 }],
+  ['one process, logging to a file', { logoutput: ['LOGFILE'] }],
 ])('without its native addon, hasocks serve refuses to start and names the fix (%s)', async (_what, extra) => {
   const config = join(dir, 'no-addon.json');
   const pidFile = join(dir, 'no-addon.pid');
-  writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${await freePort()}`], rules: OPEN_RULES, ...extra }));
+  const logFile = join(dir, 'no-addon.log');
+  writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${await freePort()}`], rules: OPEN_RULES, ...extra }).replace('LOGFILE', logFile));
   // A failed build is simulated by pointing HASOCKS_NATIVE_ADDON at a missing file.
   const result = await execa(process.execPath, [CLI, 'serve', '--config', config, '--pidfile', pidFile], {
     env: { HASOCKS_NATIVE_ADDON: join(dir, 'missing', 'hasocks_native.node') },
@@ -61,4 +64,5 @@ test.each([
   expect(result.all).toContain('npm run build:native');
   expect(result.all).not.toMatch(/listening on|ready with|worker \d/);
   expect(existsSync(pidFile)).toBe(false);
+  if (extra.logoutput) expect(readFileSync(logFile, 'utf8')).toMatch(/error: cannot load the native addon/);
 });

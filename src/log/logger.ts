@@ -163,6 +163,17 @@ export function reopenOutputs(logger: Logger, outputs: readonly string[], debug:
   for (const why of opened.kept) logger.warn(`log output ${why}`);
 }
 
+/**
+ * A failure that keeps hasocks from starting: logged, and also written to
+ * stderr when no output goes to the console, so that whoever started it (a
+ * terminal, systemd, the OCF agent reading the daemon's stderr) sees why,
+ * whatever `logoutput` names.
+ */
+export function logStartupFailure(logger: Logger, message: string): void {
+  logger.error(message);
+  if (!logger.transports.some((t) => t instanceof winston.transports.Console)) process.stderr.write(`hasocks: ${escapeControlCharacters(message)}\n`);
+}
+
 /** Give winston a moment to flush file and syslog transports. */
 export function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import { removePidFile, writePrivateFile } from '../private-files.js';
 import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
-import { type Logger, createLogger, flush, openOutputs, reopenOutputs, useOutputs } from '../log/logger.js';
+import { type Logger, createLogger, flush, openOutputs, reopenOutputs, useOutputs, logStartupFailure } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
 import { SocksServer } from '../sockets/server.js';
 import { cancelLookups } from '../session/resolve.js';
@@ -40,7 +40,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
     if (isWorker) dieWithSupervisor(path.addon);
     else logger.info(describeDataPath(path)); // the supervisor said it for its workers
   } catch (err) {
-    logger.error((err as Error).message);
+    logStartupFailure(logger, (err as Error).message);
     await flush(logger);
     return 1;
   }
@@ -136,7 +136,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
       if (isWorker) dieWithSupervisor(dataPath().addon); // the kernel dropped the request with the old credentials
     }
   } catch (err) {
-    logger.error((err as Error).message);
+    logStartupFailure(logger, (err as Error).message);
     process.off('SIGHUP', reload);
     await server.shutdown(0);
     await flush(logger);

@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { isIPv6 } from 'node:net';
 import type { RuntimeConfig } from '../config/load.js';
-import { createLogger, flush, reopenOutputs } from '../log/logger.js';
+import { createLogger, flush, reopenOutputs, logStartupFailure } from '../log/logger.js';
 import { loadConfigFile } from '../config/load.js';
 import { dataPath, describeDataPath } from '../sockets/data-path.js';
 import type { NativeAddon } from '../native/addon.js';
@@ -52,7 +52,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     addon = path.addon;
     logger.info(describeDataPath(path));
   } catch (err) {
-    logger.error((err as Error).message);
+    logStartupFailure(logger, (err as Error).message);
     await flush(logger);
     return 1;
   }
@@ -76,7 +76,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     }
   } catch (err) {
     for (const fd of listeners.flat()) addon.close(fd);
-    logger.error(`cannot open listeners for the workers: ${(err as Error).message}`);
+    logStartupFailure(logger, `cannot open listeners for the workers: ${(err as Error).message}`);
     await flush(logger);
     return 1;
   }
@@ -99,7 +99,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     sessionCountFd = addon.sessionCountCreate();
   } catch (err) {
     for (const fd of listeners.flat()) addon.close(fd);
-    logger.error(`cannot share the session count between workers: ${(err as Error).message}`);
+    logStartupFailure(logger, `cannot share the session count between workers: ${(err as Error).message}`);
     await flush(logger);
     return 1;
   }
@@ -230,7 +230,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   } catch (err) {
     closeControl();
     closeListeners();
-    logger.error((err as Error).message);
+    logStartupFailure(logger, (err as Error).message);
     await flush(logger);
     return 1;
   }

@@ -2,7 +2,7 @@ import type { CommandName } from '../protocol/constants.js';
 import { handleBind } from './commands/bind.js';
 import { handleConnect } from './commands/connect.js';
 import { handleUdpAssociate } from './commands/udp-associate.js';
-import type { CommandHandler } from './request-context.js';
+import { type CommandHandler, internalError } from './request-context.js';
 
 /**
  * The handler of each SOCKS command. A new command is a name in the codec
@@ -12,5 +12,6 @@ import type { CommandHandler } from './request-context.js';
 export const COMMAND_HANDLERS: Readonly<Record<CommandName, CommandHandler>> = {
   connect: handleConnect,
   bind: handleBind,
-  udpassociate: (context, request) => void handleUdpAssociate(context, request),
+  udpassociate: (context, request) => void handleUdpAssociate(context, request).catch(internalError(context)),
 };
+

@@ -78,3 +78,8 @@ export interface RequestContext extends Asker {
 
 /** A command's handler: it owns the session from the request on, and ends in a relay, a held resource, or a reply that closes it. */
 export type CommandHandler = (context: RequestContext, request: SocksRequest) => void;
+
+/** A handler's unexpected failure after an await ends its session, logged; it must never end the process. */
+export function internalError(context: RequestContext): (err: unknown) => void {
+  return (err) => context.terminate(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+}

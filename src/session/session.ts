@@ -14,8 +14,8 @@ import { type RelayOptions, type RelayResult, relay, relayInC } from '../relay/r
 import { type AuthorizedRequest, decideClient, firstPassing, refusedBeforeResolving } from './authorize.js';
 import { confirmedClientName, resolveDestination } from './resolve.js';
 import { COMMAND_HANDLERS } from './command-table.js';
-import type { CommandHandler, RequestContext, SessionResource } from './request-context.js';
-import { type ClientSocket, NativeClient } from '../sockets/c-sessions.js';
+import type { RequestContext, SessionResource } from './request-context.js';
+import { type ClientSocket, ClientInC } from '../sockets/c-sessions.js';
 import { servedInC } from '../sockets/data-path.js';
 import type { SocketFactory } from '../sockets/socket-factory.js';
 
@@ -231,7 +231,7 @@ export class Session implements RequestContext {
     this.requestedAt = Date.now();
     this.debug(() => `SOCKS${request.version} ${request.command} ${this.destinationText}`);
     // Whether the client stays in C: BIND and UDP ASSOCIATE know now; CONNECT once its rule is known (connect.ts).
-    if (!servedInC(request.command)) this.useNodeSocket();
+    if (!servedInC(request.command, this.client)) this.useNodeSocket();
     if (request.version === 4) {
       // SOCKS4 carries no authentication, so it is only for configs that allow none.
       if (!this.config.methods.includes('none')) {
@@ -240,9 +240,8 @@ export class Session implements RequestContext {
       }
       this.method = 'none';
     }
-    const handler = COMMAND_HANDLERS[request.command] as CommandHandler | undefined;
-    if (handler) handler(this, request);
-    else this.reject(request.version, Reply.COMMAND_NOT_SUPPORTED, `${request.command} is not supported`);
+    // The parser answers an unknown command itself (REP 07): every name it passes has a handler.
+    COMMAND_HANDLERS[request.command](this, request);
   }
 
   /**
@@ -309,7 +308,7 @@ export class Session implements RequestContext {
    * paused, with nothing lost; a Node socket stays as it is.
    */
   useNodeSocket(): Socket {
-    if (this.client instanceof NativeClient) {
+    if (this.client instanceof ClientInC) {
       this.client = this.client.toNodeSocket();
       this.client.on('error', ignoreError);
     }
@@ -325,7 +324,7 @@ export class Session implements RequestContext {
 
   /** Relay between the client in C and its dial (connect.ts) in the C relay. */
   startRelayInC(dial: TcpConnId): void {
-    const client = this.client as NativeClient;
+    const client = this.client as ClientInC;
     client.forget(); // the relay owns its descriptor now
     this.resource = relayInC(client.id, dial, this.takeEarlyData(), this.relayOptions(false), this.onRelayEnd);
   }

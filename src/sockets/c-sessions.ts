@@ -13,11 +13,13 @@ import { reservedDescriptors } from '../process/descriptors.js';
  * was most of hasocks's CPU per short session, about twice Dante's.
  *
  * What only Node streams do (BIND, UDP ASSOCIATE, a rule that logs data)
- * takes the client as a Node socket (NativeClient.toNodeSocket).
+ * takes the client as a Node socket (ClientInC.toNodeSocket).
  */
 
-/** The part of a client socket a session uses while it negotiates: a Node socket has it, and so has NativeClient. */
+/** The part of a client socket a session uses while it negotiates: a Node socket has it, and so has ClientInC. */
 export interface ClientSocket {
+  /** True for a client held in C; a Node socket has no such field. */
+  readonly heldInC?: true;
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
@@ -42,14 +44,14 @@ export interface ClientSocket {
 const ACCEPT_PAUSE_MS = 100;
 
 /** Where each conn's events go, by id. */
-const listeners = new Map<TcpConnId, NativeListener>();
-const clients = new Map<TcpConnId, NativeClient>();
+const listeners = new Map<TcpConnId, ListenerInC>();
+const clients = new Map<TcpConnId, ClientInC>();
 const dials = new Map<TcpConnId, (error: Error | undefined, localAddress: string, localPort: number) => void>();
 
 let addonInUse: NativeAddon | undefined;
 
 /** The addon with tcp_conn.c's callback set (on first use). */
-export function nativeSessions(): NativeAddon {
+export function sessionsInC(): NativeAddon {
   if (addonInUse) return addonInUse;
   const { addon } = dataPath();
   addon.tcpConnInit(onEvent, reservedDescriptors());
@@ -63,7 +65,7 @@ function onEvent(event: TcpConnEvent, id: TcpConnId, ...args: Array<number | str
     case ACCEPTED: {
       const [client, remoteAddress, remotePort, localAddress, localPort] = args as [TcpConnId, string, number, string | undefined, number];
       const listener = listeners.get(id);
-      if (listener) listener.accepted(new NativeClient(addonInUse!, client, remoteAddress, remotePort, localAddress, localPort));
+      if (listener) listener.accepted(new ClientInC(addonInUse!, client, remoteAddress, remotePort, localAddress, localPort));
       else addonInUse!.tcpConnClose(client); // its listener was closed in this same turn
       break;
     }
@@ -91,14 +93,14 @@ function onEvent(event: TcpConnEvent, id: TcpConnId, ...args: Array<number | str
 }
 
 /** A connected dial, and the local end it was dialled from. */
-export interface NativeDial {
+export interface DialInC {
   readonly dial: TcpConnId;
   readonly localAddress: string;
   readonly localPort: number;
 }
 
 /** A listening socket whose clients are accepted in C. */
-export class NativeListener {
+export class ListenerInC {
   private readonly id: TcpConnId;
   private closed = false;
 
@@ -107,14 +109,14 @@ export class NativeListener {
     private readonly addon: NativeAddon,
     fd: number,
     wildcard: boolean,
-    private readonly onClient: (client: NativeClient) => void,
+    private readonly onClient: (client: ClientInC) => void,
     private readonly onError: (err: Error) => void,
   ) {
     this.id = addon.tcpConnListen(fd, wildcard);
     listeners.set(this.id, this);
   }
 
-  accepted(client: NativeClient): void {
+  accepted(client: ClientInC): void {
     this.onClient(client);
   }
 
@@ -141,7 +143,8 @@ export class NativeListener {
  * starts reading when a 'data' listener is added, unless paused, and it is
  * destroyed once both sides have ended.
  */
-export class NativeClient extends EventEmitter implements ClientSocket {
+export class ClientInC extends EventEmitter implements ClientSocket {
+  readonly heldInC = true;
   destroyed = false;
   private paused = false;
   private endedHere = false;
@@ -223,7 +226,7 @@ export class NativeClient extends EventEmitter implements ClientSocket {
    * with the dial and its local end on success; the returned function
    * cancels the dial.
    */
-  dial(fd: number, address: string, port: number, done: (error: Error | undefined, connected?: NativeDial) => void): () => void {
+  dial(fd: number, address: string, port: number, done: (error: Error | undefined, connected?: DialInC) => void): () => void {
     let result = -1;
     let error: Error | undefined;
     try {

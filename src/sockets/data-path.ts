@@ -3,6 +3,7 @@ import { decisionLogs } from '../policy/rules.js';
 import type { CommandName } from '../protocol/constants.js';
 import { type NativeAddon, loadAddon } from '../native/addon.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import type { ClientInC, ClientSocket } from './c-sessions.js';
 
 /**
  * Where a session's bytes run: the one place that decides it.
@@ -63,7 +64,12 @@ export function describeDataPath(path: DataPath): string {
   );
 }
 
-/** Whether a request is served with its client in C to the end: a CONNECT, unless the rule that passed it logs data. */
-export function servedInC(command: CommandName, decision?: Decision): boolean {
-  return command === 'connect' && (decision === undefined || !decisionLogs(decision, 'data'));
+/**
+ * Whether a request is served with its client in C to the end: a CONNECT
+ * whose client is in C (the agent's probes come as Node sockets), unless
+ * the rule that passed it logs data. Before the rule is known, `decision`
+ * is undefined and only the command counts.
+ */
+export function servedInC(command: CommandName, client: ClientSocket, decision?: Decision): client is ClientInC {
+  return command === 'connect' && client.heldInC === true && (decision === undefined || !decisionLogs(decision, 'data'));
 }

@@ -5,7 +5,7 @@ import type { NativeAddon } from '../native/addon.js';
 import { dataPath } from './data-path.js';
 import { formatEndpoint, isUnspecified, unmapIPv4 } from '../protocol/address.js';
 import { type LocalEnd, Session } from '../session/session.js';
-import { type ClientSocket, type NativeClient, NativeListener, nativeSessions } from './c-sessions.js';
+import { type ClientSocket, type ClientInC, ListenerInC, sessionsInC } from './c-sessions.js';
 import { Registry } from './session-registry.js';
 import { type SessionBudget, sessionBudget } from './session-budget.js';
 import { type SocketFactory, socketsFor } from './socket-factory.js';
@@ -41,19 +41,19 @@ interface Listening {
 }
 
 /** Accept in C: the listener's socket is made by the addon (with freebind if configured) or inherited from the supervisor. */
-function nativeListener(
+function listenInC(
   addon: NativeAddon,
   listen: ListenAddress,
   inherited: number | undefined,
   freebind: boolean,
   ipv6Only: boolean,
-  onClient: (client: NativeClient) => void,
+  onClient: (client: ClientInC) => void,
   onError: (err: Error) => void,
 ): Listening {
   const fd = inherited ?? addon.tcpListener(listen.host, listen.port, { freebind, ipv6only: ipv6Only, backlog: LISTEN_BACKLOG });
   try {
     const [address, port] = addon.localAddress(fd).split('|') as [string, string];
-    const listener = new NativeListener(addon, fd, isUnspecified(listen.host), onClient, onError);
+    const listener = new ListenerInC(addon, fd, isUnspecified(listen.host), onClient, onError);
     return { address, port: Number(port), close: () => listener.close() };
   } catch (err) {
     if (inherited === undefined) addon.close(fd); // not the supervisor's to lose
@@ -151,7 +151,7 @@ export class SocksServer {
     const inherited = this.inheritedListeners?.get(listenKey(listen));
     let listener: Listening;
     try {
-      listener = nativeListener(nativeSessions(), listen, inherited, config.freebind, ipv6OnlyFor(listen, config), onClient, onError);
+      listener = listenInC(sessionsInC(), listen, inherited, config.freebind, ipv6OnlyFor(listen, config), onClient, onError);
     } catch (err) {
       throw new ListenError(listen, err as NodeJS.ErrnoException);
     }
@@ -283,6 +283,12 @@ export class SocksServer {
     this.listeners.delete(key);
     listener.close();
     this.logger.info(`stopped listening on ${key.replace('|', ' port ')}`);
+    // The arrival of an address no listener uses any more is not news.
+    const host = key.slice(0, key.lastIndexOf('|'));
+    if (![...this.listeners.keys()].some((other) => other.startsWith(`${host}|`))) {
+      this.addressWatch.get(host)?.();
+      this.addressWatch.delete(host);
+    }
   }
 
   /**
@@ -292,7 +298,6 @@ export class SocksServer {
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
     this.gate.close();
-    for (const cancel of this.addressWatch.values()) cancel();
     for (const key of [...this.listeners.keys()]) this.closeListener(key);
     if (this.sessions.size > 0) {
       this.logger.info(`draining ${this.sessions.size} session(s) for up to ${drainMs / 1000}s`);

@@ -6,7 +6,7 @@ import { replyForSystemError } from '../../protocol/errors.js';
 import type { SocksRequest } from '../../protocol/parser.js';
 import { replyFor } from '../../protocol/replies.js';
 import { type AuthorizedRequest, decideReply } from '../authorize.js';
-import type { RequestContext } from '../request-context.js';
+import { type RequestContext, internalError } from '../request-context.js';
 
 
 /**
@@ -28,7 +28,7 @@ function bindAddress(session: RequestContext, family: number): string | undefine
  * request names all zeros.
  */
 export function handleBind(session: RequestContext, request: SocksRequest): void {
-  session.authorizeRequest(request, (allowed) => void bindFor(session, request, allowed));
+  session.authorizeRequest(request, (allowed) => void bindFor(session, request, allowed).catch(internalError(session)));
 }
 
 async function bindFor(session: RequestContext, request: SocksRequest, allowed: AuthorizedRequest): Promise<void> {

@@ -7,7 +7,7 @@ import type { SocksRequest } from '../../protocol/parser.js';
 import { replyFor } from '../../protocol/replies.js';
 import type { NativeAddon } from '../../native/addon.js';
 import type { AuthorizedRequest } from '../authorize.js';
-import { NativeClient, nativeSessions } from '../../sockets/c-sessions.js';
+import { ClientInC, sessionsInC } from '../../sockets/c-sessions.js';
 import { servedInC } from '../../sockets/data-path.js';
 import { EXTERNAL_RECHECK_MS, SOURCE_ABSENT_ERRORS, externalAddressPresent } from '../../sockets/local-addresses.js';
 import type { RequestContext } from '../request-context.js';
@@ -44,7 +44,7 @@ function nodeDialer(session: RequestContext, address: string, port: number, loca
 }
 
 /** Dial in C (c-sessions.ts), from a socket bound to the external address if there is one; the C relay takes over at once. */
-function nativeDialer(session: RequestContext, client: NativeClient, addon: NativeAddon, address: string, port: number, localAddress: string | undefined): Dialer {
+function nativeDialer(session: RequestContext, client: ClientInC, addon: NativeAddon, address: string, port: number, localAddress: string | undefined): Dialer {
   return (done) => {
     let fd = -1;
     try {
@@ -82,8 +82,9 @@ function dial(session: RequestContext, request: SocksRequest, { address, decisio
   if (refusedForAbsentExternal(session, version, localAddress, EXTERNAL_RECHECK_MS)) return;
   // A client in C dials in C (data-path.ts decides); an agent's probe is a Node socket from the start.
   let dialer: Dialer;
-  if (servedInC('connect', decision) && session.socket instanceof NativeClient) {
-    dialer = nativeDialer(session, session.socket, nativeSessions(), address, destination.port, localAddress);
+  const client = session.socket;
+  if (servedInC('connect', client, decision)) {
+    dialer = nativeDialer(session, client, sessionsInC(), address, destination.port, localAddress);
   } else {
     session.useNodeSocket();
     dialer = nodeDialer(session, address, destination.port, localAddress);
