@@ -9,7 +9,8 @@ import { splitHostPort } from '../src/protocol/address.js';
 import { metadata, PARAMETERS } from './metadata.js';
 import { AgentError, OCF, type OcfCode, actionTimeoutMs, exitReason, isProbe, log, param, trace } from './ocf.js';
 import { PROMOTION_SCORE } from './launcher-contract.js';
-import { files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
+import { DAEMON_LOG_MAX_BYTES, files, holdsListener, listeningInodes, runningPid, startTime, stateDir } from './instance.js';
+import { STDIO_MAX_BYTES_ENV } from '../src/log/stdio-limit.js';
 import { control } from './control-client.js';
 import { socksConnect, socksGreeting } from '../src/client/socks-client.js';
 import { type ControlReply, type ControlStatus, isDegraded } from '../src/process/control-protocol.js';
@@ -208,8 +209,11 @@ async function actionStart(): Promise<OcfCode> {
   const args = [CLI, 'serve', '--config', param('config')!, '--pidfile', files.pid(dir), '--control-dir', dir, ...(promotable() ? ['--role', 'unpromoted'] : [])];
   trace(`start: ${process.execPath} ${args.join(' ')}`);
   // Detached: the daemon outlives this process and leads its own process group.
-  // The daemon needs none of the OCF_* variables of this one action.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OCF_') && !key.startsWith('__OCF')));
+  // The daemon needs none of the OCF_* variables of this one action; it keeps daemon.log bounded.
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OCF_') && !key.startsWith('__OCF'))),
+    [STDIO_MAX_BYTES_ENV]: String(DAEMON_LOG_MAX_BYTES),
+  };
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
   child.unref();
   closeSync(logFd);

@@ -13,6 +13,14 @@ export function stateDir(): string {
   return param('state_dir') ?? join(process.env.HA_RSCTMP ?? STATE_DIR_PARENT, `${STATE_DIR_PREFIX}${instanceName()}`);
 }
 
+/**
+ * The most bytes daemon.log (the daemon's stdout and stderr) holds before
+ * the daemon cuts it to its latest lines: the state directory is in /run,
+ * memory that IPaddr2 and Pacemaker need too, and with logoutput "stderr"
+ * every client that connects writes a line there.
+ */
+export const DAEMON_LOG_MAX_BYTES = 1 << 20;
+
 export const files = {
   pid: (dir: string) => join(dir, 'hasocks.pid'),
   identity: (dir: string) => join(dir, 'identity'),

@@ -2,7 +2,8 @@
 // with OCF_* variables, checked by exit code and ocf-exit-reason. ocf-tester
 // and xmllint are the real ones from Debian's resource-agents and libxml2.
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
@@ -490,5 +491,72 @@ describe('lifecycle', () => {
     const traceFile = join(dir, 'trace');
     expect((await agent('validate-all', { ...fresh(), trace_ra: '1', trace_file: traceFile })).code).toBe(0);
     expect(readFileSync(traceFile, 'utf8')).toMatch(/validate-all -> 0/);
+  });
+});
+
+describe("daemon.log, the daemon's stdout and stderr in the state directory (in /run, memory)", () => {
+  /**
+   * `total` clients, `parallel` at a time, that each connect, send a byte
+   * no SOCKS version starts with, and wait for the proxy to hang up: one
+   * failed handshake each, which the proxy logs.
+   */
+  async function failedHandshakes(total: number, parallel: number): Promise<void> {
+    let started = 0;
+    const one = (): Promise<void> =>
+      new Promise((resolve) => {
+        const socket = connect({ port, host: '127.0.0.1' });
+        socket.on('error', () => undefined);
+        socket.on('connect', () => socket.end(Buffer.from('G')));
+        socket.on('close', () => resolve());
+        socket.resume();
+      });
+    await Promise.all(Array.from({ length: parallel }, async () => {
+      while (started < total) {
+        started++;
+        await one();
+      }
+    }));
+  }
+
+  /** Bytes the files in `dir` take on their file system. */
+  const usage = (dir: string): number => readdirSync(dir).reduce((sum, name) => sum + lstatSync(join(dir, name)).blocks * 512, 0);
+
+  test.each([
+    ['one process', {}],
+    ['2 workers', { workers: 2 }],
+  ])('%s: 10^5 failed handshakes leave the state directory under 2 MiB, and daemon.log holds the latest lines', async (_what, extra) => {
+    // The default logoutput, stderr: under the agent, daemon.log.
+    const config = join(dir, `stderr-${instance + 1}.json`);
+    writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: OPEN_RULES, ...extra }));
+    const params = fresh({ config });
+    const state = params.state_dir!;
+    expect((await agent('start', params)).code).toBe(0);
+    try {
+      await failedHandshakes(100_000, 32);
+      const last = await RawClient.connect(port);
+      const lastLine = new RegExp(`127\\.0\\.0\\.1:${last.socket.localPort}: protocol error: unsupported SOCKS version 71`);
+      last.send(Buffer.from('G'));
+      expect(await last.waitForEnd()).toBe(true);
+      last.destroy();
+      const log = join(state, 'daemon.log');
+      expect(await eventually(() => lastLine.test(readFileSync(log, 'utf8')), 5000)).toBe(true);
+      const text = readFileSync(log, 'utf8');
+      expect(text).toMatch(/warn: stderr passed \d+ bytes \(HASOCKS_STDIO_MAX_BYTES\): older lines were cut/);
+      console.log(`daemon.log after 10^5 failed handshakes (${_what}): ${text.length} bytes; the state directory takes ${usage(state)} bytes`);
+      expect(usage(state)).toBeLessThan(2 * 1024 * 1024);
+      expect((await agent('monitor', params)).code).toBe(0);
+    } finally {
+      expect((await agent('stop', params)).code).toBe(0);
+    }
+  }, 180000);
+
+  test('a daemon that dies at start: start fails with an exit reason that quotes its error', async () => {
+    const config = join(dir, 'dies-at-start.json');
+    writeFileSync(config, JSON.stringify({ internal: [`127.0.0.1:${port}`], rules: OPEN_RULES, logoutput: [join(dir, 'no-such-directory', 'hasocks.log')] }));
+    const params = fresh({ config });
+    const run = await agent('start', params);
+    expect(run.code).toBe(1);
+    expect(run.reason).toMatch(/hasocks exited with code 1 while starting: .*cannot open log output .*no-such-directory\/hasocks\.log: ENOENT/);
+    expect((await agent('stop', params)).code).toBe(0);
   });
 });

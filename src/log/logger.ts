@@ -1,62 +1,66 @@
-import { createWriteStream } from 'node:fs';
+import { writeSync } from 'node:fs';
 import winston from 'winston';
-import { openPrivateLog } from '../private-files.js';
+import { FileOutput } from './file-output.js';
+import { ABOUT_OUTPUT, LogOutput } from './output.js';
+import { StdioOutput } from './stdio-output.js';
 import { SyslogTransport, parseSyslogOutput } from './syslog-transport.js';
 
 export type Logger = winston.Logger;
 
 const ALL_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
-/**
- * A log file, opened as root before any privilege drop and never through a
- * symbolic link: the directory may be writable by the user the proxy runs
- * as, who could otherwise point root's appends, client bytes in them, at
- * any file.
- */
-function fileTransport(path: string): winston.transport {
-  const stream = createWriteStream(path, { fd: openPrivateLog(path, 0o640) });
-  stream.on('error', () => undefined);
-  const transport = new winston.transports.Stream({ stream });
-  transport.close = () => stream.end();
-  return transport;
+function outputFor(entry: string): LogOutput {
+  if (entry === 'stderr' || entry === 'stdout') return new StdioOutput(entry);
+  if (entry.startsWith('syslog')) return new SyslogTransport(parseSyslogOutput(entry), entry);
+  return new FileOutput(entry);
 }
 
-function transportFor(output: string): winston.transport {
-  if (output === 'stderr') return new winston.transports.Console({ stderrLevels: ALL_LEVELS });
-  if (output === 'stdout') return new winston.transports.Console({ stderrLevels: [] });
-  if (output.startsWith('syslog')) return new SyslogTransport(parseSyslogOutput(output));
-  return fileTransport(output);
-}
-
-/** Which `logoutput` entry each open output stands for, so a reload can keep one it cannot reopen. */
-const entryOf = new WeakMap<winston.transport, string>();
-
 /**
- * The outputs for a set of `logoutput` entries, opened now. An entry that
- * cannot be opened throws (naming it), unless `current` (the outputs in use)
- * has it open already: then that one is kept, and `kept` says why, since
- * after a privilege drop a root-owned file may no longer be reopened.
+ * The outputs for a set of `logoutput` entries. One that `current` (the
+ * outputs in use) has already is kept, and reopened: a file that logrotate
+ * moved away is opened anew, and one that cannot be (after a privilege
+ * drop, a root-owned directory) reports that itself and goes on writing
+ * to the file it has. A new entry that cannot be opened throws, naming it.
  */
-export function openOutputs(outputs: readonly string[], current: readonly winston.transport[] = []): { transports: winston.transport[]; kept: string[] } {
-  const opened: winston.transport[] = [];
-  const kept: string[] = [];
-  for (const output of outputs) {
+export function openOutputs(entries: readonly string[], current: readonly winston.transport[] = []): LogOutput[] {
+  const opened: LogOutput[] = [];
+  for (const entry of entries) {
+    const open = current.find((t): t is LogOutput => t instanceof LogOutput && t.entry === entry && !opened.includes(t));
+    if (open) {
+      open.reopen();
+      opened.push(open);
+      continue;
+    }
     try {
-      const transport = transportFor(output);
-      entryOf.set(transport, output);
-      opened.push(transport);
+      opened.push(outputFor(entry));
     } catch (err) {
-      const open = current.find((transport) => entryOf.get(transport) === output);
-      if (open) {
-        opened.push(open);
-        kept.push(`${output} stays open as it was: ${(err as Error).message}`);
-        continue;
-      }
-      for (const transport of opened) if (!current.includes(transport)) transport.close?.();
-      throw new Error(`cannot open log output ${output}: ${(err as Error).message}`);
+      for (const output of opened) if (!current.includes(output)) output.close?.();
+      throw new Error(`cannot open log output ${entry}: ${(err as Error).message}`);
     }
   }
-  return { transports: opened, kept };
+  return opened;
+}
+
+/**
+ * Let `output` report its faults through the other outputs of `logger`,
+ * or, when it is the only one, on stderr (unless it is stderr).
+ */
+function reportFaultsThrough(logger: Logger, output: winston.transport): void {
+  if (!(output instanceof LogOutput)) return;
+  // Told after the line being written, not in the middle of winston passing it on.
+  output.tell = (message, about) =>
+    process.nextTick(() => {
+      if (logger.writableEnded) return;
+      if (logger.transports.some((t) => t !== about)) {
+        logger.log({ level: 'warn', message, [ABOUT_OUTPUT]: about });
+      } else if (about.entry !== 'stderr') {
+        try {
+          writeSync(2, `${new Date().toISOString()} warn: ${message}\n`);
+        } catch {
+          /* no stderr either */
+        }
+      }
+    });
 }
 
 /** Characters that could forge or hide a log line: C0 and C1 controls, DEL, and Unicode's line and paragraph separators. */
@@ -84,15 +88,16 @@ const escapeMessage = winston.format((info) => {
 /** The logger for a set of Dante-style `logoutput` entries and a `debug` level. */
 export function createLogger(outputs: readonly string[], debug: 0 | 1 | 2, label?: string): Logger {
   const prefix = label ? `[${label}] ` : '';
-  return skipDisabledLevels(winston.createLogger({
+  const logger = skipDisabledLevels(winston.createLogger({
     level: debug >= 2 ? 'silly' : debug === 1 ? 'debug' : 'info',
     format: winston.format.combine(
       escapeMessage(),
       winston.format.timestamp(),
       winston.format.printf((info) => `${String(info.timestamp)} ${info.level}: ${prefix}${String(info.message)}`),
     ),
-    transports: openOutputs(outputs).transports,
   }));
+  useOutputs(logger, openOutputs(outputs), debug);
+  return logger;
 }
 
 /**
@@ -109,13 +114,16 @@ function skipDisabledLevels(logger: Logger): Logger {
 }
 
 /**
- * Point an existing logger at outputs opened with openOutputs (on reload).
- * Files are reopened, which is also what logrotate's postrotate SIGHUP
- * relies on.
+ * Point a logger at outputs opened with openOutputs (at start and on
+ * reload); those it no longer uses are closed.
  */
 export function useOutputs(logger: Logger, outputs: readonly winston.transport[], debug: 0 | 1 | 2): void {
   const old = [...logger.transports];
-  for (const transport of outputs) if (!old.includes(transport)) logger.add(transport);
+  for (const transport of outputs) {
+    if (old.includes(transport)) continue;
+    reportFaultsThrough(logger, transport);
+    logger.add(transport);
+  }
   for (const transport of old) {
     if (outputs.includes(transport)) continue;
     logger.remove(transport);
@@ -149,18 +157,16 @@ export class Occasional {
 /**
  * Reopen `outputs` in place (a SIGHUP whose config was rejected, or the
  * supervisor's own): files rotated away are let go, as logrotate expects.
- * An output that cannot be reopened stays as it was, and is reported.
  */
 export function reopenOutputs(logger: Logger, outputs: readonly string[], debug: 0 | 1 | 2): void {
-  let opened: { transports: winston.transport[]; kept: string[] };
+  let opened: LogOutput[];
   try {
     opened = openOutputs(outputs, logger.transports);
   } catch (err) {
     logger.error(`cannot reopen the log outputs, the old ones stay: ${(err as Error).message}`);
     return;
   }
-  useOutputs(logger, opened.transports, debug);
-  for (const why of opened.kept) logger.warn(`log output ${why}`);
+  useOutputs(logger, opened, debug);
 }
 
 /**

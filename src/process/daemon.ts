@@ -67,11 +67,10 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
         try {
           await server.reload(next);
         } catch (err) {
-          for (const output of outputs.transports) if (!logger.transports.includes(output)) output.close?.();
+          for (const output of outputs) if (!logger.transports.includes(output)) output.close?.();
           throw err;
         }
-        useOutputs(logger, outputs.transports, next.debug);
-        for (const why of outputs.kept) logger.warn(`reload: log output ${why}`);
+        useOutputs(logger, outputs, next.debug);
         const shortfall = descriptorWarning(next.sessionMax);
         if (shortfall) logger.warn(shortfall);
         configPath = path;

@@ -42,6 +42,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** A lower limit of open descriptors for the proxy (prlimit --nofile). */
   nofile?: number;
+  /** A command that execs the proxy's command line, given after it (e.g. unshare into a mount namespace). */
+  wrapper?: string[];
 }
 
 /**
@@ -66,8 +68,8 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const pidFile = join(dir, 'hasocks.pid');
-  // prlimit and ip netns exec both exec the command, so the child's pid stays the proxy's.
-  const command = [...(options.nofile ? ['prlimit', `--nofile=${options.nofile}`] : []), process.execPath, CLI, 'serve', '--config', configPath, '--pidfile', pidFile, ...(options.args ?? [])];
+  // prlimit and ip netns exec both exec the command, and so must a wrapper, so the child's pid stays the proxy's.
+  const command = [...(options.wrapper ?? []), ...(options.nofile ? ['prlimit', `--nofile=${options.nofile}`] : []), process.execPath, CLI, 'serve', '--config', configPath, '--pidfile', pidFile, ...(options.args ?? [])];
   const [file, ...argv] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...command] : command;
   const child: ResultPromise = execa(file!, argv, { reject: false, all: true, stdin: 'ignore', env: options.env });
   let output = '';
