@@ -177,7 +177,7 @@ export function reopenOutputs(logger: Logger, outputs: readonly string[], debug:
  */
 export function logStartupFailure(logger: Logger, message: string): void {
   logger.error(message);
-  if (!logger.transports.some((t) => t instanceof winston.transports.Console)) process.stderr.write(`hasocks: ${escapeControlCharacters(message)}\n`);
+  if (!logger.transports.some((t) => t instanceof StdioOutput)) process.stderr.write(`hasocks: ${escapeControlCharacters(message)}\n`);
 }
 
 /** Give winston a moment to flush file and syslog transports. */
