@@ -94,6 +94,40 @@ test('SIGKILL of a worker under a steady stream of sessions: no new session is r
   expect(childrenOf(proxy.pid)).not.toContain(victim);
 });
 
+/** Every process whose command line names `configPath`: the instance's supervisor and workers, wherever they were re-parented. */
+function processesWith(configPath: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(configPath);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test('SIGTERM while a crashed worker waits for its restart: no worker starts after the stop, and every process exits', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  try {
+    await proxy.waitForLog(/ready with 2 workers/);
+    const first = Number(/\[worker 1 (\d+)\] hasocks \d+ ready/.exec(proxy.logs())![1]);
+    process.kill(first, 'SIGKILL');
+    // The replacement dies at once too, so the supervisor waits a second before the next try, and the stop comes in that second.
+    let second = 0;
+    expect(await eventually(() => (second = childrenOf(proxy.pid).find((pid) => pid !== first && !proxy.logs().includes(`[worker 2 ${pid}]`)) ?? 0) > 0, 10000)).toBe(true);
+    process.kill(second, 'SIGKILL');
+    await proxy.waitForLog(new RegExp(`worker 1 \\(pid ${second}\\) exited with SIGKILL; .*restarting in 1s`));
+    const stopped = proxy.stop();
+    expect(await Promise.race([stopped, new Promise((resolve) => setTimeout(() => resolve('still running'), 8000))])).toBe(0);
+    expect(processesWith(proxy.configPath)).toEqual([]);
+  } finally {
+    // A worker started after the stop holds the proxy's output open, so the stop above never ends without this.
+    for (const pid of processesWith(proxy.configPath)) process.kill(pid, 'SIGKILL');
+  }
+});
+
 test('SIGHUP reaches every worker; SIGTERM stops them all and the supervisor exits 0', async () => {
   const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
   await proxy.waitForLog(/ready with 2 workers/);

@@ -146,7 +146,11 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       }
       const quick = Date.now() - startedAt < CRASH_LOOP_MS;
       logger.error(`worker ${w + 1} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; restarting${quick ? ' in 1s' : ''}`);
-      setTimeout(() => start(w), quick ? CRASH_LOOP_MS : 0);
+      // A stop may come before the restart: the listeners are closed by then, and their
+      // numbers may already belong to other descriptors, which a worker would take for its own.
+      setTimeout(() => {
+        if (!stopping) start(w);
+      }, quick ? CRASH_LOOP_MS : 0);
     });
   };
 
