@@ -78,7 +78,7 @@ test('SIGKILL of a worker under a steady stream of sessions: no new session is r
     expect(await eventually(() => completed >= 10, 10000)).toBe(true);
     killedAt = Date.now();
     process.kill(victim, 'SIGKILL');
-    await proxy.waitForLog(new RegExp(`worker ${number} \\(pid ${victim}\\) exited with SIGKILL; restarting`));
+    await proxy.waitForLog(new RegExp(`worker ${number} \\(pid ${victim}\\) exited with SIGKILL; \\d+ open session\\(s\\) ended with it; restarting`));
     const replacement = /restarted as pid (\d+)/.exec(await proxy.waitForLog(new RegExp(`worker ${number} restarted as pid \\d+`)))![1];
     await proxy.waitForLog(new RegExp(`\\[worker ${number} ${replacement}\\] session \\d+ .*pass socks-rule`));
     const afterRestart = completed;
@@ -125,6 +125,30 @@ test('SIGTERM while a crashed worker waits for its restart: no worker starts aft
   } finally {
     // A worker started after the stop holds the proxy's output open, so the stop above never ends without this.
     for (const pid of processesWith(proxy.configPath)) process.kill(pid, 'SIGKILL');
+  }
+});
+
+test('a worker that dies is logged with the number of sessions it took with it, which no disconnect line names', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  await proxy.waitForLog(/ready with 2 workers/);
+  const victim = Number(/\[worker 1 (\d+)\] hasocks \d+ ready/.exec(proxy.logs())![1]);
+  const held: RawClient[] = [];
+  let onVictim = 0;
+  try {
+    // The round-robin gives the victim every other client: open sessions until it holds three.
+    while (onVictim < 3) {
+      const client = await RawClient.connect(proxy.port);
+      held.push(client);
+      client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+      expect((await client.read(12))[3]).toBe(0);
+      const endpoint = `${client.socket.localAddress!}:${client.socket.localPort!}`.replace(/\./g, '\\.');
+      if ((await proxy.waitForLog(new RegExp(`session \\d+ ${endpoint}: pass socks-rule`))).includes(`[worker 1 ${victim}]`)) onVictim++;
+    }
+    process.kill(victim, 'SIGKILL');
+    await proxy.waitForLog(new RegExp(`worker 1 \\(pid ${victim}\\) exited with SIGKILL; 3 open session\\(s\\) ended with it; restarting`));
+    expect(proxy.logs()).not.toMatch(new RegExp(`\\[worker 1 ${victim}\\] .*disconnect`));
+  } finally {
+    for (const client of held) client.destroy();
   }
 });
 

@@ -14,7 +14,7 @@
  *   attach(fd, slot)   worker: map the area and count in counter `slot`
  *   take(max)          worker: true if a session may open (then it counts)
  *   give()             worker: a session closed
- *   clear(slot)        supervisor: worker `slot` is gone
+ *   clear(slot)        supervisor: worker `slot` is gone; returns how many sessions it held
  *   total()            the sum
  */
 #define _GNU_SOURCE
@@ -130,8 +130,7 @@ napi_value session_count_clear(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (slot) after sessionCountCreate");
     return NULL;
   }
-  atomic_store(&shared->count[slot], 0);
-  return NULL;
+  return number(env, (double)atomic_exchange(&shared->count[slot], 0));
 }
 
 napi_value session_count_total(napi_env env, napi_callback_info info) {

@@ -101,8 +101,8 @@ export interface NativeAddon {
   /** Worker: true, and counted, if one more session keeps the node within `max`. */
   sessionCountTake(max: number): boolean;
   sessionCountGive(): void;
-  /** Supervisor: worker `slot` is gone, and its sessions with it. */
-  sessionCountClear(slot: number): void;
+  /** Supervisor: worker `slot` is gone, and its sessions with it; returns how many places it held. */
+  sessionCountClear(slot: number): number;
   sessionCountTotal(): number;
 
   // The numbers C and TypeScript must agree on, as C defines them (native/src/events.h, native/src/session_count.h); loadAddon checks them.

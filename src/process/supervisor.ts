@@ -138,14 +138,14 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     child.on('exit', (code, signal) => {
       workers[w] = undefined;
       ready.delete(w);
-      // Its sessions died with it.
-      addon.sessionCountClear(w);
+      // Its sessions died with it. Their relays never ended, so no disconnect line names them: this count is their only record.
+      const cut = addon.sessionCountClear(w);
       if (stopping) {
         if (workers.every((c) => c === undefined)) finish();
         return;
       }
       const quick = Date.now() - startedAt < CRASH_LOOP_MS;
-      logger.error(`worker ${w + 1} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; restarting${quick ? ' in 1s' : ''}`);
+      logger.error(`worker ${w + 1} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; ${cut} open session(s) ended with it; restarting${quick ? ' in 1s' : ''}`);
       // A stop may come before the restart: the listeners are closed by then, and their
       // numbers may already belong to other descriptors, which a worker would take for its own.
       setTimeout(() => {
