@@ -2,7 +2,7 @@
 // real built proxy: connections spread over SO_REUSEPORT workers, a killed
 // worker is replaced without a refused connection, signals reach every
 // worker, and every process ends up unprivileged.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
@@ -163,6 +163,45 @@ test('SIGHUP reaches every worker; SIGTERM stops them all and the supervisor exi
   const workers = childrenOf(proxy.pid);
   expect(await proxy.stop()).toBe(0);
   for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+});
+
+test('after a rejected reload, a worker that dies comes back on the config in force, not on the rejected file', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  await proxy.waitForLog(/ready with 2 workers/);
+  writeFileSync(proxy.configPath, '{ "workers": 2, "internal": [');
+  proxy.signal('SIGHUP');
+  await proxy.waitForLog(/\[worker 1 \d+\] reload rejected, the old config stays in force/);
+  await proxy.waitForLog(/\[worker 2 \d+\] reload rejected, the old config stays in force/);
+  const victim = Number(/\[worker 1 (\d+)\] hasocks \d+ ready/.exec(proxy.logs())![1]);
+  process.kill(victim, 'SIGKILL');
+  // A replacement that read the broken file would exit at once, again and again, while the kernel queued every other client to its listener.
+  const replacement = /restarted as pid (\d+)/.exec(await proxy.waitForLog(/worker 1 restarted as pid \d+/))![1];
+  for (let i = 0; i < 4; i++) await session(proxy);
+  expect(proxy.logs()).toMatch(new RegExp(`\\[worker 1 ${replacement}\\] session \\d+ .*pass socks-rule`));
+  expect(proxy.logs()).not.toMatch(/exited with code/);
+});
+
+test('a worker that dies comes back on the config the others took, even if the file has changed since', async () => {
+  const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
+  try {
+    const proxy = await startProxy({ workers: 2, rules: OPEN_RULES }, { args: ['--control-dir', controlDir] });
+    await proxy.waitForLog(/ready with 2 workers/);
+    // Through the agent's path: a reload to another file, whose rules block every request.
+    const blocking = join(proxy.dir, 'blocking.json');
+    const blockingConfig = { internal: [`127.0.0.1:${proxy.port}`], workers: 2, rules: [{ type: 'client' as const, action: 'pass' as const }, { type: 'socks' as const, action: 'block' as const }] };
+    writeFileSync(blocking, JSON.stringify(blockingConfig));
+    expect(await control(join(controlDir, 'control.sock'), { cmd: 'reload', config: blocking })).toEqual({ ok: true });
+    // Then the file changes with no reload: what runs is still what the workers took.
+    writeFileSync(blocking, JSON.stringify({ ...blockingConfig, rules: OPEN_RULES }));
+    const victim = Number(/\[worker 1 (\d+)\] hasocks \d+ ready/.exec(proxy.logs())![1]);
+    process.kill(victim, 'SIGKILL');
+    const replacement = /restarted as pid (\d+)/.exec(await proxy.waitForLog(/worker 1 restarted as pid \d+/))![1];
+    for (let i = 0; i < 4; i++) await expect(session(proxy)).rejects.toThrow(/bad reply|closed/);
+    expect(proxy.logs()).toMatch(new RegExp(`\\[worker 1 ${replacement}\\] session \\d+ .*block socks-rule`));
+    expect(proxy.logs()).not.toMatch(new RegExp(`\\[worker 1 ${replacement}\\] session \\d+ .*pass socks-rule`));
+  } finally {
+    rmSync(controlDir, { recursive: true, force: true });
+  }
 });
 
 test('"user": every process runs as the unprivileged user after start (single process and workers)', async () => {

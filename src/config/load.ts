@@ -231,14 +231,25 @@ export function parseConfigText(text: string, source: string): RuntimeConfig {
 }
 
 export async function loadConfigFile(path: string): Promise<RuntimeConfig> {
-  let text: string;
+  return configFromText(await readConfigText(path), path);
+}
+
+/** A config file's text; a file that cannot be read is a ConfigError that says why. */
+export async function readConfigText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const hint = code === 'ENOENT' ? 'the file does not exist; check the path' : code === 'EACCES' ? 'permission denied; check its mode and owner' : (err as Error).message;
     throw new ConfigError(path, [`cannot read: ${hint}`]);
   }
+}
+
+/**
+ * The config in `text`, read from `path` (which errors name): validated,
+ * with its rules' host names resolved and its users file loaded.
+ */
+export async function configFromText(text: string, path: string): Promise<RuntimeConfig> {
   const config = parseConfigText(text, path);
   await resolveRuleHosts(config.rules, resolveName);
   if (!config.methods.includes('username') || config.usersFile === undefined) return config;

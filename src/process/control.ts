@@ -9,7 +9,8 @@ import { listenOn } from '../sockets/socket-factory.js';
 import { privateDirectoryProblem } from '../private-files.js';
 
 export interface ControlHandlers {
-  reload(configPath?: string): Promise<void>;
+  /** Reload from `configPath` (default: the current file), or from `configText`, the file's text as a worker's supervisor read it. */
+  reload(configPath?: string, configText?: string): Promise<void>;
   shutdown(drainMs: number | undefined): void;
 }
 
@@ -26,7 +27,7 @@ function statusOf(server: SocksServer): ControlStatus {
 }
 
 /** Answer one control request for a serving process (single process, or one worker over IPC). */
-export async function answerControl(server: SocksServer, handlers: ControlHandlers, request: ControlRequest): Promise<ControlReply> {
+export async function answerControl(server: SocksServer, handlers: ControlHandlers, request: ControlRequest, configText?: string): Promise<ControlReply> {
   const drainMs = (seconds: number | undefined): number => (seconds === undefined ? server.currentConfig.timeouts.drain : seconds * 1000);
   switch (request.cmd) {
     case 'status':
@@ -46,7 +47,7 @@ export async function answerControl(server: SocksServer, handlers: ControlHandle
       return { ok: true };
     case 'reload':
       try {
-        await handlers.reload(request.config);
+        await handlers.reload(request.config, configText);
         return { ok: true };
       } catch (err) {
         return { ok: false, error: (err as Error).message };

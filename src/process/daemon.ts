@@ -1,5 +1,5 @@
 import { removePidFile, writePrivateFile } from '../private-files.js';
-import { ConfigError, type RuntimeConfig, buildConfig, loadConfigFile } from '../config/load.js';
+import { ConfigError, type RuntimeConfig, buildConfig, configFromText, loadConfigFile, readConfigText } from '../config/load.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { type Logger, createLogger, flush, openOutputs, reopenOutputs, useOutputs, logStartupFailure } from '../log/logger.js';
 import { dropPrivileges } from './privileges.js';
@@ -12,9 +12,7 @@ import type { Socket } from 'node:net';
 import { runSupervisor } from './supervisor.js';
 import { type DaemonOptions, WORKER_ENV, type WorkerMessage, type WorkerReply, dieWithSupervisor, inheritedListeners } from './worker-protocol.js';
 
-export async function loadConfig(path: string | undefined): Promise<RuntimeConfig> {
-  return path === undefined ? buildConfig(DEFAULT_CONFIG, '<embedded default>') : loadConfigFile(path);
-}
+const embeddedDefault = (): RuntimeConfig => buildConfig(DEFAULT_CONFIG, '<embedded default>');
 
 /**
  * Run hasocks until SIGTERM/SIGINT: one serving process, or with
@@ -22,11 +20,38 @@ export async function loadConfig(path: string | undefined): Promise<RuntimeConfi
  * process exit code.
  */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
-  const config = await loadConfig(options.configPath);
   const worker = process.env[WORKER_ENV];
-  if (worker === undefined && config.workers > 1) return runSupervisor(config, options);
-  const logger = createLogger(config.logoutput, config.debug, worker === undefined ? undefined : `worker ${worker} ${process.pid}`);
-  return serve(config, logger, options, worker !== undefined);
+  if (worker !== undefined) {
+    const config = await configFromSupervisor(options.configPath);
+    return serve(config, createLogger(config.logoutput, config.debug, `worker ${worker} ${process.pid}`), options, true);
+  }
+  const path = options.configPath;
+  const text = path === undefined ? undefined : await readConfigText(path);
+  const config = path === undefined || text === undefined ? embeddedDefault() : await configFromText(text, path);
+  if (config.workers > 1) return runSupervisor(config, text, options);
+  return serve(config, createLogger(config.logoutput, config.debug), options, false);
+}
+
+/** A worker's config: the text its supervisor read and sent first of all, never the file (supervisor.ts says why). */
+function configFromSupervisor(path: string | undefined): Promise<RuntimeConfig> {
+  if (path === undefined) return Promise.resolve(embeddedDefault());
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: WorkerMessage): void => {
+      if (message.configText === undefined) return;
+      done();
+      resolve(configFromText(message.configText, path));
+    };
+    const onDisconnect = (): void => {
+      done();
+      reject(new Error('the supervisor went away before it sent the config'));
+    };
+    const done = (): void => {
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+    };
+    process.on('message', onMessage);
+    process.on('disconnect', onDisconnect);
+  });
 }
 
 /**
@@ -53,7 +78,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
   let markStarted: () => void = () => undefined;
   let reloading: Promise<void> = new Promise((resolve) => (markStarted = resolve));
   let configPath = options.configPath;
-  const applyReload = (newPath?: string): Promise<void> => {
+  const applyReload = (newPath?: string, text?: string): Promise<void> => {
     const attempt = reloading.then(async () => {
       const path = newPath ?? configPath;
       if (path === undefined) {
@@ -61,7 +86,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
         return;
       }
       try {
-        const next = await loadConfigFile(path);
+        const next = text === undefined ? await loadConfigFile(path) : await configFromText(text, path);
         // Opened first: an output that cannot be opened rejects the reload before anything changed.
         const outputs = openOutputs(next.logoutput, logger.transports);
         try {
@@ -104,27 +129,31 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
         cancelLookups();
         if (!isWorker) removePidFile(options.pidFile);
         logger.info('stopped');
-        process.off('SIGHUP', reload);
+        process.off('SIGHUP', onSighup);
         await flush(logger);
         if (isWorker) process.disconnect?.();
         resolveExit(0);
       });
   };
   // Signals are handled before anyone can learn that this process is ready
-  // (pid file, "ready" message): a SIGHUP that came first would kill it.
-  process.on('SIGHUP', reload);
+  // (pid file, "ready" message): a SIGHUP that came first would kill it. A
+  // worker reloads only the text its supervisor hands it; a SIGHUP of its
+  // own (its whole process group signalled) must not load a file the
+  // supervisor may have rejected.
+  const onSighup = isWorker ? (): void => undefined : reload;
+  process.on('SIGHUP', onSighup);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (isWorker) process.on('disconnect', () => stop('supervisor gone'));
 
   try {
     await server.start();
-    const handlers = { reload: (path?: string) => applyReload(path), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
+    const handlers = { reload: (path?: string, text?: string) => applyReload(path, text), shutdown: (drainMs: number | undefined) => stop('shutdown requested', drainMs) };
     if (isWorker) {
       // The supervisor forwards control requests and probe connections over IPC.
       process.on('message', (message: WorkerMessage, handle?: Socket) => {
         if (message.probe && handle) server.acceptLocal(handle);
-        else if (message.control) void answerControl(server, handlers, message.control).then((reply) => process.send?.({ id: message.id, reply } satisfies WorkerReply));
+        else if (message.control) void answerControl(server, handlers, message.control, message.configText).then((reply) => process.send?.({ id: message.id, reply } satisfies WorkerReply));
       });
     } else if (options.controlDir) {
       closeControl = await openControlSockets(options.controlDir, logger, (request) => answerControl(server, handlers, request), (socket) => server.acceptLocal(socket));
@@ -136,7 +165,7 @@ async function serve(config: RuntimeConfig, logger: Logger, options: DaemonOptio
     }
   } catch (err) {
     logStartupFailure(logger, (err as Error).message);
-    process.off('SIGHUP', reload);
+    process.off('SIGHUP', onSighup);
     await server.shutdown(0);
     await flush(logger);
     return 1;

@@ -1,8 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { isIPv6 } from 'node:net';
-import type { RuntimeConfig } from '../config/load.js';
+import { type RuntimeConfig, parseConfigText, readConfigText } from '../config/load.js';
 import { createLogger, flush, reopenOutputs, logStartupFailure } from '../log/logger.js';
-import { loadConfigFile } from '../config/load.js';
 import { dataPath, describeDataPath } from '../sockets/data-path.js';
 import type { NativeAddon } from '../native/addon.js';
 import { CLI_PATH } from '../paths.js';
@@ -41,10 +40,13 @@ const WORKER_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=12
  * inherits the same sockets, accepts them: no connection is refused in
  * between. Then it drops privileges like the workers do.
  *
- * SIGHUP and SIGTERM go to every worker; each reloads or drains exactly as a
- * single process would. A change of `internal` needs a restart in this mode.
+ * SIGHUP reloads every worker: the supervisor reads the config file and
+ * hands each worker its text (workers never read the file; see
+ * textInForce). SIGTERM goes to every worker. Each reloads or drains exactly
+ * as a single process would. A change of `internal` needs a restart in this
+ * mode.
  */
-export async function runSupervisor(config: RuntimeConfig, options: DaemonOptions): Promise<number> {
+export async function runSupervisor(config: RuntimeConfig, configText: string | undefined, options: DaemonOptions): Promise<number> {
   const logger = createLogger(config.logoutput, config.debug, `supervisor ${process.pid}`);
   let addon: NativeAddon;
   try {
@@ -111,6 +113,17 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   let announced = false;
   const ready = new Set<number>();
   let configPath = options.configPath;
+  /**
+   * The text of the config the workers run (undefined: the embedded
+   * default). A worker starts on it, not on the file: after a rejected
+   * reload the file is not what runs, and a replacement that read it would
+   * fail to start, while the kernel went on queueing clients to its
+   * listener, or would run a config the others do not. It changes when
+   * every serving worker has taken a new text.
+   */
+  let textInForce = configText;
+  /** The text each worker runs, by index: what it started on, then each reload it took. */
+  const running: Array<string | undefined> = [];
 
   const start = (w: number): void => {
     const { env, stdio } = workerSpawn(w, config.internal, listeners[w]!, sessionCountFd);
@@ -118,6 +131,8 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     const startedAt = Date.now();
     const child = fork(CLI_PATH, args, { env: { ...process.env, ...env }, execArgv: [...WORKER_V8_FLAGS, ...process.execArgv], stdio });
     workers[w] = child;
+    running[w] = textInForce;
+    if (textInForce !== undefined) child.send({ configText: textInForce } satisfies WorkerMessage);
     // A message to a worker that has just died fails here; its 'exit' restarts it.
     child.on('error', (err) => logger.error(`worker ${w + 1} (pid ${child.pid}): ${err.message}`));
     child.on('message', (message: WorkerReply) => {
@@ -128,6 +143,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
       }
       if (message.ready === undefined) return;
       ready.add(w);
+      catchUp(w);
       if (!announced && ready.size === config.workers) {
         announced = true;
         logger.info(`hasocks ${process.pid} ready with ${config.workers} workers and config ${config.source}`);
@@ -173,7 +189,7 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
   // Control requests are answered by every ready worker; the supervisor combines the answers.
   const pending = new Map<number, (reply: ControlReply) => void>();
   let nextId = 1;
-  const ask = (child: ChildProcess, request: ControlRequest): Promise<ControlReply> =>
+  const ask = (child: ChildProcess, request: ControlRequest, configText?: string): Promise<ControlReply> =>
     new Promise((resolve) => {
       const id = nextId++;
       const timer = setTimeout(() => {
@@ -184,14 +200,49 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
         clearTimeout(timer);
         resolve(reply);
       });
-      child.send({ id, control: request } satisfies WorkerMessage);
+      child.send({ id, control: request, configText } satisfies WorkerMessage);
     });
+  const serving = (): number[] => workers.flatMap((c, w) => (c !== undefined && c.connected && ready.has(w) ? [w] : []));
+  /** A worker that started, or missed a reload, while the text in force changed: it reloads to it once it serves. */
+  const catchUp = (w: number): void => {
+    const child = workers[w];
+    if (!child || !ready.has(w) || running[w] === textInForce) return;
+    const text = textInForce;
+    void ask(child, { cmd: 'reload', config: configPath }, text).then((reply) => {
+      if (reply.ok && workers[w] === child) running[w] = text;
+    });
+  };
+  /**
+   * Reload every serving worker. The supervisor reads the file once and
+   * hands each worker its text, so all judge the same bytes; if every one
+   * takes it, it is the text in force. A file the supervisor cannot read
+   * goes to the workers as a path: each then says why it cannot read it
+   * either (they run as the same user), and reopens its log files as a
+   * SIGHUP should.
+   */
+  const reloadWorkers = async (request: Extract<ControlRequest, { cmd: 'reload' }>): Promise<ControlReply> => {
+    const path = request.config ?? configPath;
+    const text = path === undefined ? undefined : await readConfigText(path).catch(() => undefined);
+    const asked = serving();
+    const replies = await Promise.all(asked.map((w) => ask(workers[w]!, request, text)));
+    asked.forEach((w, i) => {
+      if (replies[i]!.ok && text !== undefined) running[w] = text;
+    });
+    const failed = replies.find((r): r is { ok: false; error: string } => !r.ok);
+    if (failed) return failed;
+    if (asked.length === 0) return { ok: false, error: 'no worker is running' };
+    if (text !== undefined) textInForce = text;
+    configPath = path;
+    for (let w = 0; w < workers.length; w++) catchUp(w);
+    return { ok: true };
+  };
   const answer = async (request: ControlRequest): Promise<ControlReply> => {
     if (request.cmd === 'shutdown') {
       // The workers get the request itself, so its drain time (0 for a demoted instance) holds.
       stop('shutdown requested', (child) => (child.connected ? void ask(child, request) : child.kill('SIGTERM')));
       return { ok: true };
     }
+    if (request.cmd === 'reload') return reloadWorkers(request);
     if (request.cmd === 'promote') role = 'promoted';
     if (request.cmd === 'demote') role = 'unpromoted';
     const live = workers.filter((c): c is ChildProcess => c !== undefined && c.connected);
@@ -199,8 +250,6 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
     const failed = replies.find((r): r is { ok: false; error: string } => !r.ok);
     if (failed) return failed;
     if (live.length === 0) return { ok: false, error: 'no worker is running' };
-    // Workers started from now on read the file the others reloaded.
-    if (request.cmd === 'reload' && request.config) configPath = request.config;
     if (request.cmd !== 'status') return { ok: true };
     const statuses = replies.map((r) => (r.ok ? r.status! : undefined)).filter((x) => x !== undefined);
     return {
@@ -241,11 +290,16 @@ export async function runSupervisor(config: RuntimeConfig, options: DaemonOption
 
   const reloadAll = (): void => {
     logger.info('SIGHUP: reloading every worker');
-    for (const child of workers) child?.kill('SIGHUP');
-    // The supervisor's own log outputs: those of the config the workers now load, or its own if that is rejected.
-    void (configPath === undefined ? Promise.resolve(config) : loadConfigFile(configPath).catch(() => config)).then((next) =>
-      reopenOutputs(logger, next.logoutput, next.debug),
-    );
+    // The supervisor's own log outputs: those of the config in force after the reload.
+    void reloadWorkers({ cmd: 'reload' }).then(() => {
+      let next = config;
+      try {
+        if (textInForce !== undefined && configPath !== undefined) next = parseConfigText(textInForce, configPath);
+      } catch {
+        // Every worker took this text, so it parses; the outputs of the first config stand in if it ever does not.
+      }
+      reopenOutputs(logger, next.logoutput, next.debug);
+    });
   };
   /** Stop every worker: by SIGTERM (each drains for timeout.drain), or as `tell` says. */
   const stop = (why: string, tell: (child: ChildProcess) => void = (child) => child.kill('SIGTERM')): void => {

@@ -82,10 +82,16 @@ export function inheritedListeners(): Map<string, number> {
   return map;
 }
 
-/** Supervisor -> worker: a control request to answer, or a probe connection (with the socket as handle). */
+/** Supervisor -> worker: the config text to start on, a control request to answer, or a probe connection (with the socket as handle). */
 export interface WorkerMessage {
   id?: number;
   control?: ControlRequest;
+  /**
+   * The config file's text as the supervisor read it: first of all to a new
+   * worker, which starts on it, and with each reload request. Workers never
+   * read the config file themselves (supervisor.ts says why).
+   */
+  configText?: string | undefined;
   probe?: true;
 }
 
