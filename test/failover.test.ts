@@ -3,10 +3,11 @@
 // VIP from the client namespace while something fails, and its report gives
 // the outage a client saw. Issue 6's targets, with margin for a noisy 2-core
 // machine; the measured figures are printed for docs/cluster.md, Failover times.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './helpers/cluster.js';
-import { type DrillReport, crmMon, drillAround, socksClient, waitFor } from './helpers/cluster-client.js';
+import { type DrillReport, crmMon, drillAround, integrityTrafficIn, socksClient, waitFor } from './helpers/cluster-client.js';
+import { type ClientView, type Outcome, outcomeOf, proxyAgrees, proxySessions, tally } from './helpers/integrity-traffic.js';
 import { OPEN_RULES } from './helpers/proxy.js';
 import { EXTERNAL_VIP, VIP, buildLab, holders, serving, standbys } from './helpers/failover-lab.js';
 import { controllerReasked } from './helpers/pacemaker-log.js';
@@ -108,6 +109,81 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
     const to = lab.cluster.nodes.find((n) => n.name !== from)!.name;
     const report = await drillAround(lab.cluster, 'move', `${VIP}:1080`, 7, () => moveActive(lab.cluster, to));
     expect(record('switchover, pcs resource move', report)).toBeLessThan(TARGET.switchoverMs * MARGIN);
+    expect(await serving(lab.cluster)).toBe(to);
+    await expectHealthy(lab.cluster);
+  }, 120000);
+
+  test('planned switchover under 64 checksummed sessions: those open at the switch are cut cleanly and counted, new ones intact', async () => {
+    const from = (await serving(lab.cluster))!;
+    const to = lab.cluster.nodes.find((n) => n.name !== from)!.name;
+    // Both nodes' instances write this file; only what this scenario adds to it is read.
+    const logFile = join(lab.cluster.dir, 'proxy.log');
+    const logFrom = statSync(logFile).size;
+    const proxyLog = (): string => readFileSync(logFile).subarray(logFrom).toString();
+    // A session whose node has given up its VIP hears nothing more: its client notices by this silence.
+    const stallMs = 3000;
+    const afterSwitch = 256;
+    // Up to 8 MiB each way, so that some sessions are still moving data when the VIP leaves.
+    const traffic = await integrityTrafficIn(lab.cluster, { host: VIP, port: 1080 }, 7100, 8 << 20, stallMs);
+    const all = (): ClientView[] => [...traffic.sessions.values()];
+    let at = 0;
+    let settled = 0;
+    try {
+      traffic.setLanes(64);
+      await traffic.until('warm-up', () => all().filter((s) => s.endedAt > 0).length >= afterSwitch);
+      const open = all().filter((s) => s.endedAt === 0).map((s) => s.id);
+      at = Date.now();
+      await moveActive(lab.cluster, to);
+      await waitFor(lab.cluster, `${to} serving`, async () => (await serving(lab.cluster)) === to);
+      settled = Date.now();
+      await traffic.until(`the end of the sessions open at the switch, and ${afterSwitch} started after it`, () =>
+        open.every((id) => traffic.sessions.get(id)!.endedAt > 0) && all().filter((s) => s.startedAt > settled && s.endedAt > 0).length >= afterSwitch,
+      60000);
+    } catch (err) {
+      await traffic.stop().catch(() => undefined);
+      throw err;
+    }
+    const targets = await traffic.stop();
+    const sessions = all();
+    const outcomes = new Map<ClientView, Outcome>(sessions.map((s) => [s, outcomeOf(s, targets.get(s.id))]));
+    const touched = sessions.filter((s) => outcomes.get(s) !== 'intact');
+    // The demoted node closes the sessions it still holds when its drain time is over: wait for each one's last line.
+    await waitFor(lab.cluster, 'the proxy\'s last line for every cut session it had admitted', async () => {
+      const log = proxySessions(proxyLog());
+      return touched.every((s) => log.get(s.source)?.end !== undefined || !log.has(s.source));
+    }, 30000);
+    const log = proxySessions(proxyLog());
+    const counts = tally([...outcomes.values()]);
+    const admitted = touched.filter((s) => log.has(s.source));
+    const verdicts = new Map(sessions.filter((s) => log.has(s.source)).map((s) => [s, proxyAgrees(s, outcomes.get(s)!, log.get(s.source))]));
+    const lostBeyond = admitted.filter((s) => verdicts.get(s) === 'lost beyond the proxy');
+    console.log(
+      [
+        `integrity across a planned switchover (${from} to ${to}): ${sessions.length} sessions, 64 at a time, ${Math.round(sessions.reduce((sum, s) => sum + s.upSent + s.downReceived, 0) / 2 ** 20)} MiB checked`,
+        `  outcomes: ${JSON.stringify(counts)}`,
+        `  not intact: ${touched.length}, all open during the switch; ${admitted.length} admitted by a proxy (its log: ${[...new Set(admitted.map((s) => log.get(s.source)!.end))].join('; ')}), ${touched.length - admitted.length} turned away before admission`,
+        `  the clients saw: a reset in ${touched.filter((s) => s.error).length}, FIN in ${touched.filter((s) => s.finSeen && !s.error).length}, silence until their ${stallMs / 1000} s stall timeout in ${counts.stalled}`,
+        `  passed whole by the old node ("closed"), its tail lost with the VIP: ${lostBeyond.length}`,
+      ].join('\n'),
+    );
+
+    expect(counts.corrupted).toBe(0);
+    expect(counts['truncated-but-whole']).toBe(0);
+    expect(counts['socks-failure']).toBe(0);
+    // Cut (or refused, or fallen silent) only while the switch ran: open when it began, or started before the new node served.
+    for (const session of touched) {
+      expect(session.endedAt).toBeGreaterThanOrEqual(at);
+      expect(session.startedAt).toBeLessThanOrEqual(settled);
+    }
+    const after = sessions.filter((s) => s.startedAt > settled);
+    expect(after.length).toBeGreaterThanOrEqual(afterSwitch);
+    expect(after.filter((s) => outcomes.get(s) !== 'intact')).toEqual([]);
+    // The proxies' log tells each session's story as its ends saw it: every cut one it admitted ended other than "closed",
+    // except those it had passed whole as the VIP left (open during the switch, as checked above).
+    const disagreements = [...verdicts]
+      .filter(([, verdict]) => verdict !== 'agrees' && verdict !== 'lost beyond the proxy')
+      .map(([s, verdict]) => ({ ...s, outcome: outcomes.get(s), verdict, proxy: log.get(s.source) }));
+    expect(disagreements).toEqual([]);
     expect(await serving(lab.cluster)).toBe(to);
     await expectHealthy(lab.cluster);
   }, 120000);

@@ -104,7 +104,7 @@ test('64 checksummed sessions through a reload, an invalid config, a worker SIGK
   const admitted = proxySessions(proxy.logs());
   for (const session of traffic.sessions) {
     const record = admitted.get(session.source);
-    if (record && record.pid !== victim && !record.disconnect) await proxy.waitForLog(new RegExp(`${session.source.replace(/\./g, '\\.')}: disconnect `));
+    if (record && record.pid !== victim && !record.end) await proxy.waitForLog(new RegExp(`${session.source.replace(/\./g, '\\.')}: disconnect `));
   }
   const log = proxySessions(proxy.logs());
   const outcomes = new Map<ClientView, Outcome>(traffic.sessions.map((s) => [s, outcomeOf(s, target.sessions.get(s.id))]));
@@ -115,14 +115,14 @@ test('64 checksummed sessions through a reload, an invalid config, a worker SIGK
   const byKill = notIntact(ofFault(kill));
   const refused = notIntact(ofFault(limit));
   // A place the victim still held for a session its client had already had in full: the last bytes had gone, the worker died before it logged the end.
-  const victimUnlogged = traffic.sessions.filter((s) => log.get(s.source)?.pid === victim && !log.get(s.source)!.disconnect && outcomes.get(s) === 'intact');
+  const victimUnlogged = traffic.sessions.filter((s) => log.get(s.source)?.pid === victim && !log.get(s.source)!.end && outcomes.get(s) === 'intact');
   const counts = tally([...outcomes.values()]);
   console.log(
     [
       `integrity under faults: ${traffic.sessions.length} sessions (seed ${traffic.seed}), ${LANES} at a time, ${Math.round(traffic.sessions.reduce((sum, s) => sum + s.upSent + s.downReceived, 0) / 2 ** 20)} MiB checked`,
       `  outcomes: ${JSON.stringify(counts)}`,
       ...faults.map((f) => `  ${f.name}: ${ofFault(f).length} sessions ended around it, ${notIntact(ofFault(f)).length} not intact, ${f.open.length} open when it came`),
-      `  cut by the worker kill: ${byKill.length} (${byKill.filter((s) => s.received === 0).length} before any reply; the client saw FIN in ${byKill.filter((s) => s.finSeen && !s.error).length}, a reset in ${byKill.filter((s) => s.error).length}); the supervisor's log: ${reportedCut}`,
+      `  cut by the worker kill: ${byKill.length} (${byKill.filter((s) => s.received === 0).length} before any reply; the client saw FIN in ${byKill.filter((s) => s.finSeen && !s.error).length}, a reset in ${byKill.filter((s) => s.error).length}); the supervisor's log: ${reportedCut}, of which ${victimUnlogged.length} had reached their client in full`,
       `  refused at session.max: ${refused.length} (the client saw FIN in ${refused.filter((s) => !s.error).length}, a reset in ${refused.filter((s) => s.error).length}; no byte in any)`,
     ].join('\n'),
   );
@@ -162,7 +162,7 @@ test('64 checksummed sessions through a reload, an invalid config, a worker SIGK
   expect(survivors.filter((s) => log.get(s.source)!.worker === 1).length).toBeGreaterThan(0);
   // The proxy's disconnect line tells each session's story as its ends saw it.
   const disagreements = traffic.sessions
-    .filter((s) => log.get(s.source) && !(log.get(s.source)!.pid === victim && !log.get(s.source)!.disconnect))
+    .filter((s) => log.get(s.source) && !(log.get(s.source)!.pid === victim && !log.get(s.source)!.end))
     .map((s) => ({ source: s.source, outcome: outcomes.get(s)!, verdict: proxyAgrees(s, outcomes.get(s)!, log.get(s.source)) }))
     .filter((d) => d.verdict !== 'agrees');
   expect(disagreements).toEqual([]);

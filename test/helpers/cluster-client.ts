@@ -1,9 +1,11 @@
 import { execa } from 'execa';
 import { socksClientIn, whoamiIn } from './netns-tools.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
-import { CLI } from './proxy.js';
+import type { ClientView, TargetView } from './integrity-traffic.js';
+import type { RunOptions } from './integrity-traffic-run.js';
+import { CLI, REPO } from './proxy.js';
 
 /**
  * What the cluster tests do from the outside: ask Pacemaker how things
@@ -77,4 +79,89 @@ export async function drillAround(cluster: Cluster, name: string, proxy: string,
   if (result.exitCode !== 0) throw new Error(`drill failed: ${String(result.stderr)}`);
   const json = JSON.parse(readFileSync(report, 'utf8')) as Omit<DrillReport, 'text'>;
   return { worstOutageMs: json.worstOutageMs, outages: json.outages, text: String(result.stdout) };
+}
+
+/** Integrity traffic run in the lab's client namespace (integrity-traffic-run.ts), driven from here. */
+export interface LabTraffic {
+  /** Every session so far, by id: as it started (endedAt 0), then as it ended. */
+  readonly sessions: Map<number, ClientView>;
+  setLanes(lanes: number): void;
+  /** Resolves once `check` holds, checked now and at every session's start and end; rejects after `timeoutMs`. */
+  until(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Stop every lane; resolves with what the target saw, by session id. */
+  stop(): Promise<Map<number, TargetView>>;
+}
+
+/**
+ * Integrity traffic through `proxy` from the client namespace, to a target
+ * it runs there on `targetPort`. Session `id` comes from port 20000 + id of
+ * the client's address, below the namespace's ephemeral ports, so the
+ * proxy's log names each session. No lane runs until setLanes.
+ */
+export async function integrityTrafficIn(cluster: Cluster, proxy: { host: string; port: number }, targetPort: number, maxBytes: number, stallMs: number): Promise<LabTraffic> {
+  const compiled = ['integrity-traffic-run', 'integrity-traffic'].map((name) => join(REPO, 'dist', 'test', 'helpers', `${name}.js`));
+  const sources = ['integrity-traffic-run', 'integrity-traffic'].map((name) => join(REPO, 'test', 'helpers', `${name}.ts`));
+  if (compiled.some((file) => !existsSync(file)) || Math.max(...sources.map((f) => statSync(f).mtimeMs)) > Math.min(...compiled.map((f) => statSync(f).mtimeMs))) {
+    throw new Error(`${compiled.join(' or ')} is missing or older than its source: build with "npx tsc -p tsconfig.lab.json" (test/run.sh does)`);
+  }
+  const options: RunOptions = { proxy, target: { host: cluster.clientAddress, port: targetPort }, maxBytes, stallMs, sourceAddress: cluster.clientAddress, firstSourcePort: 20000 };
+  const child = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, compiled[0]!, JSON.stringify(options)], { reject: false, stdin: 'pipe' });
+  const sessions = new Map<number, ClientView>();
+  const listeners = new Set<() => void>();
+  let ready = false;
+  let targets: Map<number, TargetView> | undefined;
+  let exited = false;
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const event = JSON.parse(line) as { ready?: true; started?: ClientView; ended?: ClientView; done?: { targets: TargetView[] } };
+      ready ||= event.ready === true;
+      const session = event.started ?? event.ended;
+      if (session) sessions.set(session.id, session);
+      if (event.done) targets = new Map(event.done.targets.map((t) => [t.id, t]));
+    }
+    for (const listener of [...listeners]) listener();
+  });
+  void child.then(() => {
+    exited = true;
+    for (const listener of [...listeners]) listener();
+  });
+  const until = (what: string, check: () => boolean, timeoutMs = 30000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const listener = (): void => {
+        if (check()) {
+          clearTimeout(timer);
+          listeners.delete(listener);
+          resolve();
+        } else if (exited) {
+          clearTimeout(timer);
+          listeners.delete(listener);
+          void child.then((r) => reject(new Error(`integrity traffic exited (${r.signal ?? `code ${r.exitCode}`}) before ${what}: ${String(r.stderr)}`)));
+        }
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(listener);
+        reject(new Error(`integrity traffic: no ${what} within ${timeoutMs} ms (${sessions.size} sessions)`));
+      }, timeoutMs);
+      listeners.add(listener);
+      listener();
+    });
+  await until('target listening', () => ready, 15000);
+  return {
+    sessions,
+    setLanes: (lanes) => void child.stdin!.write(`${JSON.stringify({ lanes })}\n`),
+    until,
+    stop: async () => {
+      child.stdin!.write('{"stop":true}\n');
+      try {
+        await until('the end of every lane', () => targets !== undefined, stallMs * 3);
+      } finally {
+        if (targets === undefined) child.kill('SIGKILL');
+        await child;
+      }
+      return targets!;
+    },
+  };
 }

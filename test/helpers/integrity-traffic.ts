@@ -260,20 +260,25 @@ export interface ProxyRecord {
   worker: number | undefined;
   pid: number | undefined;
   disconnect: { up: number; down: number; reason: string } | undefined;
+  /** Why it ended, once a line said so: the disconnect's reason, or what ended it before a relay (a refusal, a timeout, a drain). */
+  end: string | undefined;
 }
 
-/** Every client session the proxy's log mentions, by the client's "address:port". */
+/** Every client session the proxy's log mentions, by the client's "address:port". Debug lines and "pass" decisions say nothing of an end. */
 export function proxySessions(log: string): Map<string, ProxyRecord> {
   const found = new Map<string, ProxyRecord>();
-  const line = /^\S+ \w+: (?:\[worker (\d+) (\d+)\] )?session \d+ (\S+): (.*)$/gm;
-  for (const [, worker, pid, source, rest] of log.matchAll(line)) {
+  const line = /^\S+ (\w+): (?:\[worker (\d+) (\d+)\] )?session \d+ (\S+): (.*)$/gm;
+  for (const [, level, worker, pid, source, message] of log.matchAll(line)) {
+    if (level === 'debug') continue;
     let record = found.get(source!);
     if (!record) {
-      record = { worker: worker === undefined ? undefined : Number(worker), pid: pid === undefined ? undefined : Number(pid), disconnect: undefined };
+      record = { worker: worker === undefined ? undefined : Number(worker), pid: pid === undefined ? undefined : Number(pid), disconnect: undefined, end: undefined };
       found.set(source!, record);
     }
-    const end = /^disconnect \S+: up (\d+) bytes, down (\d+) bytes, [\d.]+s, (.*)$/.exec(rest!);
-    if (end) record.disconnect = { up: Number(end[1]), down: Number(end[2]), reason: end[3]! };
+    if (message!.startsWith('pass ')) continue;
+    const disconnect = /^disconnect \S+: up (\d+) bytes, down (\d+) bytes, [\d.]+s, (.*)$/.exec(message!);
+    if (disconnect) record.disconnect = { up: Number(disconnect[1]), down: Number(disconnect[2]), reason: disconnect[3]! };
+    record.end = disconnect ? disconnect[3]! : message!;
   }
   return found;
 }
@@ -282,17 +287,24 @@ export function proxySessions(log: string): Map<string, ProxyRecord> {
 export const wholeBytes = (client: ClientView): { up: number; down: number } => ({ up: HEADER_BYTES + client.upLength, down: client.downLength + VERDICT_BYTES });
 
 /**
- * Whether the proxy's disconnect line tells the session's story as the ends
- * saw it: an intact session ends "closed" with the whole byte counts; a cut
- * one ends with any other reason (a reset, an error, a drain) and never
- * "closed", which would report a truncated session as whole.
+ * Whether the proxy's log tells the session's story as the ends saw it: an
+ * intact session's disconnect line says "closed" with the whole byte
+ * counts; a cut one ends with any other reason (a reset, an error, a drain)
+ * and never "closed", which would report a truncated session as whole.
+ * One exception is told apart: "closed" with the whole counts for a cut
+ * session means the proxy passed every byte and both FINs on, and the
+ * tail was lost beyond it, in the network (a VIP that left with it in
+ * flight); the counts are what the proxy handed to the kernel, not what
+ * the client acknowledged.
  */
-export function proxyAgrees(client: ClientView, outcome: Outcome, record: ProxyRecord | undefined): 'agrees' | 'no line' | 'whole but not closed' | 'closed but cut' {
-  const end = record?.disconnect;
-  if (!end) return 'no line';
+export function proxyAgrees(client: ClientView, outcome: Outcome, record: ProxyRecord | undefined): 'agrees' | 'no end line' | 'whole but not closed' | 'closed but cut' | 'lost beyond the proxy' {
+  if (record?.end === undefined) return 'no end line';
   const whole = wholeBytes(client);
-  if (outcome === 'intact') return end.reason === 'closed' && end.up === whole.up && end.down === whole.down ? 'agrees' : 'whole but not closed';
-  return end.reason === 'closed' ? 'closed but cut' : 'agrees';
+  const end = record.disconnect;
+  const passedAll = end?.reason === 'closed' && end.up === whole.up && end.down === whole.down;
+  if (outcome === 'intact') return passedAll ? 'agrees' : 'whole but not closed';
+  if (end?.reason !== 'closed') return 'agrees';
+  return passedAll ? 'lost beyond the proxy' : 'closed but cut';
 }
 
 /** A small seeded generator, so a run's plan of sizes and directions can be repeated from its seed. */
@@ -317,6 +329,9 @@ export interface TrafficOptions {
   /** A session in which nothing moves either way for this long is given up as stalled. */
   readonly stallMs?: number;
   readonly seed?: number;
+  /** Hears of each session as it starts and as it ends (integrity-traffic-run.ts reports them). */
+  readonly onStart?: (session: ClientView) => void;
+  readonly onEnd?: (session: ClientView) => void;
 }
 
 /**
@@ -426,10 +441,12 @@ export class Traffic {
     };
     this.sessions.push(view);
     this.open.add(view);
+    this.options.onStart?.(view);
     return new Promise((resolve) => {
       runSession(view, this.options, () => {
         view.endedAt = Date.now();
         this.open.delete(view);
+        this.options.onEnd?.(view);
         resolve(view);
         this.ended();
       });
