@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { type Socket, connect, createServer } from 'node:net';
 import { type TestServer, listen } from './helpers/net.js';
+import { downloadThrough } from './helpers/stream-end.js';
 import { type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 const MB = 1024 * 1024;
@@ -21,6 +22,8 @@ let echo: TestServer;
 /** Resets the connection (RST) once it has received RESET_AFTER bytes. */
 let resetter: TestServer;
 const RESET_AFTER = 2 * MB;
+/** Once the client speaks, sends a megabyte and then resets the connection (RST): a download that breaks off. */
+let sendThenReset: TestServer;
 /** Sends FIREHOSE_BYTES as fast as the kernel takes them, counting what it took, then closes. */
 let firehose: TestServer;
 const FIREHOSE_BYTES = 128 * MB;
@@ -45,6 +48,13 @@ beforeAll(async () => {
         got += chunk.length;
         if (got >= RESET_AFTER) socket.resetAndDestroy();
       });
+    }),
+  );
+  sendThenReset = await listen(
+    createServer((socket) => {
+      socket.on('error', () => undefined);
+      // Not before the client speaks: a reset that beat the proxy's own view of the connect would fail the CONNECT instead.
+      socket.once('data', () => socket.write(randomBytes(MB), () => socket.resetAndDestroy()));
     }),
   );
   const block = randomBytes(MB);
@@ -73,6 +83,7 @@ afterAll(async () => {
   await readThenReply.close();
   await echo.close();
   await resetter.close();
+  await sendThenReset.close();
   await firehose.close();
 });
 
@@ -194,9 +205,15 @@ describe.each<{ name: string; env: Record<string, string> }>([
     expect(heldAt).toBeGreaterThan(0);
   }, 60000);
 
+  // A FIN would tell the client its stream is complete, and one that reads to EOF would take the part it got for the whole.
+  test('a reset from the target in the middle of a download reaches the client as a reset, not as the end of its stream', async () => {
+    expect((await downloadThrough(proxy.port, sendThenReset.port).ended).end).toBe('reset');
+    await proxy.waitForLog(new RegExp(`disconnect 127\\.0\\.0\\.1:${sendThenReset.port}: .*target error`));
+  }, 20000);
+
   test('a reset from the target in the middle of a bulk upload ends the session as a target error', async () => {
     const socket = await socksConnect(proxy, resetter.port);
-    // The proxy closes the client's connection: a FIN (the client is half-open here) or a reset.
+    // The proxy closes the client's connection with a reset, or the client's own write meets the closed socket.
     const closed = new Promise<void>((resolve) => {
       socket.on('end', resolve);
       socket.on('error', () => resolve());
@@ -210,6 +227,16 @@ describe.each<{ name: string; env: Record<string, string> }>([
     await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
   }, 20000);
 });
+
+test('on Node streams too, a reset from the target in the middle of a download reaches the client as a reset', async () => {
+  const proxy = await startProxy({ rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', to: '0/0', log: ['data', 'disconnect'] }] });
+  try {
+    expect((await downloadThrough(proxy.port, sendThenReset.port).ended).end).toBe('reset');
+    await proxy.waitForLog(new RegExp(`disconnect 127\\.0\\.0\\.1:${sendThenReset.port}: .*target error`));
+  } finally {
+    await proxy.stop();
+  }
+}, 20000);
 
 test('a rule that logs data keeps its sessions on Node streams, with the addon built', async () => {
   const proxy = await startProxy({ debug: 1, rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', to: '0/0', log: ['data', 'disconnect'] }] });

@@ -6,18 +6,36 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
+import { createServer } from 'node:net';
 import type { RuleFile } from '../src/config/types.js';
-import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
+import { RawClient, type TestServer, freePort, listen, socks5Request, startEchoServer } from './helpers/net.js';
 import { eventually } from './helpers/hostile.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
 import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { downloadThrough } from './helpers/stream-end.js';
 
 let echo: TestServer;
+/** Sends to every client until it goes: a download that only a fault ends. */
+let endless: TestServer;
 beforeAll(async () => {
   echo = await startEchoServer();
+  const block = Buffer.alloc(64 * 1024, 'x');
+  endless = await listen(
+    createServer((socket) => {
+      socket.on('error', () => undefined);
+      const more = (): void => {
+        while (!socket.destroyed && socket.write(block));
+      };
+      socket.on('drain', more);
+      more();
+    }),
+  );
 });
 afterEach(stopAllProxies);
-afterAll(() => echo.close());
+afterAll(async () => {
+  await echo.close();
+  await endless.close();
+});
 
 /** One full session: handshake, CONNECT, an echo round trip, close. Rejects on any failure. */
 async function session(proxy: RunningProxy, timeoutMs = 8000): Promise<void> {
@@ -150,6 +168,19 @@ test('a worker that dies is logged with the number of sessions it took with it, 
   } finally {
     for (const client of held) client.destroy();
   }
+});
+
+test('a worker killed in the middle of a download resets its client: the stream never looks complete', async () => {
+  const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
+  await proxy.waitForLog(/ready with 2 workers/);
+  const download = downloadThrough(proxy.port, endless.port);
+  const port = await download.port;
+  await download.receiving;
+  const [, number, pid] = /\[worker (\d) (\d+)\]/.exec(await proxy.waitForLog(new RegExp(`session \\d+ 127\\.0\\.0\\.1:${port}: pass socks-rule`)))!;
+  process.kill(Number(pid), 'SIGKILL');
+  // The kernel closes what the worker held; a FIN from it would end the stream as if the target had.
+  expect((await download.ended).end).toBe('reset');
+  await proxy.waitForLog(new RegExp(`worker ${number} \\(pid ${pid}\\) exited with SIGKILL; 1 open session\\(s\\) ended with it`));
 });
 
 test('SIGHUP reaches every worker; SIGTERM stops them all and the supervisor exits 0', async () => {

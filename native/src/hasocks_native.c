@@ -349,6 +349,30 @@ static napi_value reuseport_rr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* socketResetOnClose(fd, reset): whether closing fd resets its peer (socket_address.h, reset_on_close). */
+static napi_value reset_on_close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  bool reset = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_bool(env, argv[1], &reset) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd, reset)");
+    return NULL;
+  }
+  reset_on_close(fd, reset);
+  return NULL;
+}
+
+/* socketError(fd): the socket's pending error (SO_ERROR), taken: an errno, or 0. */
+static napi_value socket_error_fd(napi_env env, napi_callback_info info) {
+  int fd = fd_argument(env, info);
+  if (fd < 0) return NULL;
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, socket_error(fd), &result));
+  return result;
+}
+
 static napi_value close_fd(napi_env env, napi_callback_info info) {
   int fd = fd_argument(env, info);
   if (fd < 0) return NULL;
@@ -400,6 +424,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"localAddress", NULL, local_address, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"dup", NULL, dup_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"socketResetOnClose", NULL, reset_on_close_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"socketError", NULL, socket_error_fd, NULL, NULL, NULL, napi_default, NULL},
       {"reuseportRoundRobin", NULL, reuseport_rr, NULL, NULL, NULL, napi_default, NULL},
       {"dieWithParent", NULL, die_with_parent, NULL, NULL, NULL, napi_default, NULL},
       {"udpRelayOpen", NULL, udp_relay_open, NULL, NULL, NULL, napi_default, NULL},

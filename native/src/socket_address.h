@@ -101,6 +101,22 @@ static inline int local_end(int fd, char *text, int *port) {
   return 0;
 }
 
+/*
+ * Whether closing `fd` resets its peer (SO_LINGER with a zero timeout) or
+ * ends its stream with a FIN. A relay's sockets reset until their
+ * direction's FIN has been passed on (tcp_relay.c, and
+ * src/relay/stream-relay.ts through socketResetOnClose): a session cut
+ * before that (an error on the other side, a timeout, a drain, the process
+ * killed, when the kernel closes for it) must not tell the peer its stream
+ * ended, since a client that reads to EOF, framing nothing of its own,
+ * would take the part it got for the whole. Once the FIN goes on, the
+ * socket closes normally, its last bytes and FIN still delivered.
+ */
+static inline void reset_on_close(int fd, int reset) {
+  struct linger linger = {.l_onoff = reset, .l_linger = 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+}
+
 /* A socket's pending error (SO_ERROR): 0 when none. */
 static inline int socket_error(int fd) {
   int error = 0;

@@ -25,6 +25,9 @@
  * - A FIN is passed on once everything before it is sent (half-close), and
  *   when both directions have passed theirs the relay closes both sockets.
  * - A reset or other socket error closes both at once.
+ * - A socket that is closed before a FIN was passed on to it resets its
+ *   peer (reset_on_close), whatever closed it: an error on the other side,
+ *   a timeout, a drain, or the process killed.
  *
  * JavaScript hears of a FIN in either direction (for timeout.tcp_fin_wait)
  * and of the end, with the errno of an error. It reads the byte counts and
@@ -195,6 +198,7 @@ static void pass_fin(tcp_relay *relay, int from) {
   direction *d = &relay->directions[from];
   if (!d->ended || d->passed || holding(d)) return;
   d->passed = 1;
+  reset_on_close(relay->fds[1 - from], 0);
   shutdown(relay->fds[1 - from], SHUT_WR);
 }
 
@@ -402,6 +406,7 @@ int tcp_relay_start(napi_env env, const int fds[2], const uint8_t *up, size_t up
     free(relay);
     return error;
   }
+  for (int side = 0; side < 2; side++) reset_on_close(fds[side], 1);
   relay->last_activity = uv_now(relay->loop);
   update_polls(relay);
   *id = relay->id;

@@ -28,6 +28,10 @@ export interface NativeAddon {
   close(fd: number): void;
   /** A second, close-on-exec descriptor for the same socket. */
   dup(fd: number): number;
+  /** Whether closing the socket resets its peer instead of ending its stream (SO_LINGER 0; native/src/socket_address.h says why). */
+  socketResetOnClose(fd: number, reset: boolean): void;
+  /** The socket's pending error (SO_ERROR), taken: an errno, or 0. */
+  socketError(fd: number): number;
   /** Make the SO_REUSEPORT group of these listeners hand out new connections in turn (Linux, root); throws where it cannot. */
   reuseportRoundRobin(fds: number[]): void;
   /** Have the kernel SIGKILL this process when its parent ends (PR_SET_PDEATHSIG); returns the parent's pid now. Linux; throws elsewhere. */

@@ -115,7 +115,7 @@ function listenOnce(addon: NativeAddon): void {
 }
 
 /** Node keeps a socket's descriptor on its internal handle; that is the only way to reach it. */
-function descriptorOf(socket: Socket): number | undefined {
+export function descriptorOf(socket: Socket): number | undefined {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
   return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
 }

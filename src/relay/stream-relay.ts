@@ -1,4 +1,7 @@
 import type { Socket } from 'node:net';
+import { errnoError } from '../native/addon.js';
+import { dataPath } from '../sockets/data-path.js';
+import { descriptorOf } from './native-relay.js';
 import type { RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
@@ -6,6 +9,18 @@ import type { RelayPath, RelayPathEvents } from './relay-path.js';
  * session moves bulk data. Node's reads are 64 KB.
  */
 const BULK_CHUNK = 64 * 1024;
+
+/** Whether closing the socket resets its peer: until its direction's FIN goes on (native/src/socket_address.h says why). */
+function resetOnClose(socket: Socket, reset: boolean): void {
+  const fd = descriptorOf(socket);
+  if (fd !== undefined) dataPath().addon.socketResetOnClose(fd, reset);
+}
+
+/** The socket's pending error, which libuv leaves unread when a reset comes with the last data: it reports the end of the stream instead. */
+function pendingError(socket: Socket): number {
+  const fd = descriptorOf(socket);
+  return fd === undefined ? 0 : dataPath().addon.socketError(fd);
+}
 
 /**
  * The relay on Node streams, for sessions on Node sockets (BIND, the agent's
@@ -15,7 +30,8 @@ const BULK_CHUNK = 64 * 1024;
  *
  * Each direction applies its own backpressure: when the writer's buffer is
  * full the reader pauses until it drains, so one slow peer never makes the
- * proxy buffer without bound.
+ * proxy buffer without bound. A cut session resets its peers, as the C
+ * relay's do.
  */
 export function streamRelay(
   client: Socket,
@@ -41,7 +57,13 @@ export function streamRelay(
     to.on('drain', () => from.resume());
     // Half-close: a FIN one way keeps the other open.
     const passFin = (): void => {
+      const error = pendingError(from);
+      if (error !== 0) {
+        events.onEnd(direction === 'up' ? 'client error' : 'target error', errnoError(error));
+        return;
+      }
       lastActivity = Date.now();
+      resetOnClose(to, false);
       to.end();
       endedSides++;
       events.onFin();
@@ -63,6 +85,8 @@ export function streamRelay(
     else if (closedSides === 2) events.onEnd('closed');
   };
 
+  resetOnClose(client, true);
+  resetOnClose(target, true);
   for (const chunk of earlyData) {
     up += chunk.length;
     onData?.('up', chunk);
