@@ -6,9 +6,8 @@
 // session a fault cuts is cut for the client and in the proxy's log alike,
 // and every session a fault did not touch is intact. The counts are printed
 // for docs/operations.md (Integrity under faults).
-import { writeFileSync } from 'node:fs';
 import { type ClientView, type IntegrityTarget, type Outcome, Traffic, outcomeOf, proxyAgrees, proxySessions, startIntegrityTarget, tally } from './helpers/integrity-traffic.js';
-import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { OPEN_RULES, type RunningProxy, reloadWorkers, startProxy, stopAllProxies } from './helpers/proxy.js';
 
 const LANES = 64;
 const SESSION_MAX = 80;
@@ -61,19 +60,10 @@ test('64 checksummed sessions through a reload, an invalid config, a worker SIGK
   /** The faults, one after another; each returns once its sessions have settled. */
   const runFaults = async (): Promise<{ kill: Fault; limit: Fault; reportedCut: number }> => {
     await traffic.until('warm-up', () => traffic.sessions.filter((s) => s.endedAt > 0).length >= AFTER_EACH);
-    await fault('reload', async () => {
-      proxy.writeConfig({ internal: [`127.0.0.1:${proxy.port}`], logoutput: ['stderr'], ...config, timeout: { negotiate: 25 } });
-      proxy.signal('SIGHUP');
-      await proxy.waitForLog(/\[worker 1 \d+\] reloaded config/);
-      await proxy.waitForLog(/\[worker 2 \d+\] reloaded config/);
-    });
+    const changed = { internal: [`127.0.0.1:${proxy.port}`], logoutput: ['stderr'], ...config, timeout: { negotiate: 25 } };
+    await fault('reload', () => reloadWorkers(proxy, JSON.stringify(changed), 2, 'reloaded config'));
     // The broken file stays on disk for the rest of the run, as an operator's typo would until fixed.
-    await fault('invalid config', async () => {
-      writeFileSync(proxy.configPath, '{ "workers": 2, "internal": [');
-      proxy.signal('SIGHUP');
-      await proxy.waitForLog(/\[worker 1 \d+\] reload rejected, the old config stays in force/);
-      await proxy.waitForLog(/\[worker 2 \d+\] reload rejected, the old config stays in force/);
-    });
+    await fault('invalid config', () => reloadWorkers(proxy, '{ "workers": 2, "internal": [', 2, 'reload rejected, the old config stays in force'));
     let reportedCut = -1;
     const kill = await fault('worker SIGKILL', async () => {
       process.kill(victim, 'SIGKILL');

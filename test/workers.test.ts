@@ -2,7 +2,7 @@
 // real built proxy: connections spread over SO_REUSEPORT workers, a killed
 // worker is replaced without a refused connection, signals reach every
 // worker, and every process ends up unprivileged.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../ocf/control-client.js';
@@ -10,8 +10,8 @@ import { createServer } from 'node:net';
 import type { RuleFile } from '../src/config/types.js';
 import { RawClient, type TestServer, freePort, listen, socks5Request, startEchoServer } from './helpers/net.js';
 import { eventually } from './helpers/hostile.js';
-import { childrenOf, isAlive } from './helpers/processes.js';
-import { OPEN_RULES, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { childrenOf, isAlive, processesWith } from './helpers/processes.js';
+import { OPEN_RULES, type RunningProxy, reloadWorkers, startProxy, stopAllProxies } from './helpers/proxy.js';
 import { downloadThrough } from './helpers/stream-end.js';
 
 let echo: TestServer;
@@ -112,20 +112,6 @@ test('SIGKILL of a worker under a steady stream of sessions: no new session is r
   expect(childrenOf(proxy.pid)).not.toContain(victim);
 });
 
-/** Every process whose command line names `configPath`: the instance's supervisor and workers, wherever they were re-parented. */
-function processesWith(configPath: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(configPath);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 test('SIGTERM while a crashed worker waits for its restart: no worker starts after the stop, and every process exits', async () => {
   const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
   try {
@@ -199,10 +185,7 @@ test('SIGHUP reaches every worker; SIGTERM stops them all and the supervisor exi
 test('after a rejected reload, a worker that dies comes back on the config in force, not on the rejected file', async () => {
   const proxy = await startProxy({ workers: 2, rules: OPEN_RULES });
   await proxy.waitForLog(/ready with 2 workers/);
-  writeFileSync(proxy.configPath, '{ "workers": 2, "internal": [');
-  proxy.signal('SIGHUP');
-  await proxy.waitForLog(/\[worker 1 \d+\] reload rejected, the old config stays in force/);
-  await proxy.waitForLog(/\[worker 2 \d+\] reload rejected, the old config stays in force/);
+  await reloadWorkers(proxy, '{ "workers": 2, "internal": [', 2, 'reload rejected, the old config stays in force');
   const victim = Number(/\[worker 1 (\d+)\] hasocks \d+ ready/.exec(proxy.logs())![1]);
   process.kill(victim, 'SIGKILL');
   // A replacement that read the broken file would exit at once, again and again, while the kernel queued every other client to its listener.

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
 import type { ClientView, TargetView } from './integrity-traffic.js';
 import type { RunOptions } from './integrity-traffic-run.js';
+import { onJsonLines } from './json-lines.js';
 import { CLI, REPO } from './proxy.js';
 
 /**
@@ -111,12 +112,9 @@ export async function integrityTrafficIn(cluster: Cluster, proxy: { host: string
   let ready = false;
   let targets: Map<number, TargetView> | undefined;
   let exited = false;
-  let partial = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop()!;
+  onJsonLines(child.stdout!, (lines) => {
     for (const line of lines) {
-      const event = JSON.parse(line) as { ready?: true; started?: ClientView; ended?: ClientView; done?: { targets: TargetView[] } };
+      const event = line as { ready?: true; started?: ClientView; ended?: ClientView; done?: { targets: TargetView[] } };
       ready ||= event.ready === true;
       const session = event.started ?? event.ended;
       if (session) sessions.set(session.id, session);

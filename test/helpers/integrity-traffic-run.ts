@@ -8,12 +8,9 @@
 //     {"started": ClientView} and {"ended": ClientView} for every session,
 //     and after a stop {"done": {"targets": TargetView[], "headerless": N}}.
 import { createInterface } from 'node:readline';
-import { Traffic, startIntegrityTarget } from './integrity-traffic.js';
+import { Traffic, type TrafficOptions, startIntegrityTarget } from './integrity-traffic.js';
 
-export interface RunOptions {
-  readonly proxy: { readonly host: string; readonly port: number };
-  readonly target: { readonly host: string; readonly port: number };
-  readonly maxBytes: number;
+export interface RunOptions extends Pick<TrafficOptions, 'proxy' | 'target' | 'maxBytes'> {
   readonly stallMs: number;
   /** Session `id` connects from this address and port firstSourcePort + id, so the proxy's log names each one; keep below the namespace's ephemeral ports. */
   readonly sourceAddress: string;

@@ -23,3 +23,16 @@ export function isAlive(pid: number): boolean {
   const state = statFields(pid)?.[0];
   return state !== undefined && state !== 'Z';
 }
+
+/** Every process whose command line names `configPath`: an instance's supervisor and workers, wherever they were re-parented. */
+export function processesWith(configPath: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => {
+      try {
+        return /^\d+$/.test(d) && readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(configPath);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}

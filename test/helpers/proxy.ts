@@ -153,6 +153,17 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
   return proxy;
 }
 
+/**
+ * Write `text` as the config file of a proxy with `workers` workers and
+ * send SIGHUP; resolves once every worker has logged `outcome`. Each
+ * worker's first such line counts, so a test waits this way once per outcome.
+ */
+export async function reloadWorkers(proxy: RunningProxy, text: string, workers: number, outcome: 'reloaded config' | 'reload rejected, the old config stays in force'): Promise<void> {
+  writeFileSync(proxy.configPath, text);
+  proxy.signal('SIGHUP');
+  for (let n = 1; n <= workers; n++) await proxy.waitForLog(new RegExp(`\\[worker ${n} \\d+\\] ${outcome}`));
+}
+
 export async function stopAllProxies(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { onJsonLines } from './json-lines.js';
 
 /** How a download ended, as the kernel told the client: a reset, or a FIN (EOF). */
 export interface StreamEnd {
@@ -50,11 +51,8 @@ export function downloadThrough(proxyPort: number, targetPort: number): Download
   ].join('\n')], { reject: false, timeout: 30000 });
   const events: Array<Record<string, unknown>> = [];
   const waiters = new Set<() => void>();
-  let partial = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop()!;
-    events.push(...lines.map((line) => JSON.parse(line) as Record<string, unknown>));
+  onJsonLines(child.stdout!, (lines) => {
+    events.push(...lines);
     for (const wake of [...waiters]) wake();
   });
   const event = <T>(key: string): Promise<T> =>
