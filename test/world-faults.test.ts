@@ -161,6 +161,8 @@ describe.each([
       // from an absent IPv6 address with freebind, a wait for timeout.connect.)
       const failed = await probe(gone);
       const logged = await proxy.waitForLog(new RegExp(`external address ${escape(EXTERNAL[gone])} is not on this node`));
+      // A BIND would listen where no peer can reach it (the client's address family decides: IPv4 here).
+      const bindFailed = gone === 'IPv4' ? await lab.socksClient(['bind', SERVER_V4, '1080', TARGET.IPv4, '0']) : undefined;
       // The session held open on the gone path: its data goes out now and is answered once the address is back.
       held[gone].send('gone');
 
@@ -172,6 +174,7 @@ describe.each([
           `logged "${logged.replace(/^.*?: /, '')}"; after the address returned: ${back.code}, and the session held open on that path ${heldOnGonePath ? 'carried its data' : 'had closed'}`,
       );
       expect(failed.code).toBe('01');
+      if (bindFailed) expect(bindFailed).toMatchObject({ code: '01' });
       expect(failed.ms).toBeLessThan(1000);
       expect(back).toMatchObject({ code: '00', answer: expect.stringMatching(new RegExp(`^you are ${escape(EXTERNAL[gone])}:\\d+$`)) });
       // TCP retransmits what the session sent meanwhile, and it goes on.

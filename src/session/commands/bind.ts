@@ -7,6 +7,7 @@ import type { SocksRequest } from '../../protocol/parser.js';
 import { replyFor } from '../../protocol/replies.js';
 import { type AuthorizedRequest, decideReply } from '../authorize.js';
 import { type RequestContext, internalError } from '../request-context.js';
+import { EXTERNAL_RECHECK_MS, externalAddressPresent } from '../../sockets/local-addresses.js';
 
 
 /**
@@ -38,6 +39,12 @@ async function bindFor(session: RequestContext, request: SocksRequest, allowed: 
   const host = bindAddress(session, family);
   if (!host) {
     session.reject(version, Reply.ADDRESS_TYPE_NOT_SUPPORTED, `no external IPv${family} address to bind`);
+    return;
+  }
+  // A listener on an external address that has left this node (its VIP moved) is one no peer can reach.
+  const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
+  if (host === external && !externalAddressPresent(host, session.logger, EXTERNAL_RECHECK_MS)) {
+    session.reject(version, Reply.GENERAL_FAILURE, `external address ${host} is not on this node`);
     return;
   }
 
