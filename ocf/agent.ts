@@ -177,7 +177,14 @@ async function actionMonitor(action: string): Promise<OcfCode> {
   if (pid === undefined) {
     // No process of ours: certainly stopped. A probe on a passive node, where
     // even the config may be missing, ends here without touching anything else.
-    if (!isProbe(action)) checkParameters();
+    if (isProbe(action)) return OCF.NOT_RUNNING;
+    checkParameters();
+    // A recurring monitor that finds the daemon gone reports a failure that
+    // Pacemaker is about to recover. Dropping the score now lets the change
+    // reach the scheduler with the failure. Dropped by the recovery's stop
+    // instead, it aborted the recovery's transition half-way, and the promote
+    // on the other node, which waits for that stop, waited for a new one.
+    setPromotionScore(dir, undefined);
     return OCF.NOT_RUNNING;
   }
   checkParameters();
