@@ -49,6 +49,14 @@ pcs constraint location socks-clone rule role=Promoted score=50 '#is_dc' eq fals
 # Pacemaker runs at most about one action per core at once on a node by
 # default; a failover here runs fencing, promote and two IPaddr2 starts.
 pcs property set node-action-limit=8
+# That limit is only a ceiling: when a node's load average per core passes
+# 1.2, 1.6 and 2 times load-threshold (80% by default), Pacemaker lets it run
+# half, a quarter of it, and then one action at a time. A busy proxy node can
+# get there, and then a failover's promote and VIP starts queue behind each
+# other, and a VIP can slip into a later transition (docs/cluster.md, Why a
+# SIGKILL's outage varies). A failover is a handful of light actions, so
+# throttle only far beyond any normal load.
+pcs property set load-threshold=400%
 # Pacemaker's controller, when its CIB query for the scheduler comes back
 # while its own CIB updates are still on their way, sleeps one second and
 # asks again. A node loss always leaves such updates in flight (the lost

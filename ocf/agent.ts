@@ -123,6 +123,34 @@ function setPromotionScore(dir: string, score: number | undefined): void {
   else writePrivateFile(file, String(score));
 }
 
+/** crm_attribute's exit code for an attribute that is not there (CRM_EX_NOSUCH). */
+const NO_SUCH_ATTRIBUTE = 105;
+
+/**
+ * On a probe that finds this instance running: make sure the CIB, not only
+ * pacemaker-attrd, holds this node's promotion score. When a node's
+ * pacemaker-controld dies (pacemakerd respawns it), the DC deletes the node's
+ * transient attributes from the CIB, while attrd keeps them and writes a
+ * value again only when it changes. A node without a promotion score cannot
+ * stay Promoted, so the scheduler moved a healthy Promoted instance to the
+ * standby as soon as the rejoined controller's probes came back
+ * (docs/cluster.md, Double faults). The DC probes every resource of a node
+ * whose controller rejoins, so the probe puts the score back before it
+ * reports, and the scheduler sees it.
+ */
+function restorePromotionScore(dir: string, score: number): void {
+  if (!promotable()) return;
+  const inCib = spawnSync('crm_attribute', ['--promotion', '-G', '-q'], { encoding: 'utf8', timeout: 5000 });
+  // Outside a cluster (ocf-tester) the query fails otherwise: nothing to restore.
+  if (inCib.status === 0 ? inCib.stdout.trim() === String(score) : inCib.status !== NO_SUCH_ATTRIBUTE) return;
+  // Tell attrd the score even if this node remembers having set it, then have attrd write what it holds.
+  rmSync(files.score(dir), { force: true });
+  setPromotionScore(dir, score);
+  const refresh = spawnSync('attrd_updater', ['--refresh'], { encoding: 'utf8', timeout: 5000 });
+  if (refresh.status === 0) log('info', `promotion score ${score} was missing from the CIB: restored`);
+  else log('warning', `cannot restore the promotion score in the CIB (attrd_updater --refresh): ${(refresh.stderr || refresh.error?.message || '').trim()}`);
+}
+
 async function status(dir: string, timeoutMs = 2000): Promise<ControlStatus> {
   const answer = await control(files.control(dir), { cmd: 'status' }, timeoutMs);
   if (!answer.ok || !answer.status) throw new Error(answer.ok ? 'no status' : answer.error);
@@ -149,7 +177,14 @@ async function actionMonitor(action: string): Promise<OcfCode> {
   if (pid === undefined) {
     // No process of ours: certainly stopped. A probe on a passive node, where
     // even the config may be missing, ends here without touching anything else.
-    if (!isProbe(action)) checkParameters();
+    if (isProbe(action)) return OCF.NOT_RUNNING;
+    checkParameters();
+    // A recurring monitor that finds the daemon gone reports a failure that
+    // Pacemaker is about to recover. Dropping the score now lets the change
+    // reach the scheduler with the failure. Dropped by the recovery's stop
+    // instead, it aborted the recovery's transition half-way, and the promote
+    // on the other node, which waits for that stop, waited for a new one.
+    setPromotionScore(dir, undefined);
     return OCF.NOT_RUNNING;
   }
   checkParameters();
@@ -178,7 +213,9 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     setPromotionScore(dir, PROMOTION_SCORE.unhealthy);
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
   }
-  setPromotionScore(dir, promoted ? PROMOTION_SCORE.promoted : PROMOTION_SCORE.healthy);
+  const score = promoted ? PROMOTION_SCORE.promoted : PROMOTION_SCORE.healthy;
+  if (isProbe(action)) restorePromotionScore(dir, score);
+  else setPromotionScore(dir, score);
   if (isDegraded(current, Number(paramOrDefault('degraded_percent')))) {
     log('warning', `degraded: ${current.sessions}/${current.sessionMax} sessions, ${current.openFiles}/${current.fileLimit} open files`);
     return promoted ? OCF.DEGRADED_PROMOTED : OCF.DEGRADED;

@@ -98,6 +98,7 @@ test('pcs: the promotable clone and its VIP come up from examples/pcs-promotable
   expect(script.exitCode).toBe(0);
   expect(await clusterProperty('transition-delay')).toBe('20ms');
   expect(await clusterProperty('node-action-limit')).toBe('8');
+  expect(await clusterProperty('load-threshold')).toBe('400%');
   await waitFor('socks promoted and the VIP started', servingThroughVip);
   await expectTrafficThroughVip();
   const describe = await node.exec('pcs', ['resource', 'describe', 'ocf:hasocks:socks']);
@@ -164,7 +165,7 @@ test('crm: the same layout loaded from examples/crm-promotable.crm comes up and 
     .replaceAll('nic=eth0', `nic=${cluster.nic}`);
   writeFileSync(crmFile, ours);
   // The pcs test above set these; the crm file must set them on its own.
-  for (const name of ['transition-delay', 'node-action-limit']) await node.exec('crm_attribute', ['--type', 'crm_config', '--name', name, '--delete']);
+  for (const name of ['transition-delay', 'node-action-limit', 'load-threshold']) await node.exec('crm_attribute', ['--type', 'crm_config', '--name', name, '--delete']);
   const load = await node.exec('crm', ['configure', 'load', 'update', crmFile], { reject: false });
   expect(load.stderr).toBe('');
   expect(load.exitCode).toBe(0);
@@ -173,6 +174,7 @@ test('crm: the same layout loaded from examples/crm-promotable.crm comes up and 
   expect(await layout()).toEqual(pcsLayout);
   expect(await clusterProperty('transition-delay')).toBe('20ms');
   expect(await clusterProperty('node-action-limit')).toBe('8');
+  expect(await clusterProperty('load-threshold')).toBe('400%');
   await waitFor('socks promoted and the VIP started', servingThroughVip);
   await expectTrafficThroughVip();
   const info = await node.exec('crm', ['ra', 'info', 'ocf:hasocks:socks'], { reject: false });

@@ -6,15 +6,15 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './helpers/cluster.js';
-import { type DrillReport, crmMon, drillAround, integrityTrafficIn, socksClient, waitFor } from './helpers/cluster-client.js';
+import { type DrillReport, crmMon, drillAround, integrityTrafficIn, waitFor } from './helpers/cluster-client.js';
 import { type ClientView, type Outcome, outcomeOf, proxyAgrees, proxySessions, tally } from './helpers/integrity-traffic.js';
 import { OPEN_RULES } from './helpers/proxy.js';
-import { EXTERNAL_VIP, VIP, buildLab, holders, serving, standbys } from './helpers/failover-lab.js';
+import { EXTERNAL_VIP, VIP, serving, standbys } from './helpers/failover-lab.js';
+import { MARGIN, arrangeActive, dcOf, expectHealthy, labFor, moveActive } from './helpers/failover-scenarios.js';
 import { controllerReasked } from './helpers/pacemaker-log.js';
 
-/** Targets from the issue, and how much slower a loaded 2-core CI machine may be. */
+/** Targets from the issue (MARGIN: how much slower a loaded 2-core CI machine may be). */
 const TARGET = { crashMedianMs: 2400, crashEachMs: 3400, sigkillMs: 2500, switchoverMs: 1000 };
-const MARGIN = 1.25;
 
 const figures: string[] = [];
 function record(scenario: string, report: DrillReport, note = ''): number {
@@ -39,47 +39,6 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 interface Crash { outageMs: number; reasked: boolean }
 const withoutReask = (crash: Crash): number => crash.outageMs - (crash.reasked ? 1000 : 0);
 const warmCrashes: Crash[] = [];
-
-/** After every scenario: one node serves and alone holds the VIPs, and CONNECT, UDP and BIND work and name the VIPs. */
-async function expectHealthy(cluster: Cluster): Promise<void> {
-  await waitFor(cluster, 'one node serving', async () => (await serving(cluster)) !== undefined);
-  // The two VIPs start in parallel: the service can be back while the external one is still arriving.
-  await waitFor(cluster, 'both VIPs on the serving node alone', async () => {
-    const node = await serving(cluster);
-    return node !== undefined && (await holders(cluster, VIP)).join() === node && (await holders(cluster, EXTERNAL_VIP)).join() === node;
-  }, 15000);
-  const active = (await serving(cluster))!;
-  expect(await holders(cluster, VIP)).toEqual([active]);
-  expect(await holders(cluster, EXTERNAL_VIP)).toEqual([active]);
-  const connect = await socksClient(cluster, ['connect', VIP, '1080', cluster.clientAddress, '7000']);
-  expect(connect.code).toBe('00');
-  expect(connect.answer).toMatch(new RegExp(`^you are ${EXTERNAL_VIP.replace(/\./g, '\\.')}:\\d+$`));
-  const udp = await socksClient(cluster, ['udp', VIP, '1080', cluster.clientAddress, '7000']);
-  expect(udp.relay).toMatchObject({ host: VIP });
-  expect(udp.from).toEqual(udp.relay);
-  expect(udp.answer).toMatch(new RegExp(`^you are ${EXTERNAL_VIP.replace(/\./g, '\\.')}:\\d+$`));
-  const bind = await socksClient(cluster, ['bind', VIP, '1080']);
-  expect(bind.code).toBe('00');
-  expect(bind.bound).toMatchObject({ host: EXTERNAL_VIP });
-}
-
-/** pcs resource move, then clear the constraint it may leave, so later moves and failovers are free. */
-async function moveActive(cluster: Cluster, to: string): Promise<void> {
-  await cluster.nodes[0]!.exec('pcs', ['resource', 'move', 'socks-clone', to, '--promoted']);
-  await cluster.nodes[0]!.exec('pcs', ['resource', 'clear', 'socks-clone'], { reject: false });
-}
-
-/** The lab of the describe block this is called in: built before its tests, removed after them. */
-function labFor(size: number, layout: 'warm' | 'cold'): { cluster: Cluster } {
-  const holder = {} as { cluster: Cluster; stop?: () => Promise<void> };
-  beforeAll(async () => {
-    const lab = await buildLab(size, layout);
-    holder.cluster = lab.cluster;
-    holder.stop = lab.stop;
-  }, 60000 + 60000 * size);
-  afterAll(async () => holder.stop?.(), 60000);
-  return holder;
-}
 
 describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', () => {
   const lab = labFor(2, 'warm');
@@ -212,19 +171,6 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
     await lab.cluster.nodes[0]!.exec('crm_resource', ['--cleanup', '-r', 'socks-clone'], { reject: false });
   }, 120000);
 });
-
-const dcOf = async (cluster: Cluster): Promise<string | undefined> => /Current DC: (node\d)/.exec(await crmMon(cluster))?.[1];
-
-/** Put the active instance on the DC (or off it), so both DC cases are measured. */
-async function arrangeActive(cluster: Cluster, onDc: boolean): Promise<string> {
-  const dc = (await dcOf(cluster))!;
-  const active = (await serving(cluster))!;
-  if ((active === dc) === onDc) return active;
-  const target = onDc ? dc : cluster.nodes.find((n) => n.name !== dc)!.name;
-  await moveActive(cluster, target);
-  await waitFor(cluster, `the active instance on ${target}`, async () => (await serving(cluster)) === target && standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
-  return target;
-}
 
 /** Crash the active node during a drill; check fencing and health; power it back on. */
 async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefined, layout: 'warm' | 'cold' = 'warm'): Promise<Crash> {

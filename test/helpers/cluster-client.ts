@@ -57,6 +57,9 @@ export async function startTargets(cluster: Cluster): Promise<{ whoami: number; 
 }
 
 export interface DrillReport {
+  /** When the drill started (epoch ms) and how long it ran: outages' start and end count from it. */
+  readonly startedAt: number;
+  readonly durationMs: number;
   readonly worstOutageMs: number;
   readonly outages: Array<{ start: number; end: number; durationMs: number; errors: Record<string, number> }>;
   readonly text: string;
@@ -78,8 +81,8 @@ export async function drillAround(cluster: Cluster, name: string, proxy: string,
   await event();
   const result = await drill;
   if (result.exitCode !== 0) throw new Error(`drill failed: ${String(result.stderr)}`);
-  const json = JSON.parse(readFileSync(report, 'utf8')) as Omit<DrillReport, 'text'>;
-  return { worstOutageMs: json.worstOutageMs, outages: json.outages, text: String(result.stdout) };
+  const json = JSON.parse(readFileSync(report, 'utf8')) as Omit<DrillReport, 'text' | 'startedAt'> & { startedAt: string };
+  return { startedAt: Date.parse(json.startedAt), durationMs: json.durationMs, worstOutageMs: json.worstOutageMs, outages: json.outages, text: String(result.stdout) };
 }
 
 /** Integrity traffic run in the lab's client namespace (integrity-traffic-run.ts), driven from here. */

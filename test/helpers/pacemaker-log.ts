@@ -1,6 +1,6 @@
 // Reading a lab node's pacemaker.log, to tell which of Pacemaker's own paths
 // a failover took. The drill measures what a client saw; this explains it.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
 
@@ -47,4 +47,37 @@ export function reaskedInLog(log: string, sinceMs: number): boolean | undefined 
     else if (line.daemon === 'pacemaker-schedulerd' && enteredPolicyEngine !== undefined) return line.at - enteredPolicyEngine >= 900;
   }
   return undefined;
+}
+
+/**
+ * Call `action` as soon as a line matching `pattern` is appended to a
+ * node's pacemaker.log (lines already there do not count), once. For faults
+ * timed to a step of Pacemaker's own, such as the start of a promote.
+ */
+export function onLogLine(cluster: Cluster, node: string, pattern: RegExp, action: (line: string) => void): { stop(): void } {
+  const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+  const fd = openSync(file, 'r');
+  let offset = fstatSync(fd).size;
+  let partial = '';
+  let done = false;
+  const watcher = watch(file, () => {
+    if (done) return;
+    const size = fstatSync(fd).size;
+    if (size <= offset) return;
+    const chunk = Buffer.alloc(size - offset);
+    const read = readSync(fd, chunk, 0, chunk.length, offset);
+    offset += read;
+    const lines = (partial + chunk.subarray(0, read).toString()).split('\n');
+    partial = lines.pop()!;
+    const line = lines.find((l) => pattern.test(l));
+    if (line === undefined) return;
+    done = true;
+    action(line);
+  });
+  return {
+    stop: () => {
+      watcher.close();
+      closeSync(fd);
+    },
+  };
 }

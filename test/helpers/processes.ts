@@ -1,5 +1,5 @@
 // Processes a test started, as /proc shows them.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 
 /** The state letter of /proc/PID/stat and the fields after it, or undefined for a process that is gone. */
 function statFields(pid: number | string): string[] | undefined {
@@ -35,4 +35,31 @@ export function processesWith(configPath: string): number[] {
       }
     })
     .map(Number);
+}
+
+/**
+ * The pid, as this machine sees it, of the process that is `pidInNamespace`
+ * in the PID namespace of `namespaceMember` (e.g. a lab node's PID 1).
+ * Signalling it from here skips a process started inside the namespace to
+ * do it, for faults that must land at a precise moment.
+ */
+export function hostPid(namespaceMember: number, pidInNamespace: number): number | undefined {
+  let namespace: number;
+  try {
+    namespace = statSync(`/proc/${namespaceMember}/ns/pid`).ino;
+  } catch {
+    return undefined;
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (statSync(`/proc/${entry}/ns/pid`).ino !== namespace) continue;
+      // NSpid: the pid in each nested namespace, outermost first.
+      const nested = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+      if (Number(nested?.at(-1)) === pidInNamespace) return Number(entry);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return undefined;
 }

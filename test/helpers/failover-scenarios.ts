@@ -1,0 +1,64 @@
+// What the failover suites (test/failover.test.ts, test/double-faults.test.ts)
+// share: the lab per describe block, the health check after a scenario, a
+// planned move, and how far a loaded machine may miss a target.
+import { afterAll, beforeAll, expect } from '@jest/globals';
+import type { Cluster } from './cluster.js';
+import { crmMon, socksClient, waitFor } from './cluster-client.js';
+import { EXTERNAL_VIP, VIP, buildLab, holders, serving, standbys } from './failover-lab.js';
+
+/** How much slower than a target a loaded 2-core CI machine may be. */
+export const MARGIN = 1.25;
+
+/** The lab of the describe block this is called in: built before its tests, removed after them. */
+export function labFor(size: number, layout: 'warm' | 'cold'): { cluster: Cluster } {
+  const holder = {} as { cluster: Cluster; stop?: () => Promise<void> };
+  beforeAll(async () => {
+    const lab = await buildLab(size, layout);
+    holder.cluster = lab.cluster;
+    holder.stop = lab.stop;
+  }, 60000 + 60000 * size);
+  afterAll(async () => holder.stop?.(), 60000);
+  return holder;
+}
+
+/** After every scenario: one node serves and alone holds the VIPs, and CONNECT, UDP and BIND work and name the VIPs. */
+export async function expectHealthy(cluster: Cluster): Promise<void> {
+  await waitFor(cluster, 'one node serving', async () => (await serving(cluster)) !== undefined);
+  // The two VIPs start in parallel: the service can be back while the external one is still arriving.
+  await waitFor(cluster, 'both VIPs on the serving node alone', async () => {
+    const node = await serving(cluster);
+    return node !== undefined && (await holders(cluster, VIP)).join() === node && (await holders(cluster, EXTERNAL_VIP)).join() === node;
+  }, 15000);
+  const active = (await serving(cluster))!;
+  expect(await holders(cluster, VIP)).toEqual([active]);
+  expect(await holders(cluster, EXTERNAL_VIP)).toEqual([active]);
+  const connect = await socksClient(cluster, ['connect', VIP, '1080', cluster.clientAddress, '7000']);
+  expect(connect.code).toBe('00');
+  expect(connect.answer).toMatch(new RegExp(`^you are ${EXTERNAL_VIP.replace(/\./g, '\\.')}:\\d+$`));
+  const udp = await socksClient(cluster, ['udp', VIP, '1080', cluster.clientAddress, '7000']);
+  expect(udp.relay).toMatchObject({ host: VIP });
+  expect(udp.from).toEqual(udp.relay);
+  expect(udp.answer).toMatch(new RegExp(`^you are ${EXTERNAL_VIP.replace(/\./g, '\\.')}:\\d+$`));
+  const bind = await socksClient(cluster, ['bind', VIP, '1080']);
+  expect(bind.code).toBe('00');
+  expect(bind.bound).toMatchObject({ host: EXTERNAL_VIP });
+}
+
+/** pcs resource move, then clear the constraint it may leave, so later moves and failovers are free. */
+export async function moveActive(cluster: Cluster, to: string): Promise<void> {
+  await cluster.nodes[0]!.exec('pcs', ['resource', 'move', 'socks-clone', to, '--promoted']);
+  await cluster.nodes[0]!.exec('pcs', ['resource', 'clear', 'socks-clone'], { reject: false });
+}
+
+export const dcOf = async (cluster: Cluster): Promise<string | undefined> => /Current DC: (node\d)/.exec(await crmMon(cluster))?.[1];
+
+/** Put the active instance on the DC (or off it), so both DC cases are measured. */
+export async function arrangeActive(cluster: Cluster, onDc: boolean): Promise<string> {
+  const dc = (await dcOf(cluster))!;
+  const active = (await serving(cluster))!;
+  if ((active === dc) === onDc) return active;
+  const target = onDc ? dc : cluster.nodes.find((n) => n.name !== dc)!.name;
+  await moveActive(cluster, target);
+  await waitFor(cluster, `the active instance on ${target}`, async () => (await serving(cluster)) === target && standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
+  return target;
+}
