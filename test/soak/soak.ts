@@ -28,6 +28,12 @@ export interface SoakOptions {
   readonly reloadEveryMs: number;
   /** Where the JSON and SVG go. */
   readonly outDir: string;
+  /**
+   * Judge RSS by growth over the first sample instead of by flatness. For runs too short to see the
+   * end of the workers' warm-up: each starts with a large old space (WORKER_V8_FLAGS in
+   * src/process/supervisor.ts) and its RSS climbs until that fills and a major GC runs.
+   */
+  readonly rssGrowthLimitKiB?: number;
   /** Progress lines (one per sample); silent when absent. */
   readonly log?: (line: string) => void;
 }
@@ -70,6 +76,8 @@ export interface SoakResult {
   readonly startedAt: string;
   readonly samples: Sample[];
   readonly flat: FlatCheck[];
+  /** The highest RSS sample less the first. */
+  readonly rssGrowthKiB: number;
   readonly monitors: { runs: Record<string, number>; failures: MonitorResult[] };
   readonly reloads: { agent: number; sighup: number; failures: string[] };
   readonly traffic: {
@@ -535,7 +543,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
   const connect = tally(outcomes);
   const flat = [flatness(samples, 'rssKiB', options.minutes), flatness(samples, 'descriptors', options.minutes)];
-  for (const check of flat) if (!check.flat) failures.push(`${check.metric} not flat: mean ${check.finalMean.toFixed(0)} in the final window against ${check.referenceMean.toFixed(0)} (${(check.change * 100).toFixed(1)} %)`);
+  const rssGrowthKiB = Math.max(...samples.map((s) => s.rssKiB)) - samples[0]!.rssKiB;
+  const judged = options.rssGrowthLimitKiB === undefined ? flat : flat.filter((check) => check.metric !== 'rssKiB');
+  if (options.rssGrowthLimitKiB !== undefined && rssGrowthKiB > options.rssGrowthLimitKiB) failures.push(`RSS grew ${rssGrowthKiB} KiB, over the limit of ${options.rssGrowthLimitKiB}`);
+  for (const check of judged) if (!check.flat) failures.push(`${check.metric} not flat: mean ${check.finalMean.toFixed(0)} in the final window against ${check.referenceMean.toFixed(0)} (${(check.change * 100).toFixed(1)} %)`);
   const brokenConnects = outcomes.length - connect.intact;
   if (brokenConnects > 0) failures.push(`${brokenConnects} CONNECT sessions not intact: ${JSON.stringify(connect)}`);
   if (unexpectedLog.length > 0) failures.push(`${unexpectedLog.length} unexpected log lines, the first: ${unexpectedLog[0]}`);
@@ -560,6 +571,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     startedAt: new Date(t0).toISOString(),
     samples,
     flat,
+    rssGrowthKiB,
     monitors: { runs: monitorRuns, failures: monitorFailures },
     reloads,
     traffic: { connect, auth, udp, bind: binds },
