@@ -5,13 +5,14 @@
 // no unexpected error. Two minutes is inside the workers' warm-up, when their
 // RSS climbs by design until their initial old space fills, so RSS is held
 // to a ceiling here, and to flatness in the long run (docs/operations.md).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSoak } from './soak/soak.js';
 
 test('2 minutes of mixed traffic under the agent: descriptors flat, RSS within the workers\' warm-up, no unexpected error, no monitor failure', async () => {
   const out = mkdtempSync(join(tmpdir(), 'hasocks-soak-out-'));
+  try {
   // A worker's initial old space (WORKER_V8_FLAGS in src/process/supervisor.ts): what its warm-up may take, and no more.
   const initialOldSpaceKiB = 128 * 1024;
   const result = await runSoak({ minutes: 2, sampleEveryMs: 10000, reloadEveryMs: 20000, outDir: out, rssGrowthLimitKiB: 2 * initialOldSpaceKiB });
@@ -19,9 +20,12 @@ test('2 minutes of mixed traffic under the agent: descriptors flat, RSS within t
     [
       `soak (2 min): RSS grew ${(result.rssGrowthKiB / 1024).toFixed(1)} MiB; ${result.flat.map((c) => `${c.metric} ${c.referenceMean.toFixed(0)} -> ${c.finalMean.toFixed(0)} (${(c.change * 100).toFixed(1)} %)`).join(', ')}`,
       `CONNECT ${JSON.stringify(result.traffic.connect)}, auth ${JSON.stringify(result.traffic.auth)}, UDP ${JSON.stringify(result.traffic.udp)}, BIND ${result.traffic.bind}`,
-      `reloads ${result.reloads.agent} by the agent, ${result.reloads.sighup} by SIGHUP; monitors ${JSON.stringify(result.monitors.runs)}; figures in ${out}`,
+      `reloads ${result.reloads.agent} by the agent, ${result.reloads.sighup} by SIGHUP; monitors ${JSON.stringify(result.monitors.runs)}; figures in soak.json and soak.svg (removed with the test)`,
     ].join('\n'),
   );
   expect(result.failures).toEqual([]);
   expect(readFileSync(join(out, 'soak.svg'), 'utf8')).toContain('<polyline');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }, 5 * 60000);
