@@ -49,6 +49,20 @@ async function session(proxy: RunningProxy, timeoutMs = 8000): Promise<void> {
   }
 }
 
+/** A CONNECT to the echo server held open: the client once admitted, undefined when the proxy closed it (over session.max). */
+async function openSession(port: number, host = '127.0.0.1'): Promise<RawClient | undefined> {
+  const client = await RawClient.connect(port, host);
+  client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
+  try {
+    // A refused client is closed at once; an admitted one may take a while on a loaded machine.
+    if ((await client.read(12, 10000))[3] === 0) return client;
+  } catch {
+    /* closed over the limit */
+  }
+  client.destroy();
+  return undefined;
+}
+
 /** Real, effective, saved and filesystem uid of a process. */
 function uids(pid: number): number[] {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
@@ -245,7 +259,8 @@ test('a shutdown request reaches every worker with its drain time (0: the agent 
     expect(await control(join(controlDir, 'control.sock'), { cmd: 'shutdown', drain: 0 })).toEqual({ ok: true });
     // Not timeout.drain (60 s): the open session is closed at once and every process exits.
     expect(await open.waitForEnd(5000)).toBe(true);
-    expect(await proxy.stop()).toBe(0);
+    // The shutdown request alone ends every process: a SIGTERM from stop() meeting the exit could turn it into a death by signal.
+    expect(await proxy.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10000);
     open.destroy();
   } finally {
@@ -258,18 +273,7 @@ test('session.max holds for the node, whatever the number of workers; a killed w
   try {
     const proxy = await startProxy({ workers: 2, rules: OPEN_RULES, session: { max: 4 } }, { args: ['--control-dir', controlDir] });
     await proxy.waitForLog(/ready with 2 workers/);
-    const open = async (): Promise<RawClient | undefined> => {
-      const client = await RawClient.connect(proxy.port);
-      client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
-      try {
-        // A refused client is closed at once; an admitted one may take a while on a loaded machine.
-        if ((await client.read(12, 10000))[3] === 0) return client;
-      } catch {
-        /* closed over the limit */
-      }
-      client.destroy();
-      return undefined;
-    };
+    const open = (): Promise<RawClient | undefined> => openSession(proxy.port);
     const held: RawClient[] = [];
     for (let i = 0; i < 8; i++) {
       const client = await open();
@@ -340,17 +344,7 @@ test('with two internal addresses, each worker knows which inherited listener is
   const rules: RuleFile[] = [{ type: 'client', action: 'pass', log: ['connect'] }, { type: 'socks', action: 'pass' }];
   const proxy = await startProxy({ internal: listeners.map((l) => `${l.host}:${l.port}`), workers: 2, rules, session: { max: 2 } });
   await proxy.waitForLog(/ready with 2 workers/);
-  const open = async ({ host, port }: { host: string; port: number }): Promise<RawClient | undefined> => {
-    const client = await RawClient.connect(port, host);
-    client.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
-    try {
-      if ((await client.read(12, 10000))[3] === 0) return client;
-    } catch {
-      /* closed over the limit */
-    }
-    client.destroy();
-    return undefined;
-  };
+  const open = ({ host, port }: { host: string; port: number }): Promise<RawClient | undefined> => openSession(port, host);
   const held: RawClient[] = [];
   for (const listener of listeners) {
     const client = await open(listener);

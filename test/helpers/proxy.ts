@@ -17,6 +17,8 @@ export const OPEN_RULES: NonNullable<ConfigFile['rules']> = [
 ];
 
 export interface RunningProxy {
+  /** The exit code once the proxy exits by itself (undefined: killed by a signal). */
+  readonly exited: Promise<number | undefined>;
   readonly port: number;
   readonly pid: number;
   readonly configPath: string;
@@ -116,6 +118,7 @@ export async function startProxy(partial: Partial<ConfigFile> = {}, options: Sta
     });
 
   const proxy: RunningProxy = {
+    exited: exit,
     port,
     pid: child.pid!,
     configPath,
