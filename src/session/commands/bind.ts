@@ -7,7 +7,7 @@ import type { SocksRequest } from '../../protocol/parser.js';
 import { replyFor } from '../../protocol/replies.js';
 import { type AuthorizedRequest, decideReply } from '../authorize.js';
 import { type RequestContext, internalError } from '../request-context.js';
-import { EXTERNAL_RECHECK_MS, externalAddressPresent } from '../../sockets/local-addresses.js';
+import { externalAddress, refusedForAbsentExternal } from './external-address.js';
 
 
 /**
@@ -17,7 +17,7 @@ import { EXTERNAL_RECHECK_MS, externalAddressPresent } from '../../sockets/local
  * client connected to, when the family matches.
  */
 function bindAddress(session: RequestContext, family: number): string | undefined {
-  const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
+  const external = externalAddress(session, family);
   if (external) return external;
   return isIP(session.localAddress) === family ? session.localAddress : undefined;
 }
@@ -41,12 +41,7 @@ async function bindFor(session: RequestContext, request: SocksRequest, allowed: 
     session.reject(version, Reply.ADDRESS_TYPE_NOT_SUPPORTED, `no external IPv${family} address to bind`);
     return;
   }
-  // A listener on an external address that has left this node (its VIP moved) is one no peer can reach.
-  const external = family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
-  if (host === external && !externalAddressPresent(host, session.logger, EXTERNAL_RECHECK_MS)) {
-    session.reject(version, Reply.GENERAL_FAILURE, `external address ${host} is not on this node`);
-    return;
-  }
+  if (host === externalAddress(session, family) && refusedForAbsentExternal(session, version, host)) return;
 
   const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
   let timer: NodeJS.Timeout | undefined;

@@ -9,7 +9,8 @@ import type { NativeAddon } from '../../native/addon.js';
 import type { AuthorizedRequest } from '../authorize.js';
 import { ClientInC, sessionsInC } from '../../sockets/c-sessions.js';
 import { servedInC } from '../../sockets/data-path.js';
-import { EXTERNAL_RECHECK_MS, SOURCE_ABSENT_ERRORS, externalAddressPresent } from '../../sockets/local-addresses.js';
+import { SOURCE_ABSENT_ERRORS } from '../../sockets/local-addresses.js';
+import { externalAddress, refusedForAbsentExternal } from './external-address.js';
 import type { RequestContext } from '../request-context.js';
 
 /** SOCKS CONNECT: resolve, apply rules, dial from the external address, reply, relay. */
@@ -59,27 +60,12 @@ function nativeDialer(session: RequestContext, client: ClientInC, addon: NativeA
   };
 }
 
-/**
- * The external address can leave this node while the proxy runs: its VIP
- * moved away. A dial from it then fails in ways that hide why (see
- * externalAddressPresent), so the client gets REP 01 (general SOCKS server
- * failure) at once, and the log says which address is missing. REP 01
- * because the fault is the proxy's: a client with another proxy to try can
- * go there, where REP 03 or 04 would blame a destination that may be fine.
- */
-/** Refuse the request with REP 01 if its external address has left this node; true if it did. */
-function refusedForAbsentExternal(session: RequestContext, version: 4 | 5, localAddress: string | undefined, maxAgeMs: number): boolean {
-  if (localAddress === undefined || externalAddressPresent(localAddress, session.logger, maxAgeMs)) return false;
-  session.reject(version, Reply.GENERAL_FAILURE, `external address ${localAddress} is not on this node`);
-  return true;
-}
-
 function dial(session: RequestContext, request: SocksRequest, { address, decision }: AuthorizedRequest): void {
   const { destination, version } = request;
 
   // An IP literal by now: a colon is the whole family test.
-  const localAddress = address.includes(':') ? session.config.external.ipv6 : session.config.external.ipv4;
-  if (refusedForAbsentExternal(session, version, localAddress, EXTERNAL_RECHECK_MS)) return;
+  const localAddress = externalAddress(session, address.includes(':') ? 6 : 4);
+  if (refusedForAbsentExternal(session, version, localAddress)) return;
   // A client in C dials in C (data-path.ts decides); an agent's probe is a Node socket from the start.
   let dialer: Dialer;
   const client = session.socket;

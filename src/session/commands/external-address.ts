@@ -1,0 +1,22 @@
+import { Reply } from '../../protocol/constants.js';
+import { EXTERNAL_RECHECK_MS, externalAddressPresent } from '../../sockets/local-addresses.js';
+import type { RequestContext } from '../request-context.js';
+
+/** The `external` address of an IP family, if the config has one. */
+export function externalAddress(session: RequestContext, family: number): string | undefined {
+  return family === 6 ? session.config.external.ipv6 : session.config.external.ipv4;
+}
+
+/**
+ * Refuse the request with REP 01 if `address`, an external address, has
+ * left this node (its VIP moved); true if it did. A dial from it would fail
+ * in ways that hide why, and a BIND listener on it is one no peer can
+ * reach. REP 01 because the fault is the proxy's: a client with another
+ * proxy to try can go there, where REP 03 or 04 would blame a destination
+ * that may be fine. `maxAgeMs` 0 asks the kernel again now.
+ */
+export function refusedForAbsentExternal(session: RequestContext, version: 4 | 5, address: string | undefined, maxAgeMs = EXTERNAL_RECHECK_MS): boolean {
+  if (address === undefined || externalAddressPresent(address, session.logger, maxAgeMs)) return false;
+  session.reject(version, Reply.GENERAL_FAILURE, `external address ${address} is not on this node`);
+  return true;
+}
