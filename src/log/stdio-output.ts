@@ -66,7 +66,7 @@ export class StdioOutput extends LogOutput {
   private readonly fd: 1 | 2;
   private readonly stream: NodeJS.WriteStream | undefined;
   /** Set when the file is kept under maxBytes. */
-  private readonly bound: { maxBytes: number; recent: RecentLines } | undefined;
+  private readonly bound: { maxBytes: number; recent: RecentLines; unchecked: number } | undefined;
   private lineCut = false;
 
   constructor(entry: 'stdout' | 'stderr', maxBytes = stdioMaxBytes()) {
@@ -80,7 +80,7 @@ export class StdioOutput extends LogOutput {
       direct = false; // not open: Node's stream stands in with a sink
     }
     if (direct) {
-      if (maxBytes !== undefined && appends(this.fd)) this.bound = { maxBytes, recent: new RecentLines(Math.floor(maxBytes / 2)) };
+      if (maxBytes !== undefined && appends(this.fd)) this.bound = { maxBytes, recent: new RecentLines(Math.floor(maxBytes / 2)), unchecked: 0 };
     } else {
       this.stream = entry === 'stderr' ? process.stderr : process.stdout;
       // An error event nobody listens to (EPIPE, once the reader has gone) would end the process.
@@ -116,7 +116,13 @@ export class StdioOutput extends LogOutput {
     this.worked();
     if (this.bound) {
       this.bound.recent.add(line);
-      this.cutIfOver(this.bound.maxBytes, this.bound.recent);
+      // The file's size is asked for once per 1/16 of the bound this process wrote, not per line:
+      // the file may pass the bound by that much from each process that writes to it.
+      this.bound.unchecked += written;
+      if (this.bound.unchecked * 16 >= this.bound.maxBytes) {
+        this.bound.unchecked = 0;
+        this.cutIfOver(this.bound.maxBytes, this.bound.recent);
+      }
     }
   }
 
