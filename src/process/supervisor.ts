@@ -17,16 +17,15 @@ import type { Socket } from 'node:net';
 const CRASH_LOOP_MS = 1000;
 
 /**
- * V8 heap sizes for workers, which churn through sockets. Every Node socket
- * survives young-generation GCs until a full GC frees it (its handle is
- * weakly held), so a scavenge's pause grows with the young generation, and
- * the promoted sockets bring a 7-15 ms mark-compact every few seconds. A
- * 2 MB young generation keeps each scavenge short, and a 128 MB initial old
- * generation puts off the mark-compacts: measured on the bench's session
- * load, p99 25-29 ms against 28-37 ms without (docs/performance.md). Flags
- * given to node itself come after these, so they win.
+ * V8 heap size for workers: a small young generation keeps each scavenge
+ * short, which is what holds the session p99 down (docs/performance.md,
+ * "Workers get a small young generation"). The old generation keeps V8's
+ * own sizing: a large initial one bought little latency and made each
+ * worker's RSS a saw tooth of a hundred MiB over minutes, which a
+ * dashboard, or the soak, cannot tell from a leak. Flags given to node
+ * itself come after these, so they win.
  */
-const WORKER_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=128'];
+const WORKER_V8_FLAGS = ['--max-semi-space-size=2'];
 
 /**
  * Dante's -N: N worker processes, each with its own SO_REUSEPORT listener on
