@@ -116,7 +116,9 @@ describe.each([
   const PREFIX = { IPv4: '/24', IPv6: '/64' } as const;
   const addExternal = (family: 'IPv4' | 'IPv6') => lab.server.exec('ip', ['addr', 'add', `${EXTERNAL[family]}${PREFIX[family]}`, 'dev', lab.serverIf, ...(family === 'IPv6' ? ['nodad'] : [])]);
   const delExternal = (family: 'IPv4' | 'IPv6') => lab.server.exec('ip', ['addr', 'del', `${EXTERNAL[family]}${PREFIX[family]}`, 'dev', lab.serverIf], { reject: false });
-  const escape = (text: string) => text.replace(/[.]/g, '\\.');
+  const escape = (text: string) => text.replace(/[.[\]]/g, '\\$&');
+  /** One datagram to the target's UDP whoami through an association; answer null if none came within 2 s. */
+  const udpWhoami = async (family: 'IPv4' | 'IPv6') => lab.socksClient(['udp', SERVER_V4, '1080', TARGET[family], String(WHOAMI_PORT), '2000']);
 
   test.each([
     ['IPv4', 'IPv6'],
@@ -161,6 +163,11 @@ describe.each([
       // from an absent IPv6 address with freebind, a wait for timeout.connect.)
       const failed = await probe(gone);
       const logged = await proxy.waitForLog(new RegExp(`external address ${escape(EXTERNAL[gone])} is not on this node`));
+      // UDP: an association is still granted, since the other family can carry it. Its datagrams
+      // leave from the other address; one that needs the gone address is dropped, and logged.
+      expect(await udpWhoami(other)).toMatchObject({ code: '00', answer: expect.stringMatching(new RegExp(`^you are ${escape(EXTERNAL[other])}:\\d+$`)) });
+      expect(await udpWhoami(gone)).toMatchObject({ code: '00', answer: null });
+      await proxy.waitForLog(new RegExp(`udp to \\[?${escape(TARGET[gone])}\\]?:${WHOAMI_PORT} dropped: external address ${escape(EXTERNAL[gone])} is not on this node`));
       // A BIND would listen where no peer can reach it (the client's address family decides: IPv4 here).
       const bindFailed = gone === 'IPv4' ? await lab.socksClient(['bind', SERVER_V4, '1080', TARGET.IPv4, '0']) : undefined;
       // The session held open on the gone path: its data goes out now and is answered once the address is back.
@@ -177,9 +184,34 @@ describe.each([
       if (bindFailed) expect(bindFailed).toMatchObject({ code: '01' });
       expect(failed.ms).toBeLessThan(1000);
       expect(back).toMatchObject({ code: '00', answer: expect.stringMatching(new RegExp(`^you are ${escape(EXTERNAL[gone])}:\\d+$`)) });
+      expect(await udpWhoami(gone)).toMatchObject({ code: '00', answer: expect.stringMatching(new RegExp(`^you are ${escape(EXTERNAL[gone])}:\\d+$`)) });
       // TCP retransmits what the session sent meanwhile, and it goes on.
       expect(heldOnGonePath).toBe(true);
       await proxy.waitForLog(new RegExp(`external address ${escape(EXTERNAL[gone])} is on this node again`));
+    } finally {
+      await delExternal('IPv4');
+      await delExternal('IPv6');
+    }
+  }, 60000);
+
+  test('both leave: UDP ASSOCIATE gets 01 at once with a logged reason; with one back, its family is served', async () => {
+    try {
+      await addExternal('IPv4');
+      await addExternal('IPv6');
+      const proxy = await startProxy({ internal: [`${SERVER_V4}:1080`], external: [EXTERNAL.IPv4, EXTERNAL.IPv6], freebind }, { netns: lab.server.name });
+      expect(await udpWhoami('IPv4')).toMatchObject({ code: '00', answer: expect.stringMatching(new RegExp(`^you are ${escape(EXTERNAL.IPv4)}:\\d+$`)) });
+
+      await delExternal('IPv4');
+      await delExternal('IPv6');
+      // The proxy's last look at IPv4 was at that datagram, more than a client program's start-up ago.
+      const refused = await udpWhoami('IPv4');
+      await proxy.waitForLog(new RegExp(`external addresses ${escape(EXTERNAL.IPv4)} and ${escape(EXTERNAL.IPv6)} are not on this node`));
+      expect(refused).toMatchObject({ code: '01' });
+      expect(refused['ms']).toBeLessThan(1000);
+
+      await addExternal('IPv6');
+      expect(await udpWhoami('IPv6')).toMatchObject({ code: '00', answer: expect.stringMatching(new RegExp(`^you are ${escape(EXTERNAL.IPv6)}:\\d+$`)) });
+      await proxy.waitForLog(new RegExp(`external address ${escape(EXTERNAL.IPv6)} is on this node again`));
     } finally {
       await delExternal('IPv4');
       await delExternal('IPv6');

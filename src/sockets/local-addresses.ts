@@ -60,8 +60,8 @@ export function externalAddressPresent(address: string, logger: Logger, maxAgeMs
     present = (err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL';
   }
   if (present !== (known?.present ?? true)) {
-    if (present) logger.info(`external address ${address} is on this node again: CONNECTs from it resume`);
-    else logger.warn(`external address ${address} is not on this node: CONNECTs that need it get REP 01 (general failure) at once until it returns`);
+    if (present) logger.info(`external address ${address} is on this node again: requests from it resume`);
+    else logger.warn(`external address ${address} is not on this node: until it returns, requests that need it get REP 01 (general failure) at once and UDP datagrams that need it are dropped`);
   }
   externalPresence.set(address, { present, checkedAt: now });
   return present;

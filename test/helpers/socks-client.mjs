@@ -4,14 +4,18 @@
 //   probe   PROXY PORT HOST DPORT [SRC] -> {"code":"03","ms":12} (the CONNECT reply code, or "closed", and the
 //                                          milliseconds from the request to it), from SRC if given
 //   connect PROXY PORT HOST DPORT       -> {"code","bound","answer"}: sends "who am i", prints the answer
-//   udp     PROXY PORT HOST DPORT       -> {"relay","from","sender","answer"}: one datagram through UDP ASSOCIATE
+//   udp     PROXY PORT HOST DPORT [MS]  -> {"relay","from","sender","answer"}: one datagram through UDP ASSOCIATE;
+//                                          with MS, {"code":"00","answer":null} if no answer comes within MS
+//                                          milliseconds; {"code","ms"} if the association is refused
 //   bind    PROXY PORT                  -> {"bound"}: the first BIND reply
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-const [command, proxyHost, proxyPort, host, port, source] = process.argv.slice(2);
+const [command, proxyHost, proxyPort, host, port, extra] = process.argv.slice(2);
+const source = command === 'probe' ? extra : undefined;
+const quietMs = command === 'udp' && extra !== undefined ? Number(extra) : undefined;
 setTimeout(() => {
   console.log(JSON.stringify({ error: 'timeout' }));
   process.exit(1);
@@ -73,10 +77,16 @@ if (command === 'probe') {
 } else if (command === 'udp') {
   const r = await request(3, '0.0.0.0', 0);
   if (r.code !== '00') {
-    console.log(JSON.stringify({ code: r.code }));
+    console.log(JSON.stringify({ code: r.code, ms: Math.round(r.ms) }));
     process.exit(0);
   }
   const udp = createSocket(isIPv6(r.bound.host) ? 'udp6' : 'udp4');
+  if (quietMs !== undefined) {
+    setTimeout(() => {
+      console.log(JSON.stringify({ code: r.code, relay: r.bound, answer: null }));
+      process.exit(0);
+    }, quietMs).unref();
+  }
   udp.on('message', (msg, rinfo) => {
     const sender = decodeAddress(msg, 3);
     console.log(JSON.stringify({ code: r.code, relay: r.bound, from: { host: rinfo.address, port: rinfo.port }, sender: { host: sender.host, port: sender.port }, answer: msg.subarray(sender.end).toString() }));

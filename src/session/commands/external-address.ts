@@ -20,3 +20,16 @@ export function refusedForAbsentExternal(session: RequestContext, version: 4 | 5
   session.reject(version, Reply.GENERAL_FAILURE, `external address ${address} is not on this node`);
   return true;
 }
+
+/**
+ * UDP ASSOCIATE's form of the check: the family of its datagrams is not
+ * known yet, so it is refused (REP 01, as above) only when no configured
+ * external address is here. With one family's address here, that family's
+ * datagrams can still leave, and udp-associate.ts drops the other's.
+ */
+export function refusedForAbsentExternals(session: RequestContext, version: 4 | 5): boolean {
+  const configured = [session.config.external.ipv4, session.config.external.ipv6].filter((address): address is string => address !== undefined);
+  if (configured.length === 0 || configured.some((address) => externalAddressPresent(address, session.logger, EXTERNAL_RECHECK_MS))) return false;
+  session.reject(version, Reply.GENERAL_FAILURE, `external address${configured.length > 1 ? 'es' : ''} ${configured.join(' and ')} ${configured.length > 1 ? 'are' : 'is'} not on this node`);
+  return true;
+}

@@ -10,6 +10,8 @@ import { decideAssociation, decideClient, decideReply, decideSocks, refusedBefor
 import { remember } from '../bounded-cache.js';
 import { confirmedClientName, resolveDestination } from '../resolve.js';
 import type { RequestContext } from '../request-context.js';
+import { EXTERNAL_RECHECK_MS, externalAddressPresent } from '../../sockets/local-addresses.js';
+import { externalAddress, refusedForAbsentExternals } from './external-address.js';
 import { type UdpTransport, openUdpTransport } from './udp-transport.js';
 
 /** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
@@ -63,6 +65,7 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
     }
   }
   if (session.isClosed) return;
+  if (refusedForAbsentExternals(session, version)) return;
 
   const resolved = new Map<string, string>();
   const decisions = new Map<string, Decision>();
@@ -160,6 +163,15 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
     if (decisionLogs(decision, 'error')) session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name, port)} dropped`);
   };
 
+  /** Datagrams dropped because the external address they would leave from has left the node; the first is logged. */
+  let droppedAway = 0;
+  const externalAway = (address: string, port: number): boolean => {
+    const from = externalAddress(session, address.includes(':') ? 6 : 4);
+    if (from === undefined || externalAddressPresent(from, session.logger, EXTERNAL_RECHECK_MS)) return false;
+    if (droppedAway++ === 0) session.logger.info(`${session.label}: udp to ${formatEndpoint(address, port)} dropped: external address ${from} is not on this node; more are counted, not logged`);
+    return true;
+  };
+
   const forward = (address: string, name: string | undefined, port: number, payload: Buffer): void => {
     const key = `${name ?? ''}|${address}|${port}`;
     let decision = decisions.get(key);
@@ -169,6 +181,8 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
         session.logger.info(`${session.label}: ${describeDecision(decision)}: udp to ${formatEndpoint(name ?? address, port)} dropped`);
       }
     }
+    // Not taught while its external address is away, so each datagram comes up here and the first after it returns goes out.
+    if (decision.action !== 'block' && externalAway(address, port)) return;
     // A route to a name stays here: a rule may treat the name and its address differently.
     // An IP route is taught again each time it comes up (see fromRemote).
     if (name === undefined) transport.learn(false, address, port, decision.action !== 'block');
@@ -206,7 +220,7 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
     if (decisionLogs(admission, 'disconnect')) {
       const seconds = ((Date.now() - session.startedAt) / 1000).toFixed(3);
       session.logger.info(
-        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${traffic.datagramsUp} datagrams/${traffic.bytesUp} bytes, down ${traffic.datagramsDown} datagrams/${traffic.bytesDown} bytes, ${invalid > 0 ? `${invalid} invalid dropped, ` : ''}${seconds}s, ${reason}`,
+        `${session.label}: disconnect udpassociate ${formatEndpoint(session.localAddress, relayPort)}: up ${traffic.datagramsUp} datagrams/${traffic.bytesUp} bytes, down ${traffic.datagramsDown} datagrams/${traffic.bytesDown} bytes, ${invalid > 0 ? `${invalid} invalid dropped, ` : ''}${droppedAway > 0 ? `${droppedAway} dropped while their external address was away, ` : ''}${seconds}s, ${reason}`,
       );
     }
   };

@@ -98,10 +98,10 @@ export async function openUdpTransport(options: UdpTransportOptions, handlers: U
     sendOut(payload, address, to) {
       const family = familyOf(address);
       if (!outgoing.has(family)) {
-        outgoing.add(family);
         const from = outgoingAddress(options, family);
         try {
           addon.udpRelayOutgoing(relay, addon.udpSocket(from, 0, { freebind: options.freebind }));
+          outgoing.add(family); // only once bound: a failed bind is tried again by the next datagram
         } catch (err) {
           handlers.error(`cannot bind the outgoing socket on ${from}: ${(err as Error).message}`);
         }
