@@ -37,6 +37,9 @@ export function socketsFor(addon: NativeAddon, freebind: boolean): SocketFactory
       try {
         await listenOn(server, { fd }, options.backlog);
       } catch (err) {
+        // Still ours to close: Node closes an fd it was given only when its own listen() on it fails, and
+        // tcpListener has already called listen(), which a listening socket accepts again. What can fail
+        // here is Node taking up the fd at all, and then it never owned it.
         addon.close(fd);
         throw err;
       }
