@@ -168,7 +168,7 @@ describe.each<{ name: string; env: Record<string, string> }>([
     expect(back.length).toBe(REPLY.length);
     expect(sha(back)).toBe(sha(REPLY));
     const line = await proxy.waitForLog(/disconnect 127\.0\.0\.1:\d+: up 8388608 bytes/);
-    expect(line).toMatch(/up 8388608 bytes, down 6291456 bytes, [\d.]+s, closed/);
+    expect(line).toMatch(/up 8388608 bytes, down 6291456 bytes, [\d.]+s, closed$/);
     await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
   }, 60000);
 
@@ -190,7 +190,7 @@ describe.each<{ name: string; env: Record<string, string> }>([
     socket.end(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, echo.port >> 8, echo.port & 255]), Buffer.from('hello')]));
     const back = await readAll(socket);
     expect(back.subarray(12).toString()).toBe('hello');
-    const line = await proxy.waitForLog(/disconnect .*: up 5 bytes, down 5 bytes, [\d.]+s, closed/);
+    const line = await proxy.waitForLog(/disconnect .*: up 5 bytes, down 5 bytes, [\d.]+s, closed$/);
     await proxy.waitForLog(new RegExp(`session ${sessionOf(line)} .*relay ended on ${path}`));
   }, 20000);
 

@@ -107,6 +107,35 @@ test('1000 CONNECTs to a blackholed target each get 0x06 at timeout.connect; des
   expect(live.max).toBeLessThan(500);
 }, 60000);
 
+test('a client whose acknowledgements stop after both FINs: the proxy does not log its session as closed whole, but counts what was not acknowledged', async () => {
+  const proxy = await startProxy(
+    { internal: [`${SERVER_V4}:1080`], rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', from: '0/0', to: '0/0', log: ['disconnect'] }] },
+    { netns: lab.server.name },
+  );
+  const session = (): LimitedChild => clientProgram(64, ['hold', SERVER_V4, '1080', TARGET_V4, String(LIVE_PORT)]);
+  // The control: the same exchange acknowledged ends "closed".
+  const acknowledged = session();
+  await acknowledged.waitForLine(/"code":"00"/, 10000);
+  acknowledged.send('!end payload');
+  await proxy.waitForLog(/disconnect \S+: up 7 bytes, down 7 bytes, [\d.]+s, closed$/, 10000);
+
+  // The client's host drops all the proxy sends it from now on: the echo of "payload" and the FIN after it never arrive.
+  const cut = session();
+  await cut.waitForLine(/"code":"00"/, 10000);
+  await lab.client.exec('nft', ['add', 'table', 'inet', 'deaf']);
+  try {
+    await lab.client.exec('nft', ['add', 'chain', 'inet', 'deaf', 'input', '{ type filter hook input priority 0; policy accept; }']);
+    await lab.client.exec('nft', ['add', 'rule', 'inet', 'deaf', 'input', 'ip', 'saddr', SERVER_V4, 'tcp', 'sport', '1080', 'drop']);
+    const sentAt = Date.now();
+    cut.send('!end payload');
+    // 7 bytes and a FIN, which counts as one.
+    const line = await proxy.waitForLog(/disconnect \S+: up 7 bytes, down 7 bytes, [\d.]+s, closed with 8 bytes sent but not acknowledged$/, 15000);
+    console.log(`a client that stopped acknowledging: "${line.replace(/^.*?disconnect /, 'disconnect ')}" ${Date.now() - sentAt} ms after its FIN`);
+  } finally {
+    await lab.client.exec('nft', ['delete', 'table', 'inet', 'deaf'], { reject: false });
+  }
+}, 60000);
+
 describe.each([
   ['with freebind', true],
   ['without freebind', false],

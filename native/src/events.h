@@ -24,10 +24,11 @@
 #define TCP_CONN_EVENTS(X) X(ACCEPTED) X(DATA) X(END) X(ERROR) X(CONNECTED) X(CLOSED)
 
 /*
- * tcp_relay.c's onEvent(id, event, errno):
+ * tcp_relay.c's onEvent(id, event, value):
  *   END_UP, END_DOWN  the client, or the target, sent FIN (passed on once what came before it is sent)
- *   CLOSED            both FINs went through and the relay closed
- *   CLIENT_ERROR, TARGET_ERROR  an error (errno) on the client's or the target's socket closed the relay
+ *   CLOSED            both FINs went through and the relay closed; value: the bytes (a FIN counting
+ *                     as one) its peers had not acknowledged when it stopped waiting for them, 0 when whole
+ *   CLIENT_ERROR, TARGET_ERROR  an error (errno: value) on the client's or the target's socket closed the relay
  */
 #define TCP_RELAY_EVENTS(X) X(END_UP) X(END_DOWN) X(CLOSED) X(CLIENT_ERROR) X(TARGET_ERROR)
 

@@ -22,8 +22,10 @@
  *   worth. (Bytes JavaScript had read before the move, and reads when no
  *   pipe can be had, go the same way through a buffer of the direction's
  *   own.)
- * - A FIN is passed on once everything before it is sent (half-close), and
- *   when both directions have passed theirs the relay closes both sockets.
+ * - A FIN is passed on once everything before it is sent (half-close).
+ *   When both directions have passed theirs, the relay keeps both sockets
+ *   until each peer has acknowledged all it was sent, then closes them and
+ *   reports CLOSED (see LINGER_MS).
  * - A reset or other socket error closes both at once.
  * - A socket that is closed before a FIN was passed on to it resets its
  *   peer (reset_on_close), whatever closed it: an error on the other side,
@@ -47,6 +49,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -59,6 +63,19 @@
  * repo's bench stayed where it was (64 streams 2.2x / 1.9x of Dante).
  */
 #define READ_SIZE (1 << 18)
+
+/*
+ * How long a relay whose FINs have both gone on waits for its peers to
+ * acknowledge the rest. Passing a byte on only hands it to this node's
+ * kernel: if the peer's acknowledgements stop (the VIP it was sent from
+ * left the node, or the peer stopped reading), the bytes never arrive, and
+ * a session reported CLOSED would be a cut one reported whole. So CLOSED
+ * waits for the acknowledgements, and at this deadline carries the count
+ * still unacknowledged. The kernel tells of no acknowledgement, so the
+ * relays that wait are looked at every LINGER_CHECK_MS.
+ */
+#define LINGER_MS 2000
+#define LINGER_CHECK_MS 10
 
 enum { SIDE_CLIENT = 0, SIDE_TARGET = 1 };
 /* A direction is named by the side it reads from: UP reads the client, DOWN reads the target. */
@@ -90,6 +107,7 @@ typedef struct tcp_relay {
   int fds[2];
   direction directions[2];
   uint64_t last_activity; /* uv_now(): the loop's millisecond clock */
+  uint64_t linger_until;  /* uv_now() deadline once both FINs have gone on; 0 before */
   int closed;
 } tcp_relay;
 
@@ -157,20 +175,20 @@ static js_callback js;
 /* Open relays by id (slot_table.h). */
 static slot_table relays = SLOT_TABLE_INIT;
 
-/* Tell JavaScript: onEvent(id, event, errno). */
-static void emit(tcp_relay *relay, int event, int error) {
+/* Tell JavaScript: onEvent(id, event, value) (events.h). */
+static void emit(tcp_relay *relay, int event, int value) {
   napi_env env = js.env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value argv[3];
   if (napi_create_double(env, relay->id, &argv[0]) == napi_ok && napi_create_int32(env, event, &argv[1]) == napi_ok &&
-      napi_create_int32(env, error, &argv[2]) == napi_ok)
+      napi_create_int32(env, value, &argv[2]) == napi_ok)
     call_js(env, js.async, js.on_event, 3, argv);
   napi_close_handle_scope(env, scope);
 }
 
-/* Stop and close both sockets, telling JavaScript `event` unless that is NO_EVENT; then the relay and its id are gone. JavaScript reads its figures while it hears the event. */
-static void close_relay(tcp_relay *relay, int event, int error) {
+/* Stop and close both sockets, telling JavaScript `event` (with `value`) unless that is NO_EVENT; then the relay and its id are gone. JavaScript reads its figures while it hears the event. */
+static void close_relay(tcp_relay *relay, int event, int value) {
   if (relay->closed) return;
   relay->closed = 1;
   for (int side = 0; side < 2; side++) {
@@ -183,7 +201,7 @@ static void close_relay(tcp_relay *relay, int event, int error) {
     if (d->piped > 0) close_pipe(&d->pipe); /* with the bytes nobody will take */
     d->piped = 0;
   }
-  if (event != NO_EVENT) emit(relay, event, error);
+  if (event != NO_EVENT) emit(relay, event, value);
   slot_give_back(&relays, relay->id);
   poller_free_later(relay); /* on_ready may still be returning through it */
 }
@@ -193,6 +211,78 @@ static void fail(tcp_relay *relay, int side, int error) { close_relay(relay, sid
 
 /* Poll each socket for what its directions need now: reading while its outgoing direction can take more, writing while the other has bytes queued. */
 static void update_polls(tcp_relay *relay);
+
+/* Bytes sent on `fd` that its peer has not acknowledged, a FIN counting as one. */
+static int unacknowledged(int fd) {
+  int bytes = 0;
+  return ioctl(fd, SIOCOUTQ, &bytes) == 0 ? bytes : 0;
+}
+
+/* The ids of the relays waiting for acknowledgements (ids, not pointers: JavaScript may close any of them while it hears an event). */
+static double *lingering;
+static size_t lingering_count, lingering_capacity;
+static uv_timer_t linger_timer;
+static int linger_timer_made;
+
+/*
+ * A relay whose FINs have both gone on: close it and report CLOSED, with
+ * the bytes still unacknowledged, once there are none or at its deadline;
+ * an error on either socket (a reset) ends it as an error. 1 if it closed.
+ */
+static int settle(tcp_relay *relay, uint64_t now) {
+  int pending = 0;
+  for (int side = 0; side < 2; side++) {
+    int error = socket_error(relay->fds[side]);
+    if (error) {
+      fail(relay, side, error);
+      return 1;
+    }
+    pending += unacknowledged(relay->fds[side]);
+  }
+  if (pending > 0 && now < relay->linger_until) return 0;
+  close_relay(relay, TCP_RELAY_CLOSED, pending);
+  return 1;
+}
+
+static void check_lingering(uv_timer_t *timer) {
+  uint64_t now = uv_now(timer->loop);
+  size_t seen = lingering_count, kept = 0;
+  for (size_t i = 0; i < seen; i++) {
+    double id = lingering[i];
+    tcp_relay *relay = slot_find(&relays, id);
+    if (relay && !relay->closed && !settle(relay, now)) lingering[kept++] = id;
+  }
+  /* Relays that began to wait while JavaScript heard an event above come after the ones kept. */
+  memmove(&lingering[kept], &lingering[seen], (lingering_count - seen) * sizeof *lingering);
+  lingering_count = kept + (lingering_count - seen);
+  if (lingering_count == 0) uv_timer_stop(timer);
+}
+
+/* Both FINs have gone on: close now if the peers have acknowledged everything, else wait for them (LINGER_MS). */
+static void finish(tcp_relay *relay) {
+  uint64_t now = uv_now(relay->loop);
+  relay->linger_until = now + LINGER_MS;
+  if (settle(relay, now)) return;
+  if (lingering_count == lingering_capacity) {
+    size_t capacity = lingering_capacity ? lingering_capacity * 2 : 64;
+    double *grown = realloc(lingering, capacity * sizeof *grown);
+    if (!grown) {
+      close_relay(relay, TCP_RELAY_CLOSED, unacknowledged(relay->fds[SIDE_CLIENT]) + unacknowledged(relay->fds[SIDE_TARGET]));
+      return;
+    }
+    lingering = grown;
+    lingering_capacity = capacity;
+  }
+  update_polls(relay); /* nothing is wanted any more: the poll set lets both sockets go */
+  if (!linger_timer_made) {
+    uv_timer_init(relay->loop, &linger_timer);
+    uv_unref((uv_handle_t *)&linger_timer); /* waiting relays do not keep the process up */
+    linger_timer_made = 1;
+  }
+  lingering[lingering_count++] = relay->id;
+  if (!uv_is_active((uv_handle_t *)&linger_timer)) uv_timer_start(&linger_timer, check_lingering, LINGER_CHECK_MS, LINGER_CHECK_MS);
+}
+
 
 static void pass_fin(tcp_relay *relay, int from) {
   direction *d = &relay->directions[from];
@@ -343,7 +433,7 @@ static void on_ready(watcher *w, uint32_t events) {
     }
   }
   if (relay->directions[UP].passed && relay->directions[DOWN].passed) {
-    close_relay(relay, TCP_RELAY_CLOSED, 0);
+    finish(relay);
     return;
   }
   update_polls(relay);
@@ -415,7 +505,7 @@ int tcp_relay_start(napi_env env, const int fds[2], const uint8_t *up, size_t up
 
 /*
  * tcpRelayInit(onEvent, splice = true): the callback every relay of this
- * process reports to, as onEvent(id, event, errno); splice false makes
+ * process reports to, as onEvent(id, event, value) (events.h); splice false makes
  * every relay read() and send() instead of splicing.
  */
 napi_value tcp_relay_init(napi_env env, napi_callback_info info) {

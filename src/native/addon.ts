@@ -61,7 +61,7 @@ export interface NativeAddon {
 
   // The TCP relay's fast path (native/src/tcp_relay.c); src/relay/native-relay.ts wraps it.
   /** The callback every TCP relay of this process reports to; set once, before the first tcpRelayOpen. `splice` false: read() and send() instead. */
-  tcpRelayInit(onEvent: (relay: TcpRelayId, event: TcpRelayEvent, errno: number) => void, splice?: boolean): void;
+  tcpRelayInit(onEvent: (relay: TcpRelayId, event: TcpRelayEvent, value: number) => void, splice?: boolean): void;
   /**
    * Own both descriptors and relay between them until both sides have sent
    * FIN or either fails. clientBytes and targetBytes, already read from each
@@ -141,13 +141,7 @@ export type TcpConnEvents = Readonly<Record<(typeof ADDON_CODE_NAMES.tcpConnEven
 /** A relay's number, from tcpRelayOpen. */
 export type TcpRelayId = number & { readonly __tcpRelay: unique symbol };
 
-/**
- * What the C relay reports, by its code in tcpRelayEvents: END_UP the client
- * sent FIN, END_DOWN the target did (each passed on once what came before it
- * is sent); CLOSED both FINs went through and the relay closed; CLIENT_ERROR
- * and TARGET_ERROR an error (errno) on the client's or the target's socket
- * closed it.
- */
+/** What the C relay reports, by its code in tcpRelayEvents; native/src/events.h says what each means and what comes with it. */
 export type TcpRelayEvent = number & { readonly __tcpRelayEvent: unique symbol };
 export type TcpRelayEvents = Readonly<Record<(typeof ADDON_CODE_NAMES.tcpRelayEvents)[number], TcpRelayEvent>>;
 

@@ -99,7 +99,7 @@ let listening = false;
 function listenOnce(addon: NativeAddon): void {
   if (listening) return;
   const { END_UP, END_DOWN, CLOSED, CLIENT_ERROR } = addon.tcpRelayEvents;
-  addon.tcpRelayInit((relay, event, errno) => {
+  addon.tcpRelayInit((relay, event, value) => {
     const events = open.get(relay);
     if (!events) return;
     if (event === END_UP || event === END_DOWN) {
@@ -108,8 +108,9 @@ function listenOnce(addon: NativeAddon): void {
     }
     // The relay has closed itself; its figures stay readable while this event is heard.
     open.delete(relay);
-    if (event === CLOSED) events.onEnd('closed');
-    else events.onEnd(event === CLIENT_ERROR ? 'client error' : 'target error', errnoError(errno));
+    // "closed" only when the peers acknowledged every byte: one passed on but never acknowledged may never have arrived.
+    if (event === CLOSED) events.onEnd(value === 0 ? 'closed' : `closed with ${value} bytes sent but not acknowledged`);
+    else events.onEnd(event === CLIENT_ERROR ? 'client error' : 'target error', errnoError(value));
   }, dataPath().splice);
   listening = true;
 }

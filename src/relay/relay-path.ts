@@ -18,6 +18,6 @@ export interface RelayPath {
 export interface RelayPathEvents {
   /** A FIN went through, in either direction. */
   onFin(): void;
-  /** The session is over: both FINs passed ('closed'), or an error or reset ended it. */
+  /** The session is over: both FINs passed ('closed', or 'closed with N bytes sent but not acknowledged'), or an error or reset ended it. */
   onEnd(reason: string, error?: Error): void;
 }

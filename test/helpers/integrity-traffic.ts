@@ -289,13 +289,13 @@ export const wholeBytes = (client: ClientView): { up: number; down: number } => 
 /**
  * Whether the proxy's log tells the session's story as the ends saw it: an
  * intact session's disconnect line says "closed" with the whole byte
- * counts; a cut one ends with any other reason (a reset, an error, a drain)
- * and never "closed", which would report a truncated session as whole.
- * One exception is told apart: "closed" with the whole counts for a cut
- * session means the proxy passed every byte and both FINs on, and the
- * tail was lost beyond it, in the network (a VIP that left with it in
- * flight); the counts are what the proxy handed to the kernel, not what
- * the client acknowledged.
+ * counts; a cut one ends with any other reason (a reset, an error, a drain,
+ * "closed with N bytes sent but not acknowledged") and never "closed",
+ * which would report a truncated session as whole. "closed" with the whole
+ * counts for a cut session is told apart as 'lost beyond the proxy': every
+ * byte handed to the kernel, and the tail lost in the network (a VIP that
+ * left with it in flight), which the proxy's wait for acknowledgements
+ * exists to report.
  */
 export function proxyAgrees(client: ClientView, outcome: Outcome, record: ProxyRecord | undefined): 'agrees' | 'no end line' | 'whole but not closed' | 'closed but cut' | 'lost beyond the proxy' {
   if (record?.end === undefined) return 'no end line';

@@ -13,7 +13,8 @@
 //   hold PROXY PORT HOST DPORT
 //     One CONNECT session held open: prints {"code":"00"}, then for each line
 //     on stdin writes it through the session and prints {"sent":LINE,"answer":"..."}
-//     (or {"sent":LINE,"closed":true} if the session has ended). Exits when stdin closes.
+//     (or {"sent":LINE,"closed":true} if the session has ended). A line "!end TEXT" writes TEXT,
+//     then a FIN, and prints {"sent":"TEXT","ended":true} without waiting. Exits when stdin closes.
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
@@ -110,6 +111,12 @@ if (command === 'burst') {
   for await (const line of createInterface({ input: process.stdin })) {
     if (ended) {
       console.log(JSON.stringify({ sent: line, closed: true }));
+      continue;
+    }
+    if (line.startsWith('!end ')) {
+      socket.end(line.slice('!end '.length));
+      ended = true;
+      console.log(JSON.stringify({ sent: line.slice('!end '.length), ended: true }));
       continue;
     }
     const answer = await new Promise((resolve) => {
