@@ -1,7 +1,7 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { chmod, readFile, stat, writeFile, rename } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { clientKey, passwordChecks } from '../process/thread-pool.js';
+import { clientKey, passwordChecks } from './thread-pool.js';
 
 const scrypt = promisify(scryptCallback) as (password: Buffer | string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 

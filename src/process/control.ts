@@ -1,5 +1,5 @@
 import { chmodSync, rmSync } from 'node:fs';
-import { fileLimit, openFiles } from './descriptors.js';
+import { fileLimit, openFiles } from '../sockets/descriptors.js';
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';

@@ -6,7 +6,7 @@ import { dropPrivileges } from './privileges.js';
 import { SocksServer } from '../sockets/server.js';
 import { cancelLookups } from '../session/resolve.js';
 import { answerControl, openControlSockets } from './control.js';
-import { descriptorWarning } from './descriptors.js';
+import { descriptorWarning } from '../sockets/descriptors.js';
 import { dataPath, describeDataPath } from '../sockets/data-path.js';
 import type { Socket } from 'node:net';
 import { runSupervisor } from './supervisor.js';

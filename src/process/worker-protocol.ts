@@ -3,6 +3,7 @@ import type { ListenAddress } from '../config/load.js';
 import type { NativeAddon } from '../native/addon.js';
 import type { ControlReply, ControlRequest } from './control-protocol.js';
 import type { Role } from '../sockets/role-gate.js';
+import { SESSION_COUNT_ENV } from '../sockets/session-budget.js';
 
 /**
  * What a serving process and the supervisor of `workers` share: how a
@@ -28,8 +29,6 @@ export interface DaemonOptions {
 export const WORKER_ENV = 'HASOCKS_WORKER';
 /** Set in a worker's environment: "host|port=fd,..." for the listeners it inherited. */
 const LISTEN_FDS_ENV = 'HASOCKS_LISTEN_FDS';
-/** Set in a worker's environment: "fd:slot" of the node's shared session count (session-budget.ts). */
-export const SESSION_COUNT_ENV = 'HASOCKS_SESSION_COUNT';
 /** Set in a worker's environment: the supervisor's pid, to tell whether it is still the parent. */
 const SUPERVISOR_PID_ENV = 'HASOCKS_SUPERVISOR_PID';
 /** A worker's descriptors 0 to 3: no stdin, the supervisor's stdout and stderr, the IPC channel. What it inherits comes next. */

@@ -18,7 +18,7 @@ import { ipToBytes16 } from '../policy/address-match.js';
 import { unmapIPv4 } from '../protocol/address.js';
 import { hostNameProblem } from '../protocol/host-name.js';
 import { remember } from './bounded-cache.js';
-import { clientKey } from '../process/thread-pool.js';
+import { clientKey } from '../auth/thread-pool.js';
 
 /**
  * How long a name's addresses are reused. A burst of sessions to one name

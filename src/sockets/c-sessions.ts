@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { type NativeAddon, type TcpConnEvent, type TcpConnId, errnoError } from '../native/addon.js';
 import { dataPath } from './data-path.js';
-import { reservedDescriptors } from '../process/descriptors.js';
+import { reservedDescriptors } from './descriptors.js';
 
 /**
  * Session sockets in C (native/src/tcp_conn.c): the listeners accept there,

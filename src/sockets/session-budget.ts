@@ -1,5 +1,7 @@
 import { dataPath } from './data-path.js';
-import { SESSION_COUNT_ENV } from '../process/worker-protocol.js';
+
+/** Set in a worker's environment by the supervisor (worker-protocol.ts): "fd:slot" of the node's shared session count. */
+export const SESSION_COUNT_ENV = 'HASOCKS_SESSION_COUNT';
 
 /**
  * The places for client sessions on this node: `session.max` of them.
