@@ -69,14 +69,14 @@ export interface RequestContext extends Asker {
   /** Relay between the client in C and its connected dial, in the C relay. */
   startRelayInC(dial: TcpConnId): void;
   /** A BIND listener or UDP association that must close with the session. */
-  hold(resource: SessionResource): void;
+  own(resource: SessionResource): void;
   /** Send a failure reply and close. */
   reject(version: 4 | 5, code: ReplyCode, why: string): void;
   /** Stop the session now. */
   terminate(reason: string): void;
 }
 
-/** A command's handler: it owns the session from the request on, and ends in a relay, a held resource, or a reply that closes it. */
+/** A command's handler: it owns the session from the request on, and ends in a relay, a resource the session owns, or a reply that closes it. */
 export type CommandHandler = (context: RequestContext, request: SocksRequest) => void;
 
 /** A handler's unexpected failure after an await ends its session, logged; it must never end the process. */

@@ -349,7 +349,7 @@ export class Session implements RequestContext {
   };
 
   /** A BIND listener or UDP association that must close with the session. */
-  hold(resource: SessionResource): void {
+  own(resource: SessionResource): void {
     this.resource = resource;
   }
 

@@ -18,8 +18,8 @@ import { reservedDescriptors } from './descriptors.js';
 
 /** The part of a client socket a session uses while it negotiates: a Node socket has it, and so has ClientInC. */
 export interface ClientSocket {
-  /** True for a client held in C; a Node socket has no such field. */
-  readonly heldInC?: true;
+  /** True for a client whose socket is in C; a Node socket has no such field. */
+  readonly socketInC?: true;
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
@@ -144,7 +144,7 @@ export class ListenerInC {
  * destroyed once both sides have ended.
  */
 export class ClientInC extends EventEmitter implements ClientSocket {
-  readonly heldInC = true;
+  readonly socketInC = true;
   destroyed = false;
   private paused = false;
   private endedHere = false;

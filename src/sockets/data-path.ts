@@ -71,5 +71,5 @@ export function describeDataPath(path: DataPath): string {
  * is undefined and only the command counts.
  */
 export function servedInC(command: CommandName, client: ClientSocket, decision?: Decision): client is ClientInC {
-  return command === 'connect' && client.heldInC === true && (decision === undefined || !decisionLogs(decision, 'data'));
+  return command === 'connect' && client.socketInC === true && (decision === undefined || !decisionLogs(decision, 'data'));
 }

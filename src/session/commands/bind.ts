@@ -75,7 +75,7 @@ async function bindFor(session: RequestContext, request: SocksRequest, allowed: 
     stopListening();
     session.reject(version, Reply.GENERAL_FAILURE, `BIND listener on ${formatEndpoint(host, port)}: ${err.message}`);
   });
-  session.hold({ close: stopListening });
+  session.own({ close: stopListening });
   session.socket.once('close', onClientGone);
   session.logger.info(`${session.label}: ${describeDecision(allowed.decision)}: bind ${formatEndpoint(host, port)} for ${expected ?? 'any peer'}`);
   session.socket.write(replyFor(version, Reply.SUCCEEDED, host, port));

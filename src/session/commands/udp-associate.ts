@@ -225,7 +225,7 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
     }
   };
   // After a reload, every destination and sender is decided again by the rules then in force.
-  session.hold({
+  session.own({
     close,
     rulesChanged: () => {
       decisions.clear();
