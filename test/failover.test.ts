@@ -120,7 +120,7 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
       [
         `integrity across a planned switchover (${from} to ${to}): ${sessions.length} sessions, 64 at a time, ${Math.round(sessions.reduce((sum, s) => sum + s.upSent + s.downReceived, 0) / 2 ** 20)} MiB checked`,
         `  outcomes: ${JSON.stringify(counts)}`,
-        `  not intact: ${touched.length}, all open during the switch; ${admitted.length} admitted by a proxy (its log: ${[...new Set(admitted.map((s) => log.get(s.source)!.end))].join('; ')}), ${touched.length - admitted.length} turned away before admission`,
+        `  not intact: ${touched.length}, all open during the switch; ${admitted.length} admitted by a proxy (its log: ${[...new Set(admitted.map((s) => log.get(s.source)!.end!.replace(/\d+ bytes/, 'N bytes')))].join('; ')}), ${touched.length - admitted.length} turned away before admission`,
         `  the clients saw the end early in ${touched.length - counts.stalled}, silence until their ${stallMs / 1000} s stall timeout in ${counts.stalled}`,
         `  logged "closed" by the old node, its tail lost with the VIP: ${lostBeyond.length} (must be 0); logged unacknowledged: ${admitted.filter((s) => /not acknowledged/.test(log.get(s.source)!.end!)).length}`,
       ].join('\n'),
