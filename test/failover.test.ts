@@ -10,8 +10,7 @@ import { type DrillReport, crmMon, drillAround, integrityTrafficIn, waitFor } fr
 import { type ClientView, type Outcome, outcomeOf, proxyAgrees, proxySessions, tally } from './helpers/integrity-traffic.js';
 import { OPEN_RULES } from './helpers/proxy.js';
 import { EXTERNAL_VIP, VIP, serving, standbys } from './helpers/failover-lab.js';
-import { MARGIN, arrangeActive, dcOf, expectHealthy, labFor, moveActive } from './helpers/failover-scenarios.js';
-import { controllerReasked } from './helpers/pacemaker-log.js';
+import { type Crash, MARGIN, crashRun, dcOf, expectHealthy, labFor, moveActive } from './helpers/failover-scenarios.js';
 
 /** Targets from the issue (MARGIN: how much slower a loaded 2-core CI machine may be). */
 const TARGET = { crashMedianMs: 2400, crashEachMs: 3400, sigkillMs: 2500, switchoverMs: 1000 };
@@ -36,7 +35,6 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
  * the medians without that second, so a stray re-ask on either side cannot
  * decide the comparison.
  */
-interface Crash { outageMs: number; reasked: boolean }
 const withoutReask = (crash: Crash): number => crash.outageMs - (crash.reasked ? 1000 : 0);
 const warmCrashes: Crash[] = [];
 
@@ -172,34 +170,11 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
   }, 120000);
 });
 
-/** Crash the active node during a drill; check fencing and health; power it back on. */
-async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefined, layout: 'warm' | 'cold' = 'warm'): Promise<Crash> {
-  await waitFor(cluster, 'one node serving', async () => (await serving(cluster)) !== undefined);
-  const active = onDc === undefined ? (await serving(cluster))! : await arrangeActive(cluster, onDc);
-  const dc = await dcOf(cluster);
-  let crashedAt = 0;
-  const report = await drillAround(cluster, `crash-${label}`, `${VIP}:1080`, 8, () => {
-    crashedAt = Date.now();
-    return cluster.crash(active);
-  });
-  if (cluster.fenced.at(-1) !== active) {
-    // Nobody fenced the crashed node in time: show what the survivors were doing (this found the bridge-MAC stall).
-    for (const node of cluster.nodes.filter((n) => n.name !== active)) {
-      const ps = await node.exec('ps', ['-eo', 'pid,ppid,etime,stat,args'], { reject: false });
-      const ss = await node.exec('ss', ['-tanp'], { reject: false });
-      console.log(`fencing did not happen; ${node.name}'s processes:\n${ps.stdout}\nand sockets:\n${ss.stdout}`);
-    }
-  }
-  expect(report.outages.length).toBe(1);
-  expect(cluster.fenced.at(-1)).toBe(active);
-  await expectHealthy(cluster);
-  const newDc = (await dcOf(cluster))!;
-  const reasked = controllerReasked(cluster, newDc, crashedAt);
-  const note = `${active === dc ? 'the active node was the DC' : 'the DC survived'}${reasked ? '; the controller re-asked (+1 s)' : ''}`;
-  const outageMs = record(`crash, ${label}`, report, note);
-  await cluster.restart(active);
-  if (layout === 'warm') await waitFor(cluster, `${active} back as a standby`, async () => standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
-  return { outageMs, reasked };
+/** crashRun, with its outage recorded among the figures. */
+async function crashRecorded(cluster: Cluster, label: string, onDc: boolean | undefined, layout: 'warm' | 'cold' = 'warm'): Promise<Crash> {
+  const crash = await crashRun(cluster, label, onDc, layout);
+  record(`crash, ${label}`, crash.report, crash.note);
+  return crash;
 }
 
 describe('2-node lab, warm standby: crash and network cut', () => {
@@ -208,7 +183,7 @@ describe('2-node lab, warm standby: crash and network cut', () => {
   test('crash of the active node, 5 runs: median and every run within the target', async () => {
     // The layout's steady state: after any node failover the survivor is both DC and Promoted.
     // (At first start either node may be promoted; the next test measures the other case.)
-    for (let run = 0; run < 5; run++) warmCrashes.push(await crashRun(lab.cluster, `warm run ${run + 1}`, true));
+    for (let run = 0; run < 5; run++) warmCrashes.push(await crashRecorded(lab.cluster, `warm run ${run + 1}`, true));
     figures.push(`crash, warm: median ${median(warmCrashes.map((c) => c.outageMs))} ms, without the re-ask second ${median(warmCrashes.map(withoutReask))} ms`);
     // The layout's transition delay keeps the controller's re-ask second away, so the median is taken as measured.
     expect(median(warmCrashes.map((c) => c.outageMs))).toBeLessThan(TARGET.crashMedianMs * MARGIN);
@@ -216,7 +191,7 @@ describe('2-node lab, warm standby: crash and network cut', () => {
   }, 600000);
 
   test('crash of the active node when it is not the DC (the layout\'s preference at first start)', async () => {
-    expect((await crashRun(lab.cluster, 'warm, active node not the DC', false)).outageMs).toBeLessThan(TARGET.crashEachMs * MARGIN);
+    expect((await crashRecorded(lab.cluster, 'warm, active node not the DC', false)).outageMs).toBeLessThan(TARGET.crashEachMs * MARGIN);
   }, 180000);
 
   test('network cut of the active node: the other fences it and takes over', async () => {
@@ -241,7 +216,7 @@ describe('3-node lab, warm standby', () => {
   // 2-node one plus those 1430 ms. The active node is the DC, as the layout
   // prefers after any failover.
   test('crash of the active node: one outage within the target, the VIPs on one node', async () => {
-    expect((await crashRun(lab.cluster, '3 nodes', true)).outageMs).toBeLessThan((TARGET.crashEachMs + 1430) * MARGIN);
+    expect((await crashRecorded(lab.cluster, '3 nodes', true)).outageMs).toBeLessThan((TARGET.crashEachMs + 1430) * MARGIN);
     // Of the two survivors, the layout promotes the one that is not the DC, so the next crash of the active node skips an election.
     expect(await serving(lab.cluster)).not.toBe(await dcOf(lab.cluster));
   }, 240000);
@@ -252,7 +227,7 @@ describe('2-node lab, cold start (examples/pcs-group.sh)', () => {
 
   test('warm standby beats the cold-start group on the same machine', async () => {
     const cold: Crash[] = [];
-    for (let run = 0; run < 3; run++) cold.push(await crashRun(lab.cluster, `cold run ${run + 1}`, undefined, 'cold'));
+    for (let run = 0; run < 3; run++) cold.push(await crashRecorded(lab.cluster, `cold run ${run + 1}`, undefined, 'cold'));
     // The warm figures come from the 2-node crash test above, in this same run.
     // Both layouts meet the controller's coin-flip second alike, so it is left out of both.
     expect(warmCrashes.length).toBeGreaterThanOrEqual(5);

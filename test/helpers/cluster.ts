@@ -103,14 +103,28 @@ function seedCib(stonith: boolean): string {
 `;
 }
 
-function corosyncConf(nodes: ReadonlyArray<{ name: string; address: string }>): string {
+/** The `key: value` lines of the totem { } section of a corosync.conf fragment, such as examples/corosync-fast-2-nodes.conf. */
+export function totemSettings(fragment: string): Record<string, string> {
+  const section = /^totem\s*\{([^}]*)\}/m.exec(fragment);
+  if (!section) throw new Error('no totem { } section in the fragment');
+  const settings: Record<string, string> = {};
+  for (const line of section[1]!.split('\n')) {
+    const setting = /^\s*(\w+):\s*(\S+)\s*$/.exec(line);
+    if (setting) settings[setting[1]!] = setting[2]!;
+  }
+  return settings;
+}
+
+function corosyncConf(nodes: ReadonlyArray<{ name: string; address: string }>, totem: Readonly<Record<string, string>>): string {
   // Each "node {" opens on its own line, as corosync's parser needs.
   const entries = nodes.map((n, i) => `    node {\n        ring0_addr: ${n.address}\n        name: ${n.name}\n        nodeid: ${i + 1}\n    }`).join('\n');
+  // The lab's token is 1000 ms, a third of Corosync's default; a profile's settings replace it.
+  const timers = Object.entries({ token: '1000', ...totem }).map(([key, value]) => `    ${key}: ${value}`).join('\n');
   return `totem {
     version: 2
     cluster_name: hasocks-lab
     transport: knet
-    token: 1000
+${timers}
     crypto_cipher: none
     crypto_hash: none
 }
@@ -131,7 +145,7 @@ logging {
 
 let counter = 0;
 
-export async function createCluster(size: number, options: { subnet?: string; stonith?: boolean } = {}): Promise<Cluster> {
+export async function createCluster(size: number, options: { subnet?: string; stonith?: boolean; totem?: Readonly<Record<string, string>> } = {}): Promise<Cluster> {
   const subnet = options.subnet ?? '10.204.0';
   const id = `${process.pid % 10000}${++counter}`;
   const dir = mkdtempSync(join(tmpdir(), 'hasocks-cluster-'));
@@ -281,7 +295,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
       const base = join(dir, spec.name);
       mkdirSync(base, { recursive: true });
       writeFileSync(join(base, 'node.sh'), NODE_SCRIPT, { mode: 0o755 });
-      writeFileSync(join(base, 'corosync.conf'), corosyncConf(specs));
+      writeFileSync(join(base, 'corosync.conf'), corosyncConf(specs, options.totem ?? {}));
       writeFileSync(join(base, 'cib.xml'), seedCib(options.stonith ?? false));
       cpSync('/usr/lib/ocf/resource.d', join(base, 'resource.d'), { recursive: true });
       // A copy, not links: links into /usr/sbin would point at themselves once this is mounted there.

@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, createCluster } from './cluster.js';
+import { type Cluster, createCluster, totemSettings } from './cluster.js';
 import { crmMon, startTargets, waitFor } from './cluster-client.js';
 import { OPEN_RULES, REPO } from './proxy.js';
 
@@ -24,9 +24,13 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
+/** Corosync's timers: the lab's own (token 1000 ms), or the fast-failover profile of examples/corosync-fast-2-nodes.conf or -3-nodes.conf. */
+export type Timers = 'lab' | 'fast';
+
 /** Build a lab of `size` nodes with `layout`; on any failure everything it made is removed. */
-export async function buildLab(size: number, layout: Layout): Promise<Lab> {
-  const cluster = await createCluster(size, { subnet: SUBNET, stonith: true });
+export async function buildLab(size: number, layout: Layout, timers: Timers = 'lab'): Promise<Lab> {
+  const totem = timers === 'fast' ? totemSettings(readFileSync(join(REPO, 'examples', `corosync-fast-${size === 2 ? 2 : 3}-nodes.conf`), 'utf8')) : {};
+  const cluster = await createCluster(size, { subnet: SUBNET, stonith: true, totem });
   let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
   try {
     targets = await startTargets(cluster);

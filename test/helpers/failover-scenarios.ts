@@ -3,17 +3,18 @@
 // planned move, and how far a loaded machine may miss a target.
 import { afterAll, beforeAll, expect } from '@jest/globals';
 import type { Cluster } from './cluster.js';
-import { crmMon, socksClient, waitFor } from './cluster-client.js';
-import { EXTERNAL_VIP, VIP, buildLab, holders, serving, standbys } from './failover-lab.js';
+import { type DrillReport, crmMon, drillAround, socksClient, waitFor } from './cluster-client.js';
+import { controllerReasked } from './pacemaker-log.js';
+import { EXTERNAL_VIP, type Timers, VIP, buildLab, holders, serving, standbys } from './failover-lab.js';
 
 /** How much slower than a target a loaded 2-core CI machine may be. */
 export const MARGIN = 1.25;
 
 /** The lab of the describe block this is called in: built before its tests, removed after them. */
-export function labFor(size: number, layout: 'warm' | 'cold'): { cluster: Cluster } {
+export function labFor(size: number, layout: 'warm' | 'cold', timers: Timers = 'lab'): { cluster: Cluster } {
   const holder = {} as { cluster: Cluster; stop?: () => Promise<void> };
   beforeAll(async () => {
-    const lab = await buildLab(size, layout);
+    const lab = await buildLab(size, layout, timers);
     holder.cluster = lab.cluster;
     holder.stop = lab.stop;
   }, 60000 + 60000 * size);
@@ -61,4 +62,43 @@ export async function arrangeActive(cluster: Cluster, onDc: boolean): Promise<st
   await moveActive(cluster, target);
   await waitFor(cluster, `the active instance on ${target}`, async () => (await serving(cluster)) === target && standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
   return target;
+}
+
+/** One crash: the outage a client saw, and whether the surviving DC's controller slept its one second first (controllerReasked). */
+export interface Crash {
+  readonly outageMs: number;
+  readonly reasked: boolean;
+  readonly report: DrillReport;
+  /** Which node was the DC, and the re-ask if it came. */
+  readonly note: string;
+}
+
+/** Crash the active node during a drill; check fencing and health; power it back on. `onDc`: put the active instance on the DC first (or off it). */
+export async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefined, layout: 'warm' | 'cold' = 'warm'): Promise<Crash> {
+  await waitFor(cluster, 'one node serving', async () => (await serving(cluster)) !== undefined);
+  const active = onDc === undefined ? (await serving(cluster))! : await arrangeActive(cluster, onDc);
+  const dc = await dcOf(cluster);
+  let crashedAt = 0;
+  const report = await drillAround(cluster, `crash-${label}`, `${VIP}:1080`, 8, () => {
+    crashedAt = Date.now();
+    return cluster.crash(active);
+  });
+  if (cluster.fenced.at(-1) !== active) {
+    // Nobody fenced the crashed node in time: show what the survivors were doing (this found the bridge-MAC stall).
+    for (const node of cluster.nodes.filter((n) => n.name !== active)) {
+      const ps = await node.exec('ps', ['-eo', 'pid,ppid,etime,stat,args'], { reject: false });
+      const ss = await node.exec('ss', ['-tanp'], { reject: false });
+      console.log(`fencing did not happen; ${node.name}'s processes:\n${ps.stdout}\nand sockets:\n${ss.stdout}`);
+    }
+  }
+  if (report.outages.length !== 1) console.log(`crash, ${label}: ${report.outages.length} outages, not one:\n${report.text}`);
+  expect(report.outages.length).toBe(1);
+  expect(cluster.fenced.at(-1)).toBe(active);
+  await expectHealthy(cluster);
+  const newDc = (await dcOf(cluster))!;
+  const reasked = controllerReasked(cluster, newDc, crashedAt);
+  const note = `${active === dc ? 'the active node was the DC' : 'the DC survived'}${reasked ? '; the controller re-asked (+1 s)' : ''}`;
+  await cluster.restart(active);
+  if (layout === 'warm') await waitFor(cluster, `${active} back as a standby`, async () => standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
+  return { outageMs: report.worstOutageMs, reasked, report, note };
 }
