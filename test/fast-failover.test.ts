@@ -1,0 +1,64 @@
+// The fast-failover profile (examples/corosync-fast-2-nodes.conf and
+// -3-nodes.conf, with the properties of examples/pcs-promotable.sh) in the
+// lab with fencing: crashes and network cuts of the active node, each
+// measured by `hasocks drill` as a client sees it (docs/fast-failover.md).
+import { crmMon, drillAround, waitFor } from './helpers/cluster-client.js';
+import { VIP, serving, standbys } from './helpers/failover-lab.js';
+import { type Crash, MARGIN, crashRun, expectHealthy, labFor } from './helpers/failover-scenarios.js';
+
+/** The issue's targets for the fast profile: the median of the runs, and each one; 3 nodes, the median. */
+const TARGET = { medianMs: 1000, eachMs: 1500, threeNodeMedianMs: 1500 };
+const RUNS = 10;
+
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const seconds = (values: readonly number[]): string => values.map((ms) => (ms / 1000).toFixed(2)).join(', ');
+
+async function crashes(cluster: Parameters<typeof crashRun>[0], label: string, runs: number): Promise<number[]> {
+  const done: Crash[] = [];
+  for (let run = 0; run < runs; run++) {
+    const crash = await crashRun(cluster, `${label} run ${run + 1}`, true);
+    console.log(`crash, ${label} run ${run + 1}: ${(crash.outageMs / 1000).toFixed(2)} s (${crash.note})\n${crash.report.text}`);
+    done.push(crash);
+  }
+  const outages = done.map((c) => c.outageMs);
+  console.log(`${label}, ${runs} crashes: ${seconds(outages)} s; median ${(median(outages) / 1000).toFixed(2)} s; the controller re-asked in ${done.filter((c) => c.reasked).length}`);
+  return outages;
+}
+
+describe('2-node lab, warm standby, fast-failover profile, stonith on', () => {
+  const lab = labFor(2, 'warm', 'fast');
+
+  test(`crash of the active node, ${RUNS} runs: median and every run within the target`, async () => {
+    const outages = await crashes(lab.cluster, 'fast, 2 nodes', RUNS);
+    expect(median(outages)).toBeLessThan(TARGET.medianMs * MARGIN);
+    expect(Math.max(...outages)).toBeLessThan(TARGET.eachMs * MARGIN);
+  }, RUNS * 90000);
+
+  test(`network cut of the active node, ${RUNS} runs: the other fences it and takes over, median and every run within the target`, async () => {
+    const outages: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const active = (await serving(lab.cluster))!;
+      const report = await drillAround(lab.cluster, `fast-cut-${run + 1}`, `${VIP}:1080`, 6, () => lab.cluster.cut(active));
+      // The cut node cannot reach the fence device, so it is the one fenced.
+      await waitFor(lab.cluster, `${active} fenced`, async () => lab.cluster.fenced.at(-1) === active);
+      console.log(`network cut, fast run ${run + 1}: ${(report.worstOutageMs / 1000).toFixed(2)} s\n${report.text}`);
+      expect(report.outages.length).toBe(1);
+      outages.push(report.worstOutageMs);
+      await expectHealthy(lab.cluster);
+      await lab.cluster.restart(active);
+      await waitFor(lab.cluster, `${active} back as a standby`, async () => standbys(await crmMon(lab.cluster)) === 1);
+    }
+    console.log(`fast, 2 nodes, ${RUNS} network cuts: ${seconds(outages)} s; median ${(median(outages) / 1000).toFixed(2)} s`);
+    expect(median(outages)).toBeLessThan(TARGET.medianMs * MARGIN);
+    expect(Math.max(...outages)).toBeLessThan(TARGET.eachMs * MARGIN);
+  }, RUNS * 90000);
+});
+
+describe('3-node lab, warm standby, fast-failover profile, stonith on', () => {
+  const lab = labFor(3, 'warm', 'fast');
+
+  test('crash of the active node, 5 runs: the median within the target', async () => {
+    const outages = await crashes(lab.cluster, 'fast, 3 nodes', 5);
+    expect(median(outages)).toBeLessThan(TARGET.threeNodeMedianMs * MARGIN);
+  }, 5 * 90000);
+});
