@@ -31,7 +31,7 @@ jest() { node --experimental-vm-modules --no-warnings=ExperimentalWarning node_m
 status=0
 if [ $# -eq 0 ]; then
   jest --json --outputFile="$report" --testPathIgnorePatterns failover double-faults || status=$?
-  jest --json --outputFile="$failover_report" --runInBand test/failover.test.ts test/fast-failover.test.ts || status=$?
+  jest --json --outputFile="$failover_report" --runInBand test/failover.test.ts || status=$?
   jest --json --outputFile="$double_faults_report" --runInBand test/double-faults.test.ts || status=$?
   echo "test/run.sh: libFuzzer on the C parsers of client bytes, 30 s each (native/fuzz/run.sh)"
   native/fuzz/run.sh 30 || status=$?
