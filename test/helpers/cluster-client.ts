@@ -98,18 +98,19 @@ export interface LabTraffic {
 
 /**
  * Integrity traffic through `proxy` from the client namespace, to a target
- * it runs there on `targetPort`. Session `id` comes from port 20000 + id of
- * the client's address, below the namespace's ephemeral ports, so the
- * proxy's log names each session. No lane runs until setLanes.
+ * it runs there on `targetPort`. With `namedSources`, session `id` comes
+ * from port 20000 + id of the client's address, below the namespace's
+ * ephemeral ports, so the proxy's log names each session (45,535 sessions
+ * at most); without, the kernel picks. No lane runs until setLanes.
  */
-export async function integrityTrafficIn(cluster: Cluster, proxy: { host: string; port: number }, targetPort: number, maxBytes: number, stallMs: number): Promise<LabTraffic> {
+export async function integrityTrafficIn(cluster: Cluster, proxy: { host: string; port: number }, targetPort: number, maxBytes: number, stallMs: number, namedSources = true): Promise<LabTraffic> {
   const compiled = ['integrity-traffic-run', 'integrity-traffic'].map((name) => join(REPO, 'dist', 'test', 'helpers', `${name}.js`));
   const sources = ['integrity-traffic-run', 'integrity-traffic'].map((name) => join(REPO, 'test', 'helpers', `${name}.ts`));
   if (compiled.some((file) => !existsSync(file)) || Math.max(...sources.map((f) => statSync(f).mtimeMs)) > Math.min(...compiled.map((f) => statSync(f).mtimeMs))) {
     throw new Error(`${compiled.join(' or ')} is missing or older than its source: build with "npx tsc -p tsconfig.lab.json" (test/run.sh does)`);
   }
-  const options: RunOptions = { proxy, target: { host: cluster.clientAddress, port: targetPort }, maxBytes, stallMs, sourceAddress: cluster.clientAddress, firstSourcePort: 20000 };
-  const child = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, compiled[0]!, JSON.stringify(options)], { reject: false, stdin: 'pipe' });
+  const options: RunOptions = { proxy, target: { host: cluster.clientAddress, port: targetPort }, maxBytes, stallMs, sourceAddress: cluster.clientAddress, firstSourcePort: namedSources ? 20000 : undefined };
+  const child = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, compiled[0]!, JSON.stringify(options)], { reject: false, stdin: 'pipe', buffer: { stdout: false } });
   const sessions = new Map<number, ClientView>();
   const listeners = new Set<() => void>();
   let ready = false;

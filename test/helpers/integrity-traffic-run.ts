@@ -14,7 +14,8 @@ export interface RunOptions extends Pick<TrafficOptions, 'proxy' | 'target' | 'm
   readonly stallMs: number;
   /** Session `id` connects from this address and port firstSourcePort + id, so the proxy's log names each one; keep below the namespace's ephemeral ports. */
   readonly sourceAddress: string;
-  readonly firstSourcePort: number;
+  /** Unset: the kernel picks each session's port, for runs longer than the ports between firstSourcePort and 65535. */
+  readonly firstSourcePort: number | undefined;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as RunOptions;
@@ -25,7 +26,7 @@ const traffic = new Traffic({
   target: { host: options.target.host, port: target.port },
   maxBytes: options.maxBytes,
   stallMs: options.stallMs,
-  source: (id) => ({ localAddress: options.sourceAddress, localPort: options.firstSourcePort + id }),
+  source: (id) => ({ localAddress: options.sourceAddress, ...(options.firstSourcePort === undefined ? {} : { localPort: options.firstSourcePort + id }) }),
   onStart: (session) => say({ started: session }),
   onEnd: (session) => say({ ended: session }),
 });
