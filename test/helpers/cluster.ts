@@ -103,23 +103,26 @@ function seedCib(stonith: boolean): string {
 `;
 }
 
-/** The `key: value` lines of the totem { } section of a corosync.conf fragment, such as examples/corosync-fast-2-nodes.conf. */
-export function totemSettings(fragment: string): Record<string, string> {
-  const section = /^totem\s*\{([^}]*)\}/m.exec(fragment);
-  if (!section) throw new Error('no totem { } section in the fragment');
-  const settings: Record<string, string> = {};
-  for (const line of section[1]!.split('\n')) {
-    const setting = /^\s*(\w+):\s*(\S+)\s*$/.exec(line);
-    if (setting) settings[setting[1]!] = setting[2]!;
+/** What the totem { } section of a corosync.conf fragment holds (examples/corosync-fast-2-nodes.conf), nested sections included, without its comments. */
+export function totemSection(fragment: string): string {
+  const lines = fragment.split('\n').map((line) => line.replace(/#.*$/, '').trimEnd());
+  const start = lines.findIndex((line) => /^totem\s*\{$/.test(line.trim()));
+  if (start < 0) throw new Error('no totem { } section in the fragment');
+  const body: string[] = [];
+  let depth = 1;
+  for (const line of lines.slice(start + 1)) {
+    depth += (line.match(/\{/g) ?? []).length - (line.match(/\}/g) ?? []).length;
+    if (depth === 0) return body.filter((l) => l.trim() !== '').map((l) => `    ${l.trim()}`).join('\n');
+    body.push(line);
   }
-  return settings;
+  throw new Error('the totem { } section of the fragment does not close');
 }
 
-function corosyncConf(nodes: ReadonlyArray<{ name: string; address: string }>, totem: Readonly<Record<string, string>>): string {
+function corosyncConf(nodes: ReadonlyArray<{ name: string; address: string }>, totem: string): string {
   // Each "node {" opens on its own line, as corosync's parser needs.
   const entries = nodes.map((n, i) => `    node {\n        ring0_addr: ${n.address}\n        name: ${n.name}\n        nodeid: ${i + 1}\n    }`).join('\n');
-  // The lab's token is 1000 ms, a third of Corosync's default; a profile's settings replace it.
-  const timers = Object.entries({ token: '1000', ...totem }).map(([key, value]) => `    ${key}: ${value}`).join('\n');
+  // The lab's token is 1000 ms, a third of Corosync's default, unless a profile's totem section sets it.
+  const timers = /^\s*token:/m.test(totem) ? totem : `    token: 1000\n${totem}`.trimEnd();
   return `totem {
     version: 2
     cluster_name: hasocks-lab
@@ -145,7 +148,7 @@ logging {
 
 let counter = 0;
 
-export async function createCluster(size: number, options: { subnet?: string; stonith?: boolean; totem?: Readonly<Record<string, string>> } = {}): Promise<Cluster> {
+export async function createCluster(size: number, options: { subnet?: string; stonith?: boolean; totem?: string } = {}): Promise<Cluster> {
   const subnet = options.subnet ?? '10.204.0';
   const id = `${process.pid % 10000}${++counter}`;
   const dir = mkdtempSync(join(tmpdir(), 'hasocks-cluster-'));
@@ -295,7 +298,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
       const base = join(dir, spec.name);
       mkdirSync(base, { recursive: true });
       writeFileSync(join(base, 'node.sh'), NODE_SCRIPT, { mode: 0o755 });
-      writeFileSync(join(base, 'corosync.conf'), corosyncConf(specs, options.totem ?? {}));
+      writeFileSync(join(base, 'corosync.conf'), corosyncConf(specs, options.totem ?? ''));
       writeFileSync(join(base, 'cib.xml'), seedCib(options.stonith ?? false));
       cpSync('/usr/lib/ocf/resource.d', join(base, 'resource.d'), { recursive: true });
       // A copy, not links: links into /usr/sbin would point at themselves once this is mounted there.

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, createCluster, totemSettings } from './cluster.js';
+import { type Cluster, createCluster, totemSection } from './cluster.js';
 import { crmMon, startTargets, waitFor } from './cluster-client.js';
 import { OPEN_RULES, REPO } from './proxy.js';
 
@@ -29,7 +29,7 @@ export type Timers = 'lab' | 'fast';
 
 /** Build a lab of `size` nodes with `layout`; on any failure everything it made is removed. */
 export async function buildLab(size: number, layout: Layout, timers: Timers = 'lab'): Promise<Lab> {
-  const totem = timers === 'fast' ? totemSettings(readFileSync(join(REPO, 'examples', `corosync-fast-${size === 2 ? 2 : 3}-nodes.conf`), 'utf8')) : {};
+  const totem = timers === 'fast' ? totemSection(readFileSync(join(REPO, 'examples', `corosync-fast-${size === 2 ? 2 : 3}-nodes.conf`), 'utf8')) : '';
   const cluster = await createCluster(size, { subnet: SUBNET, stonith: true, totem });
   let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
   try {
