@@ -5,6 +5,7 @@
 import { crmMon, drillAround, waitFor } from './helpers/cluster-client.js';
 import { VIP, serving, standbys } from './helpers/failover-lab.js';
 import { type Crash, MARGIN, crashRun, expectHealthy, labFor } from './helpers/failover-scenarios.js';
+import { stressCluster } from './helpers/cluster-stress.js';
 
 /** The issue's targets for the fast profile: the median of the runs, and each one; 3 nodes, the median. */
 const TARGET = { medianMs: 1000, eachMs: 1500, threeNodeMedianMs: 1500 };
@@ -52,6 +53,21 @@ describe('2-node lab, warm standby, fast-failover profile, stonith on', () => {
     expect(median(outages)).toBeLessThan(TARGET.medianMs * MARGIN);
     expect(Math.max(...outages)).toBeLessThan(TARGET.eachMs * MARGIN);
   }, RUNS * 90000);
+});
+
+describe('2-node lab, warm standby, fast-failover profile, under stress', () => {
+  const lab = labFor(2, 'warm', 'fast');
+
+  test('3 minutes with every CPU saturated, 32 sessions at a time through the VIP and 0.1 % loss on the cluster links: no membership change, no fencing, no recovery', async () => {
+    const report = await stressCluster(lab.cluster, 180, { cpu: true, sessions: 32, lossPerMille: 1 });
+    console.log(`fast profile under stress for ${report.seconds} s: ${JSON.stringify(report)}`);
+    for (const node of lab.cluster.nodes) expect(report.corosync[node.name]).toMatchObject({ memberships: 0 });
+    expect(report.fenced).toEqual([]);
+    expect(report.actions).toEqual([]);
+    expect(report.sessions?.intact).toBeGreaterThan(0);
+    expect(report.sessions).toMatchObject({ cut: 0, corrupted: 0, 'truncated-but-whole': 0, stalled: 0 });
+    await expectHealthy(lab.cluster);
+  }, 10 * 60000);
 });
 
 describe('3-node lab, warm standby, fast-failover profile, stonith on', () => {

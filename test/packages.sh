@@ -22,6 +22,7 @@ test_packages=(
   corosync
   crmsh           # crm configure / crm ra info
   util-linux      # unshare and nsenter for the cluster lab's nodes
+  stress-ng       # saturates the lab nodes' CPUs in the fast-failover stress run (test/helpers/cluster-stress.ts)
   clang           # native/fuzz/run.sh: libFuzzer harnesses for the C that parses client bytes
   libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (a separate package on Debian 12)
 )

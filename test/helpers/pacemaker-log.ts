@@ -81,3 +81,19 @@ export function onLogLine(cluster: Cluster, node: string, pattern: RegExp, actio
     },
   };
 }
+
+/**
+ * The scheduler's planned actions on `node` since `sinceMs` ("Actions: Promote
+ * socks:1 ( Unpromoted -> Promoted node2 )", one line each). In a cluster
+ * where nothing fails there are none: recurring monitors are not listed.
+ */
+export function schedulerActions(cluster: Cluster, node: string, sinceMs: number): string[] {
+  const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+  if (!existsSync(file)) return [];
+  const year = new Date(sinceMs).getFullYear();
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((raw) => parseLine(raw, year))
+    .filter((line): line is NonNullable<typeof line> => line !== undefined && line.at >= sinceMs && line.daemon === 'pacemaker-schedulerd' && /notice: Actions: /.test(line.text))
+    .map((line) => line.text.replace(/^.*notice: Actions: +/, ''));
+}

@@ -1,0 +1,114 @@
+// The cluster lab held under stress while nothing fails, and what Corosync
+// and Pacemaker did meanwhile: any membership change, fencing or scheduled
+// recovery is a false failover (docs/fast-failover.md). The load, each part
+// optional:
+// - every node's CPUs saturated (stress-ng, one worker per core);
+// - sessions through the VIP, checksummed end to end (integrity-traffic.ts);
+// - random loss on the cluster links: each node drops that share of the
+//   Corosync (knet) datagrams it receives, in nftables in its own namespace.
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import type { Cluster } from './cluster.js';
+import { integrityTrafficIn, waitFor } from './cluster-client.js';
+import { VIP } from './failover-lab.js';
+import { type Outcome, outcomeOf, tally } from './integrity-traffic.js';
+import { schedulerActions } from './pacemaker-log.js';
+
+export interface StressLoad {
+  /** Saturate every core in every node. */
+  readonly cpu: boolean;
+  /** Sessions through the VIP, this many at a time (0: none). */
+  readonly sessions: number;
+  /** Of every 1000 Corosync datagrams a node receives, how many it drops. */
+  readonly lossPerMille: number;
+}
+
+export interface StressReport {
+  readonly seconds: number;
+  /** What each node's Corosync logged during the run: new memberships (0 when nothing failed over), and the signs of why. */
+  readonly corosync: Record<string, CorosyncSigns>;
+  /** Nodes fenced during the run. */
+  readonly fenced: string[];
+  /** The scheduler's planned actions on any node (promote, recover, fence, ...). */
+  readonly actions: string[];
+  /** The sessions' outcomes, when there were sessions. */
+  readonly sessions: Record<Outcome, number> | undefined;
+}
+
+/** Corosync's port for knet, which the lab's corosync.conf keeps at its default. */
+const KNET_PORT = 5405;
+
+/** What Corosync logged that tells a false failover's cause: each a count of lines in a node's corosync.log. */
+const COROSYNC_SIGNS = {
+  memberships: 'A new membership',
+  tokenLosses: 'A processor failed, forming new configuration',
+  knetLinkDowns: 'is down',
+  pauses: 'was not scheduled for',
+} as const;
+type CorosyncSigns = Record<keyof typeof COROSYNC_SIGNS, number>;
+
+function corosyncSigns(cluster: Cluster, node: string): CorosyncSigns {
+  const log = readFileSync(join(cluster.dir, node, 'fs/var/log/corosync/corosync.log'), 'utf8');
+  return Object.fromEntries(Object.entries(COROSYNC_SIGNS).map(([key, text]) => [key, log.split(text).length - 1])) as CorosyncSigns;
+}
+
+/** Hold the cluster under `load` for `seconds` (the run's length is the measurement), then report. Everything it adds is removed, even on failure. */
+export async function stressCluster(cluster: Cluster, seconds: number, load: StressLoad): Promise<StressReport> {
+  // From a quiet cluster: a transition still running from the set-up would count as the run's.
+  await waitFor(cluster, 'the DC idle', async () => {
+    const node = cluster.nodes[0]!;
+    const lookup = await node.exec('crmadmin', ['-q', '-D'], { reject: false });
+    const dc = /(node\d+)/.exec(lookup.stdout + lookup.stderr)?.[1];
+    if (dc === undefined) return false;
+    const state = await node.exec('crmadmin', ['-S', dc], { reject: false });
+    return /S_IDLE/.test(state.stdout + state.stderr);
+  });
+  const startedAt = Date.now();
+  const before = Object.fromEntries(cluster.nodes.map((n) => [n.name, corosyncSigns(cluster, n.name)]));
+  const fencedBefore = cluster.fenced.length;
+  const lossy: typeof cluster.nodes = [];
+  const stressors: Array<Promise<unknown>> = [];
+  let traffic: Awaited<ReturnType<typeof integrityTrafficIn>> | undefined;
+  let outcomes: Record<Outcome, number> | undefined;
+  try {
+    if (load.lossPerMille > 0) {
+      for (const node of cluster.nodes) {
+        lossy.push(node);
+        await node.exec('nft', ['add', 'table', 'inet', 'stress-loss']);
+        await node.exec('nft', ['add', 'chain', 'inet', 'stress-loss', 'input', '{ type filter hook input priority 0; policy accept; }']);
+        await node.exec('nft', ['add', 'rule', 'inet', 'stress-loss', 'input', 'udp', 'dport', String(KNET_PORT), 'numgen', 'random', 'mod', '1000', 'lt', String(load.lossPerMille), 'drop']);
+      }
+    }
+    if (load.cpu) {
+      for (const node of cluster.nodes) stressors.push(node.exec('stress-ng', ['--cpu', String(cpus().length), '--timeout', `${seconds}s`, '--quiet'], { timeout: (seconds + 60) * 1000, reject: false }));
+    }
+    if (load.sessions > 0) {
+      // The kernel picks the source ports: a run of minutes makes more sessions than there are fixed ones.
+      traffic = await integrityTrafficIn(cluster, { host: VIP, port: 1080 }, 7100, 1 << 20, 10000, false);
+      traffic.setLanes(load.sessions);
+    }
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    if (traffic) {
+      const targets = await traffic.stop();
+      outcomes = tally([...traffic.sessions.values()].map((s) => outcomeOf(s, targets.get(s.id))));
+      traffic = undefined;
+    }
+    await Promise.all(stressors);
+  } finally {
+    await traffic?.stop().catch(() => undefined);
+    for (const node of lossy) await node.exec('nft', ['delete', 'table', 'inet', 'stress-loss'], { reject: false });
+  }
+  return {
+    seconds,
+    corosync: Object.fromEntries(
+      cluster.nodes.map((n) => {
+        const after = corosyncSigns(cluster, n.name);
+        return [n.name, Object.fromEntries(Object.entries(after).map(([key, count]) => [key, count - before[n.name]![key as keyof CorosyncSigns]])) as CorosyncSigns];
+      }),
+    ),
+    fenced: cluster.fenced.slice(fencedBefore),
+    actions: cluster.nodes.flatMap((n) => schedulerActions(cluster, n.name, startedAt).map((a) => `${n.name}: ${a}`)),
+    sessions: outcomes,
+  };
+}
