@@ -226,18 +226,19 @@ static int linger_timer_made;
 
 /*
  * A relay whose FINs have both gone on: close it and report CLOSED, with
- * the bytes still unacknowledged, once there are none or at its deadline;
- * an error on either socket (a reset) ends it as an error. 1 if it closed.
+ * the bytes still unacknowledged, once there are none or at its deadline.
+ * While some are, an error on either socket (a reset) ends it as an error;
+ * once all are acknowledged, the session was whole whatever came after, so
+ * most sessions end on two ioctls and no more. 1 if it closed.
  */
 static int settle(tcp_relay *relay, uint64_t now) {
-  int pending = 0;
-  for (int side = 0; side < 2; side++) {
+  int pending = unacknowledged(relay->fds[SIDE_CLIENT]) + unacknowledged(relay->fds[SIDE_TARGET]);
+  for (int side = 0; side < 2 && pending > 0; side++) {
     int error = socket_error(relay->fds[side]);
     if (error) {
       fail(relay, side, error);
       return 1;
     }
-    pending += unacknowledged(relay->fds[side]);
   }
   if (pending > 0 && now < relay->linger_until) return 0;
   close_relay(relay, TCP_RELAY_CLOSED, pending);
@@ -267,7 +268,8 @@ static void finish(tcp_relay *relay) {
     size_t capacity = lingering_capacity ? lingering_capacity * 2 : 64;
     double *grown = realloc(lingering, capacity * sizeof *grown);
     if (!grown) {
-      close_relay(relay, TCP_RELAY_CLOSED, unacknowledged(relay->fds[SIDE_CLIENT]) + unacknowledged(relay->fds[SIDE_TARGET]));
+      relay->linger_until = now; /* no room to wait: close now, with what is unacknowledged */
+      settle(relay, now);
       return;
     }
     lingering = grown;
@@ -282,7 +284,6 @@ static void finish(tcp_relay *relay) {
   lingering[lingering_count++] = relay->id;
   if (!uv_is_active((uv_handle_t *)&linger_timer)) uv_timer_start(&linger_timer, check_lingering, LINGER_CHECK_MS, LINGER_CHECK_MS);
 }
-
 
 static void pass_fin(tcp_relay *relay, int from) {
   direction *d = &relay->directions[from];
