@@ -10,8 +10,7 @@ import { decideAssociation, decideClient, decideReply, decideSocks, refusedBefor
 import { remember } from '../bounded-cache.js';
 import { confirmedClientName, resolveDestination } from '../resolve.js';
 import type { RequestContext } from '../request-context.js';
-import { EXTERNAL_RECHECK_MS, externalAddressPresent } from '../../sockets/local-addresses.js';
-import { externalAddress, refusedForAbsentExternals } from './external-address.js';
+import { externalAddress, externalAway, refusedForAbsentExternals } from './external-address.js';
 import { type UdpTransport, openUdpTransport } from './udp-transport.js';
 
 /** Bounds on the per-association caches, so a client spraying destinations cannot grow them without limit. */
@@ -165,9 +164,9 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
 
   /** Datagrams dropped because the external address they would leave from has left the node; the first is logged. */
   let droppedAway = 0;
-  const externalAway = (address: string, port: number): boolean => {
+  const droppedForAbsentExternal = (address: string, port: number): boolean => {
     const from = externalAddress(session, address.includes(':') ? 6 : 4);
-    if (from === undefined || externalAddressPresent(from, session.logger, EXTERNAL_RECHECK_MS)) return false;
+    if (!externalAway(session, from)) return false;
     if (droppedAway++ === 0) session.logger.info(`${session.label}: udp to ${formatEndpoint(address, port)} dropped: external address ${from} is not on this node; more are counted, not logged`);
     return true;
   };
@@ -182,7 +181,7 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
       }
     }
     // Not taught while its external address is away, so each datagram comes up here and the first after it returns goes out.
-    if (decision.action !== 'block' && externalAway(address, port)) return;
+    if (decision.action !== 'block' && droppedForAbsentExternal(address, port)) return;
     // A route to a name stays here: a rule may treat the name and its address differently.
     // An IP route is taught again each time it comes up (see fromRemote).
     if (name === undefined) transport.learn(false, address, port, decision.action !== 'block');
