@@ -23,6 +23,9 @@ export async function crmMon(cluster: Cluster): Promise<string> {
   return '';
 }
 
+/** The Designated Controller, as crm_mon names it. */
+export const dcOf = async (cluster: Cluster): Promise<string | undefined> => /Current DC: (node\d)/.exec(await crmMon(cluster))?.[1];
+
 export async function waitFor(cluster: Cluster, what: string, check: () => Promise<boolean>, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
-import { integrityTrafficIn, waitFor } from './cluster-client.js';
+import { dcOf, integrityTrafficIn, waitFor } from './cluster-client.js';
 import { VIP } from './failover-lab.js';
 import { type Outcome, outcomeOf, tally } from './integrity-traffic.js';
 import { schedulerActions } from './pacemaker-log.js';
@@ -57,11 +57,9 @@ function corosyncSigns(cluster: Cluster, node: string): CorosyncSigns {
 export async function stressCluster(cluster: Cluster, seconds: number, load: StressLoad): Promise<StressReport> {
   // From a quiet cluster: a transition still running from the set-up would count as the run's.
   await waitFor(cluster, 'the DC idle', async () => {
-    const node = cluster.nodes[0]!;
-    const lookup = await node.exec('crmadmin', ['-q', '-D'], { reject: false });
-    const dc = /(node\d+)/.exec(lookup.stdout + lookup.stderr)?.[1];
+    const dc = await dcOf(cluster);
     if (dc === undefined) return false;
-    const state = await node.exec('crmadmin', ['-S', dc], { reject: false });
+    const state = await cluster.nodes[0]!.exec('crmadmin', ['-S', dc], { reject: false });
     return /S_IDLE/.test(state.stdout + state.stderr);
   });
   const startedAt = Date.now();

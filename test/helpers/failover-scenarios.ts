@@ -1,9 +1,10 @@
 // What the failover suites (test/failover.test.ts, test/double-faults.test.ts)
 // share: the lab per describe block, the health check after a scenario, a
-// planned move, and how far a loaded machine may miss a target.
+// planned move, a crash and a cut, and how far a loaded machine may miss a
+// target.
 import { afterAll, beforeAll, expect } from '@jest/globals';
 import type { Cluster } from './cluster.js';
-import { type DrillReport, crmMon, drillAround, socksClient, waitFor } from './cluster-client.js';
+import { type DrillReport, crmMon, dcOf, drillAround, socksClient, waitFor } from './cluster-client.js';
 import { controllerReasked } from './pacemaker-log.js';
 import { EXTERNAL_VIP, type Timers, VIP, buildLab, holders, serving, standbys } from './failover-lab.js';
 
@@ -50,8 +51,6 @@ export async function moveActive(cluster: Cluster, to: string): Promise<void> {
   await cluster.nodes[0]!.exec('pcs', ['resource', 'move', 'socks-clone', to, '--promoted']);
   await cluster.nodes[0]!.exec('pcs', ['resource', 'clear', 'socks-clone'], { reject: false });
 }
-
-export const dcOf = async (cluster: Cluster): Promise<string | undefined> => /Current DC: (node\d)/.exec(await crmMon(cluster))?.[1];
 
 /** Put the active instance on the DC (or off it), so both DC cases are measured. */
 export async function arrangeActive(cluster: Cluster, onDc: boolean): Promise<string> {
@@ -101,4 +100,15 @@ export async function crashRun(cluster: Cluster, label: string, onDc: boolean | 
   await cluster.restart(active);
   if (layout === 'warm') await waitFor(cluster, `${active} back as a standby`, async () => standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
   return { outageMs: report.worstOutageMs, reasked, report, note };
+}
+
+/** Cut the active node's link during a drill of `seconds`; wait until the other fences it (the cut node cannot reach the fence device); check health; power it back on. */
+export async function cutRun(cluster: Cluster, label: string, seconds: number): Promise<DrillReport> {
+  const active = (await serving(cluster))!;
+  const report = await drillAround(cluster, `cut-${label}`, `${VIP}:1080`, seconds, () => cluster.cut(active));
+  await waitFor(cluster, `${active} fenced`, async () => cluster.fenced.at(-1) === active);
+  await expectHealthy(cluster);
+  await cluster.restart(active);
+  await waitFor(cluster, `${active} back as a standby`, async () => standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
+  return report;
 }

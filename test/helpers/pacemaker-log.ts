@@ -4,6 +4,9 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, wat
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
 
+/** A lab node's pacemaker.log, as the test process sees it (the node's /var/log is a directory of the lab's). */
+const pacemakerLog = (cluster: Cluster, node: string): string => join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** "Nov 26 23:36:44.143 node1 pacemaker-controld  [50] (fn) ..." -> epoch ms and daemon. */
@@ -29,7 +32,7 @@ function parseLine(line: string, year: number): { at: number; daemon: string; te
  * S_POLICY_ENGINE and the scheduler's first line.
  */
 export function controllerReasked(cluster: Cluster, node: string, sinceMs: number): boolean {
-  const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+  const file = pacemakerLog(cluster, node);
   if (!existsSync(file)) throw new Error(`no Pacemaker log for ${node} at ${file}`);
   const reasked = reaskedInLog(readFileSync(file, 'utf8'), sinceMs);
   if (reasked === undefined) throw new Error(`${node}'s Pacemaker log shows no scheduler run after ${new Date(sinceMs).toISOString()}`);
@@ -55,7 +58,7 @@ export function reaskedInLog(log: string, sinceMs: number): boolean | undefined 
  * timed to a step of Pacemaker's own, such as the start of a promote.
  */
 export function onLogLine(cluster: Cluster, node: string, pattern: RegExp, action: (line: string) => void): { stop(): void } {
-  const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+  const file = pacemakerLog(cluster, node);
   const fd = openSync(file, 'r');
   let offset = fstatSync(fd).size;
   let partial = '';
@@ -88,7 +91,7 @@ export function onLogLine(cluster: Cluster, node: string, pattern: RegExp, actio
  * where nothing fails there are none: recurring monitors are not listed.
  */
 export function schedulerActions(cluster: Cluster, node: string, sinceMs: number): string[] {
-  const file = join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+  const file = pacemakerLog(cluster, node);
   if (!existsSync(file)) return [];
   const year = new Date(sinceMs).getFullYear();
   return readFileSync(file, 'utf8')

@@ -11,11 +11,12 @@ function statFields(pid: number | string): string[] | undefined {
   }
 }
 
+/** Every process this machine has now. */
+const allPids = (): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+
 /** The processes whose parent is `pid`. */
 export function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d) && Number(statFields(d)?.[1]) === pid)
-    .map(Number);
+  return allPids().filter((child) => Number(statFields(child)?.[1]) === pid);
 }
 
 /** Whether a process is alive: a zombie, dead but not yet reaped by whoever inherited it, is not. */
@@ -26,15 +27,13 @@ export function isAlive(pid: number): boolean {
 
 /** Every process whose command line names `configPath`: an instance's supervisor and workers, wherever they were re-parented. */
 export function processesWith(configPath: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => {
-      try {
-        return /^\d+$/.test(d) && readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(configPath);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return allPids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(configPath);
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
@@ -50,13 +49,12 @@ export function hostPid(namespaceMember: number, pidInNamespace: number): number
   } catch {
     return undefined;
   }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of allPids()) {
     try {
-      if (statSync(`/proc/${entry}/ns/pid`).ino !== namespace) continue;
+      if (statSync(`/proc/${pid}/ns/pid`).ino !== namespace) continue;
       // NSpid: the pid in each nested namespace, outermost first.
-      const nested = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
-      if (Number(nested?.at(-1)) === pidInNamespace) return Number(entry);
+      const nested = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+      if (Number(nested?.at(-1)) === pidInNamespace) return pid;
     } catch {
       /* gone meanwhile */
     }
