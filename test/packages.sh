@@ -23,6 +23,8 @@ test_packages=(
   crmsh           # crm configure / crm ra info
   util-linux      # unshare and nsenter for the cluster lab's nodes
   stress-ng       # saturates the lab nodes' CPUs in the fast-failover stress run (test/helpers/cluster-stress.ts)
+  iptables        # NFQUEUE: the stress run queues Corosync datagrams to test/helpers/link-delay.c (this kernel has no nft queue)
+  libnetfilter-queue-dev # link-delay.c holds those datagrams for a random delay
   clang           # native/fuzz/run.sh: libFuzzer harnesses for the C that parses client bytes
   libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (a separate package on Debian 12)
 )

@@ -1,10 +1,11 @@
 /**
- * `npm run lab -- up [N] [--layout warm|cold|bare]`, `status`, `exec`, `client`, `down`:
+ * `npm run lab -- up [N] [--layout warm|cold|bare]`, `status`, `exec`, `client`, `down`, `stress`:
  * the failover lab of the test suite (test/helpers/failover-lab.ts), standalone,
  * for exploring by hand. `up` starts a keeper process in the background that
  * builds the lab and holds it (the lab's fence device lives in that process);
  * `down` asks the keeper to remove everything it made: nodes, namespaces,
- * processes and files. One lab at a time.
+ * processes and files. One lab at a time. `stress` builds its own lab with
+ * the fast-failover profile, holds it under load, reports, and removes it.
  *
  * Everything happens inside network namespaces the lab creates; nothing
  * touches this machine's own interfaces.
@@ -14,6 +15,7 @@ import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type StressLoad, stressCluster } from '../helpers/cluster-stress.js';
 import { EXTERNAL_VIP, type Layout, VIP, buildLab } from '../helpers/failover-lab.js';
 
 /** The running lab's record (HASOCKS_LAB_STATE moves it, so a test's lab cannot meet a developer's). */
@@ -56,6 +58,10 @@ function usage(): never {
       '       npm run lab -- exec NODE CMD [ARGS...]             run a command on a node (e.g. exec node1 pcs status)',
       '       npm run lab -- client CMD [ARGS...]                run a command in the client namespace (e.g. a drill)',
       '       npm run lab -- down                                remove the lab and everything it made',
+      '       npm run lab -- stress [N] --minutes M [--no-cpu] [--sessions S] [--loss PER_MILLE] [--delay MS] [--jitter MS] [--out FILE]',
+      '                                                          an N-node lab (default 2) with the fast-failover profile held under',
+      '                                                          load; defaults: every CPU, 32 sessions, 1 per mille, 5 +- 5 ms;',
+      '                                                          prints (and writes) a JSON report; exits 1 on a false failover',
     ].join('\n'),
   );
   process.exit(2);
@@ -180,6 +186,64 @@ async function down(): Promise<void> {
   console.log('lab: removed');
 }
 
+/** The value after `flag`, as a number, or `fallback` when the flag is absent. */
+function numberFlag(args: string[], flag: string, fallback: number): number {
+  const index = args.indexOf(flag);
+  if (index < 0) return fallback;
+  const value = Number(args[index + 1]);
+  if (!Number.isFinite(value) || value < 0) usage();
+  return value;
+}
+
+/**
+ * The 30-minute proof of docs/fast-failover.md: a fresh lab with the fast
+ * profile, held under `load`; a false failover (a membership change, a
+ * fencing or a scheduled action) or a broken session fails the run.
+ */
+async function stress(args: string[]): Promise<void> {
+  const existing = readState();
+  if (existing && alive(existing.keeperPid)) {
+    console.error(`lab: a lab is up (keeper pid ${existing.keeperPid}); one lab at a time: npm run lab -- down first`);
+    process.exit(1);
+  }
+  // N comes first, if at all: the flags' values are numbers too.
+  const size = args[0] !== undefined && /^\d+$/.test(args[0]) ? Number(args[0]) : 2;
+  const minutes = numberFlag(args, '--minutes', NaN);
+  if (!(size >= 2 && size <= 5) || !(minutes > 0)) usage();
+  const delayMs = numberFlag(args, '--delay', 5);
+  const load: StressLoad = {
+    cpu: !args.includes('--no-cpu'),
+    sessions: numberFlag(args, '--sessions', 32),
+    lossPerMille: numberFlag(args, '--loss', 1),
+    delay: delayMs > 0 ? { meanMs: delayMs, jitterMs: numberFlag(args, '--jitter', 5) } : undefined,
+  };
+  console.log(`lab: building ${size} nodes with the fast-failover profile...`);
+  const lab = await buildLab(size, 'warm', 'fast');
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await lab.stop();
+  };
+  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
+  try {
+    console.log(`lab: ${minutes} minutes under ${JSON.stringify(load)}, from ${new Date().toISOString()}`);
+    const report = await stressCluster(lab.cluster, minutes * 60, load);
+    const text = JSON.stringify({ nodes: size, load, finished: new Date().toISOString(), ...report }, null, 2);
+    console.log(text);
+    const outIndex = args.indexOf('--out');
+    if (outIndex >= 0) writeFileSync(args[outIndex + 1] ?? usage(), `${text}\n`);
+    const falseFailovers =
+      Object.values(report.corosync).reduce((sum, signs) => sum + signs.memberships, 0) + report.fenced.length + report.actions.length;
+    const broken = report.sessions ? report.sessions.cut + report.sessions.corrupted + report.sessions.stalled + report.sessions['truncated-but-whole'] : 0;
+    console.log(`lab: ${falseFailovers === 0 && broken === 0 ? 'passed' : 'FAILED'}: ${falseFailovers} false failover signs, ${broken} broken sessions`);
+    process.exitCode = falseFailovers === 0 && broken === 0 ? 0 : 1;
+  } finally {
+    await stop();
+  }
+}
+
 async function main(): Promise<void> {
   const [command, ...args] = process.argv.slice(2);
   if (process.getuid?.() !== 0 && command !== undefined) {
@@ -197,6 +261,8 @@ async function main(): Promise<void> {
       return execIn(args, true);
     case 'down':
       return down();
+    case 'stress':
+      return stress(args);
     case 'keep':
       return keep(Number(args[0]), args[1] as Layout);
     default:
