@@ -1,8 +1,9 @@
 // What the launcher (ocf/hasocks, sh) and the agent must agree on: where an
-// instance's state directory is, and the promotion scores and degraded
-// threshold a recurring monitor applies. The launcher answers promote and
-// that monitor without starting Node, so it cannot import these; the build
-// writes them as a shell file it sources (ocf/write-launcher-contract.ts).
+// instance's state directory is, the promotion scores and degraded threshold
+// a recurring monitor applies, and demote's drain time. The launcher answers
+// promote, demote and that monitor without starting Node, so it cannot
+// import these; the build writes them as a shell file it sources
+// (ocf/write-launcher-contract.ts).
 import { CONTROL_SOCKET } from '../src/process/control-protocol.js';
 import { shellQuote } from '../src/shell-quote.js';
 
@@ -31,6 +32,9 @@ export const SCORE_FILE = 'promotion-score';
  */
 export const PROMOTION_SCORE = { healthy: 100, promoted: 160, unhealthy: 10 } as const;
 
+/** drain_timeout's default, in seconds: how long a demoted instance lets open sessions finish. */
+export const DEFAULT_DRAIN_TIMEOUT = 10;
+
 /** degraded_percent's default: monitor reports DEGRADED at this share of a limit. */
 export const DEFAULT_DEGRADED_PERCENT = 90;
 
@@ -46,6 +50,7 @@ export function shellContract(): string {
     promotion_score_healthy: PROMOTION_SCORE.healthy,
     promotion_score_promoted: PROMOTION_SCORE.promoted,
     default_degraded_percent: DEFAULT_DEGRADED_PERCENT,
+    default_drain_timeout: DEFAULT_DRAIN_TIMEOUT,
   };
   const lines = Object.entries(values).map(([name, value]) => `${name}=${shellQuote(String(value))}`);
   return ['# Written by the build from ocf/launcher-contract.ts, for ocf/hasocks to source. Do not edit.', ...lines, ''].join('\n');

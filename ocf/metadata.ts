@@ -2,7 +2,7 @@
 // ra-api-1.dtd (ocf-tester, with an internal subset that declares the OCF
 // 1.1 attributes the old DTD lacks) and against the OCF 1.1 RelaxNG schema
 // pcs uses.
-import { DEFAULT_DEGRADED_PERCENT } from './launcher-contract.js';
+import { DEFAULT_DEGRADED_PERCENT, DEFAULT_DRAIN_TIMEOUT } from './launcher-contract.js';
 
 export interface ParameterSpec {
   readonly name: string;
@@ -51,7 +51,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     shortdesc: 'Drain time in seconds',
     longdesc: 'On demote, and on stop of a plain or Promoted instance, how long open sessions may finish before they are closed. A demoted instance stops at once: its sessions left with the VIP, and Pacemaker holds the next promote until that stop is done. Stop never waits beyond its own operation timeout.',
     type: 'integer',
-    default: '10',
+    default: String(DEFAULT_DRAIN_TIMEOUT),
     reloadable: true,
   },
   {

@@ -337,7 +337,11 @@ describe('lifecycle', () => {
       const session = await RawClient.connect(port);
       session.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
       await session.read(12);
-      expect((await agent('demote', params)).code).toBe(0);
+      // demote is the launcher's too (it is on a switchover's critical path), with drain_timeout passed on;
+      // a drain_timeout that is not a plain number goes to the full agent (here, to no Node: 1).
+      expect((await agent('demote', { ...params, drain_timeout: '1x' }, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
+      expect((await agent('monitor', params)).code).toBe(8);
+      expect((await agent('demote', params, { HASOCKS_NODE: '/bin/false' })).code).toBe(0);
       expect((await agent('monitor', params)).code).toBe(0);
       writeFileSync(scoreFile, String(PROMOTION_SCORE.healthy));
       expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(0);
