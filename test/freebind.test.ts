@@ -186,10 +186,11 @@ describe.each([
   });
 });
 
-test('a warm standby holds a client that arrives before promote; after a demote it resets clients until the VIP has left', async () => {
+test('a warm standby holds a client that arrives before promote; a demote ends UDP associations at once and resets clients until the VIP has left', async () => {
   const vip = '10.202.1.120';
   const controlDir = mkdtempSync(join(tmpdir(), 'hasocks-ctl-'));
-  const ask = (cmd: 'promote' | 'demote') => control(join(controlDir, 'control.sock'), cmd === 'demote' ? { cmd, drain: 0 } : { cmd });
+  // Open sessions may drain for a minute: what ends the UDP association below at once is the demote itself.
+  const ask = (cmd: 'promote' | 'demote') => control(join(controlDir, 'control.sock'), cmd === 'demote' ? { cmd, drain: 60 } : { cmd });
   const connect = () => lab.socksClient(['connect', vip, '1080', '10.202.1.2', '7000']);
   /** A client that has no answer after 700 ms is being held. */
   const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
@@ -202,9 +203,15 @@ test('a warm standby holds a client that arrives before promote; after a demote 
     expect(await settlesWithin(early, 700)).toBe(false);
     expect(await ask('promote')).toEqual({ ok: true });
     expect(await early).toMatchObject({ code: '00', answer: expect.stringMatching(/^you are 10\.202\.1\.1:\d+$/) });
+    const association = lab.socksClient(['udp-held', vip, '1080']);
+    await proxy.waitForLog(/udpassociate relay 10\.202\.1\.120:/);
 
-    // Demoted with the VIP still here: reset at once, so the client retries where the VIP goes.
+    // Demoted with the VIP still here: the UDP association ends at once, while the VIP can still carry
+    // its close (its datagrams would soon reach the VIP's next node, which has no such association).
     expect(await ask('demote')).toEqual({ ok: true });
+    expect(await association).toEqual({ code: '00', ended: true });
+    expect(proxy.logs()).toMatch(/demoted: UDP association ended, to be made again where the VIP goes/);
+    // A new client is reset at once, so it retries where the VIP goes.
     expect(await connect()).toEqual({ code: 'closed' });
 
     // The VIP leaves and comes back ahead of the next promote: held again, not reset.

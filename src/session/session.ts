@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { ipToBytes16 } from '../policy/address-match.js';
 import { type Decision, type Rule, decisionLogs, describeDecision } from '../policy/rules.js';
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
-import { METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
+import { type CommandName, METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
 import { SocksError } from '../protocol/errors.js';
 import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
 import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
@@ -92,6 +92,11 @@ export class Session implements RequestContext {
       request: (request) => this.onRequest(request),
       error: (error) => this.fail(error),
     });
+  }
+
+  /** The request's command, once it is known. */
+  get command(): CommandName | undefined {
+    return this.request?.command;
   }
 
   /** The destination as "host:port" once the request is known, for log lines; formatted only when one is written. */

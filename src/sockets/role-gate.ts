@@ -24,6 +24,8 @@ export interface GatedServer {
   openSessions(): number;
   /** End every open session: the drain time after a demote is over. */
   terminateSessions(reason: string): void;
+  /** End every UDP association (closing its control connection tells its client). */
+  endUdpAssociations(reason: string): void;
   /** Serve a client the gate held, as arriving at `localEnd`; it keeps the place of session.max it took on arrival. */
   serve(socket: ClientSocket, localEnd: LocalEnd | undefined): void;
   /** A held client left unserved: give its place back. */
@@ -149,7 +151,8 @@ export class RoleGate {
 
   /**
    * Become a warm standby: keep the listeners bound, turn new clients away,
-   * and let open sessions finish for up to `drainMs` before closing them.
+   * end the UDP associations, and let other open sessions finish for up to
+   * `drainMs` before closing them.
    */
   demote(drainMs: number): void {
     this.demoted = true;
@@ -167,6 +170,13 @@ export class RoleGate {
     }
     if (this.current === 'unpromoted') return;
     this.current = 'unpromoted';
+    // A UDP association cannot drain. It lasts as long as its client wants, and once the VIP
+    // has moved its datagrams reach a node that has no such association and vanish, with
+    // nothing to tell the client (a TCP client learns at its next packet, which the new node
+    // resets). So it ends now, while the VIP is still here to carry the close of its control
+    // connection (RFC 1928 ends an association with it): the client can associate again where
+    // the VIP goes. Once the VIP has gone, this node cannot send from it any more.
+    this.server.endUdpAssociations('demoted: UDP association ended, to be made again where the VIP goes');
     const open = this.server.openSessions();
     this.logger.info(`demoted: no new sessions; ${open} open session(s) may finish within ${drainMs / 1000}s`);
     if (open === 0) return;

@@ -116,6 +116,9 @@ export class SocksServer {
         terminateSessions: (reason) => {
           for (const session of this.sessions.snapshot()) session.terminate(reason);
         },
+        endUdpAssociations: (reason) => {
+          for (const session of this.sessions.snapshot()) if (session.command === 'udpassociate') session.terminate(reason);
+        },
         serve: (socket, localEnd) => this.startSession(socket, false, localEnd),
         release: () => this.budget.give(),
       },

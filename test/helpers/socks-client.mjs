@@ -8,6 +8,8 @@
 //                                          with MS, {"code":"00","answer":null} if no answer comes within MS
 //                                          milliseconds; {"code","ms"} if the association is refused
 //   bind    PROXY PORT                  -> {"bound"}: the first BIND reply
+//   udp-held PROXY PORT                 -> {"code","ended":true}: a UDP association held open until the proxy
+//                                          ends it (closes its control connection)
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -94,7 +96,18 @@ if (command === 'probe') {
     r.socket.destroy();
   });
   udp.send(Buffer.concat([Buffer.from([0, 0, 0]), encodeAddress(host, port), Buffer.from('who am i')]), r.bound.port, r.bound.host);
+} else if (command === 'udp-held') {
+  const r = await request(3, '0.0.0.0', 0);
+  if (r.code !== '00') {
+    console.log(JSON.stringify({ code: r.code }));
+    process.exit(0);
+  }
+  r.socket.on('error', () => undefined);
+  r.socket.on('close', () => {
+    console.log(JSON.stringify({ code: r.code, ended: true }));
+    process.exit(0);
+  });
 } else {
-  console.error('usage: socks-client.mjs probe|connect|udp|bind PROXY PORT [HOST PORT]');
+  console.error('usage: socks-client.mjs probe|connect|udp|udp-held|bind PROXY PORT [HOST PORT]');
   process.exit(2);
 }
