@@ -123,6 +123,24 @@ function setPromotionScore(dir: string, score: number | undefined): void {
   else writePrivateFile(file, String(score));
 }
 
+/** The depth of the last deep check that failed, if no check as deep has passed since (DEEP_FAILURE_FILE). */
+function deepFailure(dir: string): number | undefined {
+  if (privateDirectoryProblem(dir) !== undefined) return undefined;
+  try {
+    const depth = Number(readFileSync(files.deepFailure(dir), 'utf8'));
+    return Number.isInteger(depth) && depth > 0 ? depth : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remember a failed deep check's depth, or forget it (undefined); only in a state directory of root's own. */
+function recordDeepFailure(dir: string, depth: number | undefined): void {
+  if (privateDirectoryProblem(dir) !== undefined) return;
+  if (depth === undefined || depth === 0) rmSync(files.deepFailure(dir), { force: true });
+  else writePrivateFile(files.deepFailure(dir), String(depth));
+}
+
 /** crm_attribute's exit code for an attribute that is not there (CRM_EX_NOSUCH). */
 const NO_SUCH_ATTRIBUTE = 105;
 
@@ -200,6 +218,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `hasocks (pid ${pid}) holds no listener on ${address}:${port}`);
   }
   const depth = Number(process.env.OCF_CHECK_LEVEL ?? '0');
+  const failedDepth = deepFailure(dir);
   try {
     if (depth >= 10) await socksGreeting({ path: files.probe(dir) }, 3000);
     const target = param('probe_target');
@@ -211,9 +230,13 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     }
   } catch (err) {
     setPromotionScore(dir, PROMOTION_SCORE.unhealthy);
+    recordDeepFailure(dir, Math.max(depth, failedDepth ?? 0));
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `depth ${depth} check failed: ${(err as Error).message}`);
   }
-  const score = promoted ? PROMOTION_SCORE.promoted : PROMOTION_SCORE.healthy;
+  // A shallower check cannot vouch for what a failed deeper one found: the score stays unhealthy until a check that deep passes.
+  const stillFailed = failedDepth !== undefined && depth < failedDepth;
+  if (failedDepth !== undefined && !stillFailed) recordDeepFailure(dir, undefined);
+  const score = stillFailed ? PROMOTION_SCORE.unhealthy : promoted ? PROMOTION_SCORE.promoted : PROMOTION_SCORE.healthy;
   if (isProbe(action)) restorePromotionScore(dir, score);
   else setPromotionScore(dir, score);
   if (isDegraded(current, Number(paramOrDefault('degraded_percent')))) {
@@ -241,7 +264,7 @@ async function actionStart(): Promise<OcfCode> {
   // Made now or found: either way it must be root's alone, since root writes files in it.
   const unsafe = privateDirectoryProblem(dir);
   if (unsafe) throw new AgentError(OCF.ERR_PERM, `refusing the state directory: ${unsafe}`);
-  for (const file of [files.pid(dir), files.identity(dir), files.score(dir)]) rmSync(file, { force: true });
+  for (const file of [files.pid(dir), files.identity(dir), files.score(dir), files.deepFailure(dir)]) rmSync(file, { force: true });
   const logFd = openPrivateLog(files.log(dir));
   const args = [CLI, 'serve', '--config', param('config')!, '--pidfile', files.pid(dir), '--control-dir', dir, ...(promotable() ? ['--role', 'unpromoted'] : [])];
   trace(`start: ${process.execPath} ${args.join(' ')}`);
@@ -336,7 +359,7 @@ async function actionStop(): Promise<OcfCode> {
   setPromotionScore(dir, undefined);
   // Nothing of ours can be in a directory others may write (runningPid): leave its files alone.
   if (privateDirectoryProblem(dir) === undefined) {
-    for (const file of [files.pid(dir), files.identity(dir), files.control(dir), files.probe(dir)]) rmSync(file, { force: true });
+    for (const file of [files.pid(dir), files.identity(dir), files.control(dir), files.probe(dir), files.deepFailure(dir)]) rmSync(file, { force: true });
   }
   if (pid !== undefined) log('info', `stopped hasocks pid ${pid}`);
   return OCF.SUCCESS;

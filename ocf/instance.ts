@@ -7,7 +7,7 @@ import { ipv4ToBytes, ipv6ToBytes } from '../src/protocol/address.js';
 import { instanceName, param } from './ocf.js';
 import { privateDirectoryProblem } from '../src/private-files.js';
 import { CONTROL_SOCKET, PROBE_SOCKET } from '../src/process/control-protocol.js';
-import { SCORE_FILE, STATE_DIR_PARENT, STATE_DIR_PREFIX } from './launcher-contract.js';
+import { DEEP_FAILURE_FILE, SCORE_FILE, STATE_DIR_PARENT, STATE_DIR_PREFIX } from './launcher-contract.js';
 
 export function stateDir(): string {
   return param('state_dir') ?? join(process.env.HA_RSCTMP ?? STATE_DIR_PARENT, `${STATE_DIR_PREFIX}${instanceName()}`);
@@ -28,6 +28,7 @@ export const files = {
   probe: (dir: string) => join(dir, PROBE_SOCKET),
   log: (dir: string) => join(dir, 'daemon.log'),
   score: (dir: string) => join(dir, SCORE_FILE),
+  deepFailure: (dir: string) => join(dir, DEEP_FAILURE_FILE),
 };
 
 /**

@@ -21,6 +21,13 @@ export const DEFAULT_INSTANCE = 'hasocks';
 export const INSTANCE_NAME_CHARACTERS = 'A-Za-z0-9_.-';
 /** The file in the state directory that remembers the promotion score last set. */
 export const SCORE_FILE = 'promotion-score';
+/**
+ * The file in the state directory that says a deep check (depth 10 or 20)
+ * failed, and at which depth. A shallower monitor cannot vouch for what it
+ * found, so until a check that deep passes, the score stays unhealthy and
+ * the launcher leaves the recurring monitor to the full agent.
+ */
+export const DEEP_FAILURE_FILE = 'deep-check-failed';
 
 /**
  * Promotion scores. A healthy Promoted instance scores higher than a healthy
@@ -47,6 +54,7 @@ export function shellContract(): string {
     instance_name_characters: INSTANCE_NAME_CHARACTERS,
     control_socket: CONTROL_SOCKET,
     score_file: SCORE_FILE,
+    deep_failure_file: DEEP_FAILURE_FILE,
     promotion_score_healthy: PROMOTION_SCORE.healthy,
     promotion_score_promoted: PROMOTION_SCORE.promoted,
     default_degraded_percent: DEFAULT_DEGRADED_PERCENT,

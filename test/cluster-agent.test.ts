@@ -124,6 +124,9 @@ test('a node whose deep check fails gets a lower promotion score, and its score 
   const failing = await node.exec('crm_resource', ['--force-check=20', '-r', 'socks'], { reject: false });
   expect(failing.stdout).toMatch(/returned 9 \(promoted, but failed\)|returned 9/);
   expect(await score()).toBe('10');
+  // A depth-0 check (the recurring monitor's depth) cannot vouch for what the deep one found: the score stays.
+  await node.exec('crm_resource', ['--force-check', '-r', 'socks'], { reject: false });
+  expect(await score()).toBe('10');
   await node.exec('pcs', ['resource', 'update', 'socks', `probe_target=${cluster.clientAddress}:7000`]);
   await node.exec('crm_resource', ['--force-check=20', '-r', 'socks'], { reject: false });
   expect(await score()).toBe('160');

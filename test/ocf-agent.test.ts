@@ -333,6 +333,13 @@ describe('lifecycle', () => {
       expect((await agent('monitor', params, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
       const failing = await agent('monitor', { ...params, probe_target: `127.0.0.1:${await freePort()}` }, { OCF_CHECK_LEVEL: '20' });
       expect(failing.code).toBe(9);
+      // A shallow check cannot vouch for what the deep one found: the launcher leaves the recurring
+      // monitor to the full agent (here, to no Node: 1) until a depth-20 check passes again.
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
+      expect((await agent('monitor', recurring)).code).toBe(8);
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
+      expect((await agent('monitor', params, { OCF_CHECK_LEVEL: '20' })).code).toBe(8);
+      expect((await agent('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(8);
 
       const session = await RawClient.connect(port);
       session.send(Buffer.concat([Buffer.from([5, 1, 0]), socks5Request(1, '127.0.0.1', echo.port)]));
