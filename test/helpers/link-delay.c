@@ -38,8 +38,8 @@ static struct held heap[MAX_HELD];
 static size_t held_count;
 static volatile sig_atomic_t stopping;
 static uint64_t mean_ns, jitter_ns;
-/* Delays given, in 0.1 ms buckets; the last bucket holds everything longer. */
-#define BUCKETS 1000
+/* Delays given, in 0.1 ms buckets up to a second; the last bucket holds everything longer. */
+#define BUCKETS 10000
 static struct {
   uint64_t packets, overflow, total_delay_ns, max_delay_ns;
   uint64_t buckets[BUCKETS];
