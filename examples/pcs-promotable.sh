@@ -26,18 +26,23 @@ NIC=${NIC:-eth0}
 PROBE_TARGET=${PROBE_TARGET:-}                # host:port for the depth-20 monitor; empty: depth 10 only
 EXTERNAL_VIP=${EXTERNAL_VIP:-}                # the config's "external" address, if it is a VIP of its own
 PROMOTED_MONITOR=${PROMOTED_MONITOR:-9s}      # how soon a dead Promoted instance is noticed (1s: about 1.5 s to recover)
+AGENT_VIP=${AGENT_VIP:-no}                    # yes: the agent holds the VIP(s) itself (vip=, vip_nic=) instead of IPaddr2
+                                              # resources, so a switchover waits for no IPaddr2 (docs/cluster.md)
 
-pcs resource create socks ocf:hasocks:socks \
-  config="$CONFIG" ${PROBE_TARGET:+probe_target="$PROBE_TARGET"} \
+set -- config="$CONFIG"
+[ -n "$PROBE_TARGET" ] && set -- "$@" probe_target="$PROBE_TARGET"
+[ "$AGENT_VIP" = yes ] && set -- "$@" vip="$VIP/$CIDR${EXTERNAL_VIP:+ $EXTERNAL_VIP/$CIDR}" vip_nic="$NIC"
+pcs resource create socks ocf:hasocks:socks "$@" \
   op monitor interval="$PROMOTED_MONITOR" role=Promoted timeout=10s \
   op monitor interval=11s role=Unpromoted timeout=10s \
   op monitor interval=61s timeout=20s OCF_CHECK_LEVEL=20 \
   promotable notify=false resource-stickiness=100 migration-threshold=1 failure-timeout=60s
 
-pcs resource create vip ocf:heartbeat:IPaddr2 ip="$VIP" cidr_netmask="$CIDR" nic="$NIC" \
-  op monitor interval=5s
-
-pcs constraint colocation add vip with Promoted socks-clone INFINITY
+if [ "$AGENT_VIP" != yes ]; then
+  pcs resource create vip ocf:heartbeat:IPaddr2 ip="$VIP" cidr_netmask="$CIDR" nic="$NIC" \
+    op monitor interval=5s
+  pcs constraint colocation add vip with Promoted socks-clone INFINITY
+fi
 # Prefer a node other than the Designated Controller (DC) for the Promoted
 # instance. When the active node crashes and the DC survives, the DC
 # schedules the recovery without an election and join first (0.05-0.2 s
@@ -67,7 +72,7 @@ pcs property set load-threshold=400%
 # pcs's check of this property knows no milliseconds (it would need --force
 # and warn), so Pacemaker's own tool sets it.
 crm_attribute --type crm_config --name transition-delay --update 20ms
-if [ -n "$EXTERNAL_VIP" ]; then
+if [ -n "$EXTERNAL_VIP" ] && [ "$AGENT_VIP" != yes ]; then
   # Outgoing traffic, BIND and UDP replies use it, so it follows the Promoted instance too.
   pcs resource create vip-external ocf:heartbeat:IPaddr2 ip="$EXTERNAL_VIP" cidr_netmask="$CIDR" nic="$NIC" \
     op monitor interval=5s

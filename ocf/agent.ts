@@ -2,6 +2,7 @@
 // Pacemaker's Stateful agent: one function per action and one dispatch.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { CLI_PATH, PACKAGE_ROOT } from '../src/paths.js';
 import { openPrivateLog, privateDirectoryProblem, writePrivateFile } from '../src/private-files.js';
@@ -64,6 +65,39 @@ function checkParameters(): void {
   const target = param('probe_target');
   if (target !== undefined && !/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(target)) throw new AgentError(OCF.ERR_CONFIGURED, `probe_target must be host:port, not "${target}"`);
   if (param('probe_user') !== undefined && param('probe_password') === undefined) throw new AgentError(OCF.ERR_CONFIGURED, 'probe_user needs probe_password');
+  checkVipParameters();
+}
+
+/** vip and vip_nic; stop checks them alone, since it must work whatever else is wrong. */
+function checkVipParameters(): void {
+  for (const vip of vips()) {
+    const [address = '', prefix = '', extra] = vip.split('/');
+    const family = isIP(address);
+    if (family === 0 || extra !== undefined || !/^\d{1,3}$/.test(prefix) || Number(prefix) < 1 || Number(prefix) > (family === 4 ? 32 : 128)) {
+      throw new AgentError(OCF.ERR_CONFIGURED, `vip entries are address/prefix (e.g. 192.0.2.100/24), not "${vip}"`);
+    }
+  }
+  const nic = param('vip_nic');
+  if (vips().length > 0 && nic === undefined) throw new AgentError(OCF.ERR_CONFIGURED, 'vip needs vip_nic: the interface the addresses go on');
+  if (nic !== undefined && vips().length === 0) throw new AgentError(OCF.ERR_CONFIGURED, 'vip_nic is set but vip is empty');
+  if (nic !== undefined && !/^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/.test(nic)) throw new AgentError(OCF.ERR_CONFIGURED, `vip_nic "${nic}" is not an interface name`);
+}
+
+/** The vip parameter's entries (address/prefix); none without it. */
+const vips = (): string[] => (param('vip') ?? '').split(/\s+/).filter(Boolean);
+
+/**
+ * Run ocf/vip.sh, the one definition of how the vip addresses are added,
+ * removed and checked (the launcher sources the same file): the addresses
+ * it prints, for held and absent. Only after checkParameters.
+ */
+function vipScript(action: 'add' | 'del' | 'held' | 'absent', dir: string): string[] {
+  const result = spawnSync('sh', [join(PACKAGE_ROOT, 'ocf', 'vip.sh'), action, vips().join(' '), param('vip_nic')!, dir], { encoding: 'utf8', timeout: 5000 });
+  if (result.status !== 0) {
+    const why = (result.stderr || result.error?.message || `exit ${result.status}`).trim().replace(/\s*\n\s*/g, '; ');
+    throw new AgentError(OCF.ERR_GENERIC, `cannot ${action === 'add' ? 'add' : action === 'del' ? 'remove' : 'check'} the vip addresses on ${param('vip_nic')}: ${why}`);
+  }
+  return result.stdout.split('\n').filter(Boolean);
 }
 
 /** validate-all at OCF_CHECK_LEVEL=10: the environment of this host. */
@@ -195,8 +229,12 @@ async function actionMonitor(action: string): Promise<OcfCode> {
   if (pid === undefined) {
     // No process of ours: certainly stopped. A probe on a passive node, where
     // even the config may be missing, ends here without touching anything else.
-    if (isProbe(action)) return OCF.NOT_RUNNING;
+    if (isProbe(action) && vips().length === 0) return OCF.NOT_RUNNING;
     checkParameters();
+    // Addresses of ours with no proxy behind them: Pacemaker's recovery (a stop) removes them.
+    const stray = vips().length > 0 ? vipScript('held', dir) : [];
+    if (stray.length > 0) throw new AgentError(OCF.ERR_GENERIC, `no hasocks runs here, but ${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} on ${param('vip_nic')}`);
+    if (isProbe(action)) return OCF.NOT_RUNNING;
     // A recurring monitor that finds the daemon gone reports a failure that
     // Pacemaker is about to recover. Dropping the score now lets the change
     // reach the scheduler with the failure. Dropped by the recovery's stop
@@ -216,6 +254,12 @@ async function actionMonitor(action: string): Promise<OcfCode> {
   const { address, port } = listenEndpoint(current);
   if (!holdsListener(pid, address, port)) {
     throw new AgentError(promoted ? OCF.FAILED_PROMOTED : OCF.ERR_GENERIC, `hasocks (pid ${pid}) holds no listener on ${address}:${port}`);
+  }
+  if (vips().length > 0) {
+    // The Promoted instance holds every address, a standby none.
+    const wrong = vipScript(promoted ? 'absent' : 'held', dir);
+    if (wrong.length > 0 && promoted) throw new AgentError(OCF.FAILED_PROMOTED, `promoted, but ${wrong.join(', ')} ${wrong.length > 1 ? 'are' : 'is'} not on ${param('vip_nic')}`);
+    if (wrong.length > 0) throw new AgentError(OCF.ERR_GENERIC, `not promoted, but ${wrong.join(', ')} ${wrong.length > 1 ? 'are' : 'is'} on ${param('vip_nic')}`);
   }
   const depth = Number(process.env.OCF_CHECK_LEVEL ?? '0');
   const failedDepth = deepFailure(dir);
@@ -254,6 +298,14 @@ async function actionStart(): Promise<OcfCode> {
     return OCF.SUCCESS;
   }
   await checkEnvironment();
+  // An instance starts unpromoted: addresses left from an earlier life go (a probe reported them).
+  if (vips().length > 0) {
+    const left = vipScript('held', dir);
+    if (left.length > 0) {
+      vipScript('del', dir);
+      log('warning', `removed ${left.join(', ')} from ${param('vip_nic')}: an instance starts unpromoted`);
+    }
+  }
   try {
     // Not recursive for the directory itself: Node's recursive mkdir spins on some pseudo file systems.
     if (!existsSync(dirname(dir))) mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
@@ -308,6 +360,11 @@ async function actionStart(): Promise<OcfCode> {
 
 async function actionStop(): Promise<OcfCode> {
   const dir = stateDir();
+  // First of all, the addresses go: whatever happens below, this node must not keep answering for them.
+  if (vips().length > 0) {
+    checkVipParameters();
+    vipScript('del', dir);
+  }
   const pid = runningPid(dir);
   // Everything below fits in the operation's timeout: drain, then SIGTERM, then SIGKILL.
   const deadline = Date.now() + actionTimeoutMs(40000) - 1000;
@@ -384,14 +441,19 @@ async function roleChange(cmd: 'promote' | 'demote'): Promise<OcfCode> {
   if (runningPid(dir) === undefined) {
     // A stopped instance is certainly not promoted: demote (part of Pacemaker's recovery after a crash) has nothing to do.
     if (cmd === 'demote') {
+      if (vips().length > 0) vipScript('del', dir);
       log('info', 'demote: not running, so not promoted');
       return OCF.SUCCESS;
     }
     throw new AgentError(OCF.NOT_RUNNING, 'cannot promote: hasocks is not running');
   }
+  // The addresses come before the promotion (a client that arrives first is held, not refused), and
+  // go after the demotion (the daemon ends its UDP associations while their clients can still be told).
+  if (cmd === 'promote' && vips().length > 0) vipScript('add', dir);
   const request = cmd === 'demote' ? { cmd, drain: drainTimeout() } : { cmd };
   const answer = await control(files.control(dir), request).catch((err: Error) => ({ ok: false as const, error: err.message }));
   if (!answer.ok) throw new AgentError(OCF.ERR_GENERIC, `${cmd} failed: ${answer.error}`);
+  if (cmd === 'demote' && vips().length > 0) vipScript('del', dir);
   log('info', cmd === 'promote' ? 'promoted: serving' : 'demoted: warm standby, open sessions draining');
   return OCF.SUCCESS;
 }

@@ -41,6 +41,19 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     uniqueGroup: 'listen',
   },
   {
+    name: 'vip',
+    shortdesc: 'Addresses the Promoted instance holds',
+    longdesc: 'Space-separated address/prefix list (IPv4 or IPv6, e.g. "192.0.2.100/24 192.0.2.101/24"): promote adds them to vip_nic and announces them (gratuitous ARP, or unsolicited neighbour advertisements), demote and stop remove them, and monitor checks that the Promoted instance holds them all and a standby none. This takes the place of IPaddr2 resources colocated with the Promoted role, and a switchover no longer waits for one IPaddr2 to stop before the other starts (docs/cluster.md). Empty: the agent manages no address.',
+    type: 'string',
+    uniqueGroup: 'vip',
+  },
+  {
+    name: 'vip_nic',
+    shortdesc: 'Interface for vip',
+    longdesc: 'The network interface the vip addresses go on, the same name on every node. Required with vip.',
+    type: 'string',
+  },
+  {
     name: 'state_dir',
     shortdesc: 'State directory',
     longdesc: 'Where the pid file and the control sockets of this instance live. Default: $HA_RSCTMP/hasocks-<instance> (HA_RSCTMP is usually /run/resource-agents). It must belong to root and be writable by nobody else; start refuses any other.',

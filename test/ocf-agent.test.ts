@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { RawClient, type TestServer, freePort, socks5Request, startEchoServer } from './helpers/net.js';
 import { CLI, OPEN_RULES } from './helpers/proxy.js';
 import { AGENT, type AgentRun, runAgent } from './helpers/ocf-run.js';
+import { createNetns } from './helpers/netns.js';
 import { eventually } from './helpers/hostile.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
 import { PROMOTION_SCORE, SCORE_FILE } from '../ocf/launcher-contract.js';
@@ -361,6 +362,80 @@ describe('lifecycle', () => {
       session.destroy();
     } finally {
       await agent('stop', params);
+    }
+  });
+
+  test('vip: promote adds and announces the addresses, demote and stop remove them, monitor checks who holds them', async () => {
+    // In a namespace of the test's own, with a veth pair: the addresses go on one end.
+    const ns = await createNetns();
+    const nic = 'vipnic';
+    const addresses = ['10.203.0.100', 'fd00:203::100'];
+    const vipConfig = join(dir, 'vip.json');
+    writeFileSync(vipConfig, JSON.stringify({ internal: ['10.203.0.100:1080'], freebind: true, rules: OPEN_RULES, logoutput: [join(dir, 'vip-proxy.log')] }));
+    chmodSync(vipConfig, 0o644);
+    const params = fresh({ config: vipConfig, CRM_meta_promotable: 'true', vip: '10.203.0.100/24 fd00:203::100/64', vip_nic: nic });
+    const recurring = { ...params, CRM_meta_interval: '1000' };
+    const inNs = (action: string, p: Record<string, string>, env: Record<string, string> = {}) => runAgent(action, p, env, 'hs-test', AGENT, ns.name);
+    const held = async (): Promise<string[]> => {
+      const shown = (await ns.exec('ip', ['-o', 'addr', 'show', 'dev', nic])).stdout;
+      return addresses.filter((a) => shown.includes(` ${a}/`));
+    };
+    try {
+      await ns.exec('ip', ['link', 'add', nic, 'type', 'veth', 'peer', 'name', 'vippeer']);
+      for (const link of [nic, 'vippeer']) await ns.exec('ip', ['link', 'set', link, 'up']);
+      await ns.exec('ip', ['addr', 'add', '10.203.0.1/24', 'dev', nic]);
+
+      expect((await inNs('start', params)).code).toBe(0);
+      expect(await held()).toEqual([]);
+      // The launcher does it without Node (on a failover's critical path): the addresses, then the promotion.
+      expect((await inNs('promote', params, { HASOCKS_NODE: '/bin/false' })).code).toBe(0);
+      expect(await held()).toEqual(addresses);
+      writeFileSync(join(params.state_dir!, SCORE_FILE), String(PROMOTION_SCORE.promoted));
+      expect((await inNs('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(8);
+      // An address gone behind the agent's back: the launcher hands over, and the full agent reports a failed Promoted instance.
+      await ns.exec('ip', ['addr', 'del', '10.203.0.100/24', 'dev', nic]);
+      expect((await inNs('monitor', recurring, { HASOCKS_NODE: '/bin/false' })).code).toBe(1);
+      const failed = await inNs('monitor', recurring);
+      expect(failed.code).toBe(9);
+      expect(failed.reason).toMatch(/promoted, but 10\.203\.0\.100 is not on vipnic/);
+      // promote again puts it back (promote is idempotent).
+      expect((await inNs('promote', params)).code).toBe(0);
+      expect(await held()).toEqual(addresses);
+
+      expect((await inNs('demote', params, { HASOCKS_NODE: '/bin/false' })).code).toBe(0);
+      expect(await held()).toEqual([]);
+      expect((await inNs('monitor', params)).code).toBe(0);
+      // A standby that holds one is wrong, and Pacemaker's recovery (stop) removes it.
+      await ns.exec('ip', ['addr', 'add', 'fd00:203::100/64', 'dev', nic, 'nodad']);
+      const stray = await inNs('monitor', params);
+      expect(stray.code).toBe(1);
+      expect(stray.reason).toMatch(/not promoted, but fd00:203::100 is on vipnic/);
+      expect((await inNs('stop', params)).code).toBe(0);
+      expect(await held()).toEqual([]);
+      // Stopped, with an address left over: a probe reports it, and stop removes it.
+      await ns.exec('ip', ['addr', 'add', '10.203.0.100/24', 'dev', nic]);
+      const probe = await inNs('monitor', params);
+      expect(probe.code).toBe(1);
+      expect(probe.reason).toMatch(/no hasocks runs here, but 10\.203\.0\.100 is on vipnic/);
+      expect((await inNs('stop', params)).code).toBe(0);
+      expect(await held()).toEqual([]);
+      expect((await inNs('monitor', params)).code).toBe(7);
+
+      // Parameters: address/prefix entries, and an interface to put them on.
+      for (const [bad, why] of [
+        [{ vip: '10.203.0.100' }, /vip entries are address\/prefix/],
+        [{ vip: '10.203.0.100/33' }, /vip entries are address\/prefix/],
+        [{ vip: '-6/24' }, /vip entries are address\/prefix/],
+        [{ vip_nic: '-f' }, /vip_nic "-f" is not an interface name/],
+        [{ vip_nic: undefined }, /vip needs vip_nic/],
+      ] as const) {
+        const checked = await inNs('validate-all', Object.fromEntries(Object.entries({ ...params, ...bad }).filter(([, v]) => v !== undefined)) as Record<string, string>);
+        expect(checked.code).toBe(6);
+        expect(checked.reason).toMatch(why);
+      }
+    } finally {
+      await inNs('stop', params);
+      await ns.remove();
     }
   });
 

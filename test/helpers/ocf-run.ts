@@ -21,9 +21,10 @@ export interface AgentRun {
 
 /**
  * One agent action with OCF_RESKEY_* parameters and extra environment (which
- * the daemon it starts inherits), run through `launcher` (ocf/hasocks, or a path that leads to it).
+ * the daemon it starts inherits), run through `launcher` (ocf/hasocks, or a
+ * path that leads to it), inside network namespace `netns` if given.
  */
-export async function runAgent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}, instance = 'hs-test', launcher = AGENT): Promise<AgentRun> {
+export async function runAgent(action: string, params: Record<string, string> = {}, env: Record<string, string> = {}, instance = 'hs-test', launcher = AGENT, netns?: string): Promise<AgentRun> {
   const environment: Record<string, string> = {
     OCF_ROOT: '/usr/lib/ocf',
     OCF_RESOURCE_INSTANCE: instance,
@@ -31,7 +32,8 @@ export async function runAgent(action: string, params: Record<string, string> = 
     ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`OCF_RESKEY_${k}`, v])),
     ...env,
   };
-  const result = await execa(launcher, [action], { env: environment, reject: false, timeout: 60000 });
+  const [command, args] = netns === undefined ? [launcher, [action]] : ['ip', ['netns', 'exec', netns, launcher, action]];
+  const result = await execa(command, args, { env: environment, reject: false, timeout: 60000 });
   const reason = /^ocf-exit-reason:(.*)$/m.exec(String(result.stderr))?.[1];
   return { code: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), reason };
 }
