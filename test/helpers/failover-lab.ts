@@ -14,8 +14,15 @@ export const VIP = '10.205.0.100';
 export const EXTERNAL_VIP = '10.205.0.101';
 export const SUBNET = '10.205.0';
 
-/** warm: promotable clone with a warm standby (pcs-promotable.sh); cold: IPaddr2 and hasocks in a group (pcs-group.sh); bare: no resources. */
-export type Layout = 'warm' | 'cold' | 'bare';
+/**
+ * warm: promotable clone with a warm standby and IPaddr2 VIPs (pcs-promotable.sh);
+ * agent-vip: the same, with the VIPs held by the agent itself (pcs-promotable.sh, AGENT_VIP=yes);
+ * cold: IPaddr2 and hasocks in a group (pcs-group.sh); bare: no resources.
+ */
+export type Layout = 'warm' | 'agent-vip' | 'cold' | 'bare';
+
+/** Layouts with a warm standby on every node but the active one. */
+export const hasStandbys = (layout: Layout): boolean => layout === 'warm' || layout === 'agent-vip';
 
 export interface Lab {
   readonly cluster: Cluster;
@@ -24,12 +31,17 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
-/** Corosync's timers: the lab's own (token 1000 ms), or the fast-failover profile of examples/corosync-fast-2-nodes.conf or -3-nodes.conf. */
-export type Timers = 'lab' | 'fast';
+/**
+ * Corosync's timers: the lab's own (token 1000 ms), the fast-failover
+ * profile of examples/corosync-fast-2-nodes.conf or -3-nodes.conf, or that
+ * profile with another token and consensus (to find its margin).
+ */
+export type Timers = 'lab' | 'fast' | { readonly token: number; readonly consensus: number };
 
 /** Build a lab of `size` nodes with `layout`; on any failure everything it made is removed. */
 export async function buildLab(size: number, layout: Layout, timers: Timers = 'lab'): Promise<Lab> {
-  const totem = timers === 'fast' ? totemSection(readFileSync(join(REPO, 'examples', `corosync-fast-${size === 2 ? 2 : 3}-nodes.conf`), 'utf8')) : '';
+  let totem = timers === 'lab' ? '' : totemSection(readFileSync(join(REPO, 'examples', `corosync-fast-${size === 2 ? 2 : 3}-nodes.conf`), 'utf8'));
+  if (typeof timers === 'object') totem = totem.replace(/^(\s*token:).*$/m, `$1 ${timers.token}`).replace(/^(\s*consensus:).*$/m, `$1 ${timers.consensus}`);
   const cluster = await createCluster(size, { subnet: SUBNET, stonith: true, totem });
   let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
   try {
@@ -39,11 +51,12 @@ export async function buildLab(size: number, layout: Layout, timers: Timers = 'l
     const node1 = cluster.nodes[0]!;
     for (const args of cluster.fenceCommands) await node1.exec('pcs', args);
     if (layout !== 'bare') {
-      const env = { ...process.env, CONFIG: config, VIP, EXTERNAL_VIP, NIC: cluster.nic, PROMOTED_MONITOR: '1s' } as Record<string, string>;
-      const script = await node1.exec('sh', [join(REPO, 'examples', layout === 'warm' ? 'pcs-promotable.sh' : 'pcs-group.sh')], { env, reject: false });
-      if (/error/i.test(script.stderr)) throw new Error(`examples/${layout === 'warm' ? 'pcs-promotable.sh' : 'pcs-group.sh'} failed:\n${script.stderr}`);
+      const env = { ...process.env, CONFIG: config, VIP, EXTERNAL_VIP, NIC: cluster.nic, PROMOTED_MONITOR: '1s', AGENT_VIP: layout === 'agent-vip' ? 'yes' : 'no' } as Record<string, string>;
+      const example = hasStandbys(layout) ? 'pcs-promotable.sh' : 'pcs-group.sh';
+      const script = await node1.exec('sh', [join(REPO, 'examples', example)], { env, reject: false });
+      if (/error/i.test(script.stderr)) throw new Error(`examples/${example} failed:\n${script.stderr}`);
       await waitFor(cluster, 'the service up', async () => (await serving(cluster)) !== undefined);
-      if (layout === 'warm') await waitFor(cluster, 'a warm standby on every other node', async () => standbys(await crmMon(cluster)) === size - 1);
+      if (hasStandbys(layout)) await waitFor(cluster, 'a warm standby on every other node', async () => standbys(await crmMon(cluster)) === size - 1);
     }
     const started = targets;
     return {
@@ -69,6 +82,8 @@ export const standbys = (mon: string): number => (/Unpromoted: \[ ([^\]]*) \]/.e
 export async function serving(cluster: Cluster): Promise<string | undefined> {
   const mon = await crmMon(cluster);
   const active = /Promoted: \[ (node\d) \]/.exec(mon)?.[1] ?? /socks\s+\(ocf:hasocks:socks\):\s+Started (node\d)/.exec(mon)?.[1];
+  // With the VIPs held by the agent (layout agent-vip) there is no IPaddr2: the node that holds the VIP says it.
+  if (!/ocf:heartbeat:IPaddr2/.test(mon)) return active !== undefined && (await holders(cluster, VIP)).join() === active ? active : undefined;
   const vip = /vip\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
   const external = /vip-external\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
   return active && vip === active && (external === undefined || external === active) ? active : undefined;

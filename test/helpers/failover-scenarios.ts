@@ -6,13 +6,13 @@ import { afterAll, beforeAll, expect } from '@jest/globals';
 import type { Cluster } from './cluster.js';
 import { type DrillReport, crmMon, dcOf, drillAround, socksClient, waitFor } from './cluster-client.js';
 import { controllerReasked } from './pacemaker-log.js';
-import { EXTERNAL_VIP, type Timers, VIP, buildLab, holders, serving, standbys } from './failover-lab.js';
+import { EXTERNAL_VIP, type Layout, type Timers, VIP, buildLab, hasStandbys, holders, serving, standbys } from './failover-lab.js';
 
 /** How much slower than a target a loaded 2-core CI machine may be. */
 export const MARGIN = 1.25;
 
 /** The lab of the describe block this is called in: built before its tests, removed after them. */
-export function labFor(size: number, layout: 'warm' | 'cold', timers: Timers = 'lab'): { cluster: Cluster } {
+export function labFor(size: number, layout: Exclude<Layout, 'bare'>, timers: Timers = 'lab'): { cluster: Cluster } {
   const holder = {} as { cluster: Cluster; stop?: () => Promise<void> };
   beforeAll(async () => {
     const lab = await buildLab(size, layout, timers);
@@ -65,6 +65,9 @@ export async function arrangeActive(cluster: Cluster, onDc: boolean): Promise<st
 
 /** One crash: the outage a client saw, and whether the surviving DC's controller slept its one second first (controllerReasked). */
 export interface Crash {
+  /** The node crashed, and when. */
+  readonly crashed: string;
+  readonly crashedAt: number;
   readonly outageMs: number;
   readonly reasked: boolean;
   readonly report: DrillReport;
@@ -73,7 +76,7 @@ export interface Crash {
 }
 
 /** Crash the active node during a drill; check fencing and health; power it back on. `onDc`: put the active instance on the DC first (or off it). */
-export async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefined, layout: 'warm' | 'cold' = 'warm'): Promise<Crash> {
+export async function crashRun(cluster: Cluster, label: string, onDc: boolean | undefined, layout: Exclude<Layout, 'bare'> = 'warm'): Promise<Crash> {
   await waitFor(cluster, 'one node serving', async () => (await serving(cluster)) !== undefined);
   const active = onDc === undefined ? (await serving(cluster))! : await arrangeActive(cluster, onDc);
   const dc = await dcOf(cluster);
@@ -98,8 +101,8 @@ export async function crashRun(cluster: Cluster, label: string, onDc: boolean | 
   const reasked = controllerReasked(cluster, newDc, crashedAt);
   const note = `${active === dc ? 'the active node was the DC' : 'the DC survived'}${reasked ? '; the controller re-asked (+1 s)' : ''}`;
   await cluster.restart(active);
-  if (layout === 'warm') await waitFor(cluster, `${active} back as a standby`, async () => standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
-  return { outageMs: report.worstOutageMs, reasked, report, note };
+  if (hasStandbys(layout)) await waitFor(cluster, `${active} back as a standby`, async () => standbys(await crmMon(cluster)) === cluster.nodes.length - 1);
+  return { crashed: active, crashedAt, outageMs: report.worstOutageMs, reasked, report, note };
 }
 
 /** Cut the active node's link during a drill of `seconds`; wait until the other fences it (the cut node cannot reach the fence device); check health; power it back on. */

@@ -100,3 +100,56 @@ export function schedulerActions(cluster: Cluster, node: string, sinceMs: number
     .filter((line): line is NonNullable<typeof line> => line !== undefined && line.at >= sinceMs && line.daemon === 'pacemaker-schedulerd' && /notice: Actions: /.test(line.text))
     .map((line) => line.text.replace(/^.*notice: Actions: +/, ''));
 }
+
+/** One step of a failover as a node's logs tell it. */
+export interface Step {
+  readonly at: number;
+  /** "corosync", "pacemaker-controld", ... or "proxy" (the lab's proxy.log, which every node writes). */
+  readonly source: string;
+  readonly text: string;
+}
+
+/** The lines that mark a failover's steps; everything else in the logs is left out. */
+const STEP_PATTERNS: Record<string, RegExp> = {
+  corosync: /Token has not been received|A processor failed|A new membership|Completed service synchronization/,
+  'pacemaker-controld': /Initiating \w+ operation|confirmed: | -> S_(POLICY_ENGINE|TRANSITION_ENGINE|IDLE) |Requesting fencing|Peer \S+ was terminated/,
+  'pacemaker-schedulerd': /notice: Actions: /,
+  'pacemaker-fenced': /Operation '\w+' .* (OK|Done)/,
+  proxy: /promoted|demoted|left this node/,
+};
+
+/** "Dec 02 17:24:46.618 [23] node1 corosync notice  [MAIN  ] ..." -> epoch ms. */
+function parseCorosyncLine(line: string, year: number): number | undefined {
+  const m = /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3}) \[\d+\] \S+ corosync /.exec(line);
+  if (!m) return undefined;
+  return new Date(year, MONTHS.indexOf(m[1]!), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
+}
+
+/**
+ * A failover's steps between `fromMs` and `toMs`, from `node`'s Corosync
+ * and Pacemaker logs and the lab's proxy.log, in time order: the material
+ * of a timeline such as docs/cluster.md's "Where a crash's time goes".
+ */
+export function failoverSteps(cluster: Cluster, node: string, fromMs: number, toMs: number): Step[] {
+  const year = new Date(fromMs).getFullYear();
+  const read = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n') : []);
+  const steps: Step[] = [];
+  for (const raw of read(pacemakerLog(cluster, node))) {
+    const line = parseLine(raw, year);
+    if (line && STEP_PATTERNS[line.daemon]?.test(line.text)) steps.push({ at: line.at, source: line.daemon, text: line.text.replace(/^.*?\) \t?\w+: /, '') });
+  }
+  for (const raw of read(join(cluster.dir, node, 'fs/var/log/corosync/corosync.log'))) {
+    const at = parseCorosyncLine(raw, year);
+    if (at !== undefined && STEP_PATTERNS.corosync!.test(raw)) steps.push({ at, source: 'corosync', text: raw.replace(/^.*?\] /, '') });
+  }
+  for (const raw of read(join(cluster.dir, 'proxy.log'))) {
+    const at = Date.parse(raw.slice(0, 24));
+    if (!Number.isNaN(at) && STEP_PATTERNS.proxy!.test(raw)) steps.push({ at, source: 'proxy', text: raw.slice(25) });
+  }
+  return steps.filter((s) => s.at >= fromMs && s.at <= toMs).sort((a, b) => a.at - b.at);
+}
+
+/** failoverSteps as text, each line's time in ms after `zeroMs`. */
+export function formatSteps(steps: readonly Step[], zeroMs: number): string {
+  return steps.map((s) => `${String(s.at - zeroMs).padStart(6)} ms  ${s.source.replace(/^pacemaker-/, '')}: ${s.text}`).join('\n');
+}

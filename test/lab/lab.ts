@@ -1,5 +1,5 @@
 /**
- * `npm run lab -- up [N] [--layout warm|cold|bare]`, `status`, `exec`, `client`, `down`, `stress`:
+ * `npm run lab -- up [N] [--layout warm|agent-vip|cold|bare]`, `status`, `exec`, `client`, `down`, `stress`:
  * the failover lab of the test suite (test/helpers/failover-lab.ts), standalone,
  * for exploring by hand. `up` starts a keeper process in the background that
  * builds the lab and holds it (the lab's fence device lives in that process);
@@ -53,12 +53,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function usage(): never {
   console.error(
     [
-      'usage: npm run lab -- up [N] [--layout warm|cold|bare]   build an N-node lab (default 2, warm) in the background',
+      'usage: npm run lab -- up [N] [--layout warm|agent-vip|cold|bare]   build an N-node lab (default 2, warm) in the background',
       '       npm run lab -- status                              nodes, addresses and crm_mon',
       '       npm run lab -- exec NODE CMD [ARGS...]             run a command on a node (e.g. exec node1 pcs status)',
       '       npm run lab -- client CMD [ARGS...]                run a command in the client namespace (e.g. a drill)',
       '       npm run lab -- down                                remove the lab and everything it made',
-      '       npm run lab -- stress [N] --minutes M [--no-cpu] [--sessions S] [--loss PER_MILLE] [--delay MS] [--jitter MS] [--out FILE]',
+      '       npm run lab -- stress [N] --minutes M [--no-cpu] [--sessions S] [--loss PER_MILLE] [--delay MS] [--jitter MS]',
+      '                             [--token MS --consensus MS] [--out FILE]',
       '                                                          an N-node lab (default 2) with the fast-failover profile held under',
       '                                                          load; defaults: every CPU, 32 sessions, 1 per mille, 5 +- 5 ms;',
       '                                                          prints (and writes) a JSON report; exits 1 on a false failover',
@@ -106,7 +107,7 @@ async function up(args: string[]): Promise<void> {
   const size = Number(args.find((a) => /^\d+$/.test(a)) ?? 2);
   const layoutIndex = args.indexOf('--layout');
   const layout = (layoutIndex >= 0 ? args[layoutIndex + 1] : 'warm') as Layout;
-  if (!(size >= 2 && size <= 5) || !['warm', 'cold', 'bare'].includes(layout)) usage();
+  if (!(size >= 2 && size <= 5) || !['warm', 'agent-vip', 'cold', 'bare'].includes(layout)) usage();
   const log = openSync(KEEPER_LOG, 'w');
   const keeper = spawn(process.execPath, [fileURLToPath(import.meta.url), 'keep', String(size), layout], { detached: true, stdio: ['ignore', log, log] });
   keeper.unref();
@@ -217,8 +218,12 @@ async function stress(args: string[]): Promise<void> {
     lossPerMille: numberFlag(args, '--loss', 1),
     delay: delayMs > 0 ? { meanMs: delayMs, jitterMs: numberFlag(args, '--jitter', 5) } : undefined,
   };
-  console.log(`lab: building ${size} nodes with the fast-failover profile...`);
-  const lab = await buildLab(size, 'warm', 'fast');
+  // --token T --consensus C: the profile with other timers, to find how far they can go.
+  const token = numberFlag(args, '--token', 0);
+  const timers = token > 0 ? { token, consensus: numberFlag(args, '--consensus', NaN) } : 'fast';
+  if (typeof timers === 'object' && !(timers.consensus > 0)) usage();
+  console.log(`lab: building ${size} nodes with the fast-failover profile${typeof timers === 'object' ? ` (token ${timers.token}, consensus ${timers.consensus})` : ''}...`);
+  const lab = await buildLab(size, 'warm', timers);
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -230,7 +235,7 @@ async function stress(args: string[]): Promise<void> {
   try {
     console.log(`lab: ${minutes} minutes under ${JSON.stringify(load)}, from ${new Date().toISOString()}`);
     const report = await stressCluster(lab.cluster, minutes * 60, load);
-    const text = JSON.stringify({ nodes: size, load, finished: new Date().toISOString(), ...report }, null, 2);
+    const text = JSON.stringify({ nodes: size, timers, load, finished: new Date().toISOString(), ...report }, null, 2);
     console.log(text);
     const outIndex = args.indexOf('--out');
     if (outIndex >= 0) writeFileSync(args[outIndex + 1] ?? usage(), `${text}\n`);
