@@ -51,6 +51,8 @@ export interface Cluster {
   cut(name: string): Promise<void>;
   /** The nodes the lab has powered off for the fence agent, in order. */
   readonly fenced: string[];
+  /** Whether the cluster fences (stonith-enabled); without it, a lost node is simply written off. */
+  readonly stonith: boolean;
   readonly client: Netns;
   readonly clientAddress: string;
   /** The bridge-side interface name every node's NIC has (for IPaddr2's nic=). */
@@ -361,6 +363,7 @@ export async function createCluster(size: number, options: { subnet?: string; st
         ['constraint', 'location', `fence-${s.name}`, 'avoids', s.name],
       ]),
       fenced,
+      stonith: options.stonith ?? false,
       crash: (name) => powerOff(name),
       restart,
       cut: async (name) => void (await execa('ip', ['-n', sw, 'link', 'set', ports.get(name)!, 'down'])),

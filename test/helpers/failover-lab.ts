@@ -38,18 +38,22 @@ export interface Lab {
  */
 export type Timers = 'lab' | 'fast' | { readonly token: number; readonly consensus: number };
 
-/** Build a lab of `size` nodes with `layout`; on any failure everything it made is removed. */
-export async function buildLab(size: number, layout: Layout, timers: Timers = 'lab'): Promise<Lab> {
+/**
+ * Build a lab of `size` nodes with `layout`, fencing on (one device per node,
+ * as production clusters run) unless `stonith` is false; on any failure
+ * everything it made is removed.
+ */
+export async function buildLab(size: number, layout: Layout, timers: Timers = 'lab', stonith = true): Promise<Lab> {
   let totem = timers === 'lab' ? '' : totemSection(readFileSync(join(REPO, 'examples', `corosync-fast-${size === 2 ? 2 : 3}-nodes.conf`), 'utf8'));
   if (typeof timers === 'object') totem = totem.replace(/^(\s*token:).*$/m, `$1 ${timers.token}`).replace(/^(\s*consensus:).*$/m, `$1 ${timers.consensus}`);
-  const cluster = await createCluster(size, { subnet: SUBNET, stonith: true, totem });
+  const cluster = await createCluster(size, { subnet: SUBNET, stonith, totem });
   let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
   try {
     targets = await startTargets(cluster);
     const config = join(cluster.dir, 'hasocks.json');
     writeFileSync(config, JSON.stringify({ internal: [`${VIP}:1080`], external: [EXTERNAL_VIP], freebind: true, rules: OPEN_RULES, logoutput: [join(cluster.dir, 'proxy.log')] }));
     const node1 = cluster.nodes[0]!;
-    for (const args of cluster.fenceCommands) await node1.exec('pcs', args);
+    if (stonith) for (const args of cluster.fenceCommands) await node1.exec('pcs', args);
     if (layout !== 'bare') {
       const env = { ...process.env, CONFIG: config, VIP, EXTERNAL_VIP, NIC: cluster.nic, PROMOTED_MONITOR: '1s', AGENT_VIP: layout === 'agent-vip' ? 'yes' : 'no' } as Record<string, string>;
       const example = hasStandbys(layout) ? 'pcs-promotable.sh' : 'pcs-group.sh';
