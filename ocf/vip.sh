@@ -64,6 +64,7 @@ vip_del() {
 # Run as a program (by the agent): sh vip.sh add|del|held|absent VIPS NIC [STATE_DIR]
 case ${0##*/} in
   vip.sh)
+    set -f  # VIPS is split into words, never expanded into file names
     action=$1
     shift
     case $action in
