@@ -100,6 +100,9 @@ function vipScript(action: 'add' | 'del' | 'held' | 'absent', dir: string): stri
   return result.stdout.split('\n').filter(Boolean);
 }
 
+/** "192.0.2.100 is on eth0" / "192.0.2.100, 192.0.2.101 are not on eth0", for exit reasons. */
+const onNic = (addresses: readonly string[], not = ''): string => `${addresses.join(', ')} ${addresses.length > 1 ? 'are' : 'is'} ${not}on ${param('vip_nic')}`;
+
 /** validate-all at OCF_CHECK_LEVEL=10: the environment of this host. */
 async function checkEnvironment(): Promise<void> {
   const configPath = param('config')!;
@@ -233,7 +236,7 @@ async function actionMonitor(action: string): Promise<OcfCode> {
     checkParameters();
     // Addresses of ours with no proxy behind them: Pacemaker's recovery (a stop) removes them.
     const stray = vips().length > 0 ? vipScript('held', dir) : [];
-    if (stray.length > 0) throw new AgentError(OCF.ERR_GENERIC, `no hasocks runs here, but ${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} on ${param('vip_nic')}`);
+    if (stray.length > 0) throw new AgentError(OCF.ERR_GENERIC, `no hasocks runs here, but ${onNic(stray)}`);
     if (isProbe(action)) return OCF.NOT_RUNNING;
     // A recurring monitor that finds the daemon gone reports a failure that
     // Pacemaker is about to recover. Dropping the score now lets the change
@@ -258,8 +261,8 @@ async function actionMonitor(action: string): Promise<OcfCode> {
   if (vips().length > 0) {
     // The Promoted instance holds every address, a standby none.
     const wrong = vipScript(promoted ? 'absent' : 'held', dir);
-    if (wrong.length > 0 && promoted) throw new AgentError(OCF.FAILED_PROMOTED, `promoted, but ${wrong.join(', ')} ${wrong.length > 1 ? 'are' : 'is'} not on ${param('vip_nic')}`);
-    if (wrong.length > 0) throw new AgentError(OCF.ERR_GENERIC, `not promoted, but ${wrong.join(', ')} ${wrong.length > 1 ? 'are' : 'is'} on ${param('vip_nic')}`);
+    if (wrong.length > 0 && promoted) throw new AgentError(OCF.FAILED_PROMOTED, `promoted, but ${onNic(wrong, 'not ')}`);
+    if (wrong.length > 0) throw new AgentError(OCF.ERR_GENERIC, `not promoted, but ${onNic(wrong)}`);
   }
   const depth = Number(process.env.OCF_CHECK_LEVEL ?? '0');
   const failedDepth = deepFailure(dir);
@@ -299,13 +302,8 @@ async function actionStart(): Promise<OcfCode> {
   }
   await checkEnvironment();
   // An instance starts unpromoted: addresses left from an earlier life go (a probe reported them).
-  if (vips().length > 0) {
-    const left = vipScript('held', dir);
-    if (left.length > 0) {
-      vipScript('del', dir);
-      log('warning', `removed ${left.join(', ')} from ${param('vip_nic')}: an instance starts unpromoted`);
-    }
-  }
+  const left = vips().length > 0 ? vipScript('del', dir) : [];
+  if (left.length > 0) log('warning', `removed ${left.join(', ')} from ${param('vip_nic')}: an instance starts unpromoted`);
   try {
     // Not recursive for the directory itself: Node's recursive mkdir spins on some pseudo file systems.
     if (!existsSync(dirname(dir))) mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });

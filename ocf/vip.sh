@@ -9,7 +9,8 @@
 #   vip_add VIPS NIC STATE_DIR   add each address that is absent, then announce
 #                                each (gratuitous ARP, or unsolicited neighbour
 #                                advertisements for IPv6) in the background
-#   vip_del VIPS NIC             remove each address that is present
+#   vip_del VIPS NIC             remove each address that is present, and
+#                                print those it removed
 #   vip_held VIPS NIC            print the addresses that are on NIC
 #   vip_absent VIPS NIC          print the addresses that are not on NIC
 
@@ -57,6 +58,7 @@ vip_del() {
   for vip in $1; do
     vip_here "$vip" "$2" || continue
     ip addr del "$vip" dev "$2" || return 1
+    printf '%s\n' "${vip%/*}"
   done
   return 0
 }

@@ -10,8 +10,7 @@ import { type DrillReport, crmMon, dcOf, drillAround, integrityTrafficIn, waitFo
 import { type ClientView, type Outcome, outcomeOf, proxyAgrees, proxySessions, tally } from './helpers/integrity-traffic.js';
 import { OPEN_RULES } from './helpers/proxy.js';
 import { EXTERNAL_VIP, VIP, serving, standbys } from './helpers/failover-lab.js';
-import { type Crash, MARGIN, crashRun, cutRun, expectHealthy, labFor, moveActive } from './helpers/failover-scenarios.js';
-import { failoverSteps, formatSteps } from './helpers/pacemaker-log.js';
+import { type Crash, MARGIN, crashRun, cutRun, expectHealthy, labFor, moveActive, switchoverRun } from './helpers/failover-scenarios.js';
 
 /** Targets from the issue (MARGIN: how much slower a loaded 2-core CI machine may be). */
 const TARGET = { crashMedianMs: 2400, crashEachMs: 3400, sigkillMs: 2500, switchoverMs: 1000 };
@@ -63,16 +62,7 @@ describe('2-node lab, warm standby (examples/pcs-promotable.sh), stonith on', ()
   }, 120000);
 
   test('planned switchover with pcs resource move', async () => {
-    const from = (await serving(lab.cluster))!;
-    const to = lab.cluster.nodes.find((n) => n.name !== from)!.name;
-    let movedAt = 0;
-    const report = await drillAround(lab.cluster, 'move', `${VIP}:1080`, 7, () => {
-      movedAt = Date.now();
-      return moveActive(lab.cluster, to);
-    });
-    // Where the time goes (docs/cluster.md, "Where a switchover's time goes"): the DC plans and confirms every step.
-    const dc = (await dcOf(lab.cluster))!;
-    console.log(`switchover ${from} -> ${to}, ${dc}'s steps in ms after pcs resource move began:\n${formatSteps(failoverSteps(lab.cluster, dc, movedAt, movedAt + 4000), movedAt)}`);
+    const { report, to } = await switchoverRun(lab.cluster, 'move', 7);
     expect(record('switchover, pcs resource move', report)).toBeLessThan(TARGET.switchoverMs * MARGIN);
     expect(await serving(lab.cluster)).toBe(to);
     await expectHealthy(lab.cluster);

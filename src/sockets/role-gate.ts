@@ -1,6 +1,7 @@
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { isUnspecified } from '../protocol/address.js';
+import type { CommandName } from '../protocol/constants.js';
 import type { LocalEnd } from '../session/session.js';
 import type { ClientSocket } from './c-sessions.js';
 import { isLocalAddress, whenReady } from './local-addresses.js';
@@ -22,10 +23,8 @@ export interface GatedServer {
   config(): RuntimeConfig;
   boundAddresses(): string[];
   openSessions(): number;
-  /** End every open session: the drain time after a demote is over. */
-  terminateSessions(reason: string): void;
-  /** End every UDP association (closing its control connection tells its client). */
-  endUdpAssociations(reason: string): void;
+  /** End every open session (the drain time after a demote is over), or those of one command. */
+  terminateSessions(reason: string, command?: CommandName): void;
   /** Serve a client the gate held, as arriving at `localEnd`; it keeps the place of session.max it took on arrival. */
   serve(socket: ClientSocket, localEnd: LocalEnd | undefined): void;
   /** A held client left unserved: give its place back. */
@@ -176,7 +175,7 @@ export class RoleGate {
     // resets). So it ends now, while the VIP is still here to carry the close of its control
     // connection (RFC 1928 ends an association with it): the client can associate again where
     // the VIP goes. Once the VIP has gone, this node cannot send from it any more.
-    this.server.endUdpAssociations('demoted: UDP association ended, to be made again where the VIP goes');
+    this.server.terminateSessions('demoted: UDP association ended, to be made again where the VIP goes', 'udpassociate');
     const open = this.server.openSessions();
     this.logger.info(`demoted: no new sessions; ${open} open session(s) may finish within ${drainMs / 1000}s`);
     if (open === 0) return;

@@ -113,11 +113,8 @@ export class SocksServer {
         config: () => this.config,
         boundAddresses: () => this.boundAddresses(),
         openSessions: () => this.sessions.size,
-        terminateSessions: (reason) => {
-          for (const session of this.sessions.snapshot()) session.terminate(reason);
-        },
-        endUdpAssociations: (reason) => {
-          for (const session of this.sessions.snapshot()) if (session.command === 'udpassociate') session.terminate(reason);
+        terminateSessions: (reason, command) => {
+          for (const session of this.sessions.snapshot()) if (command === undefined || session.command === command) session.terminate(reason);
         },
         serve: (socket, localEnd) => this.startSession(socket, false, localEnd),
         release: () => this.budget.give(),

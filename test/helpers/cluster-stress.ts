@@ -17,7 +17,7 @@ import type { Cluster } from './cluster.js';
 import { dcOf, integrityTrafficIn, waitFor } from './cluster-client.js';
 import { VIP } from './failover-lab.js';
 import { type Outcome, outcomeOf, tally } from './integrity-traffic.js';
-import { schedulerActions } from './pacemaker-log.js';
+import { corosyncLog, schedulerActions } from './pacemaker-log.js';
 import { REPO } from './proxy.js';
 
 export interface StressLoad {
@@ -67,7 +67,7 @@ const COROSYNC_SIGNS = {
 type CorosyncSigns = Record<keyof typeof COROSYNC_SIGNS, number>;
 
 function corosyncSigns(cluster: Cluster, node: string): CorosyncSigns {
-  const log = readFileSync(join(cluster.dir, node, 'fs/var/log/corosync/corosync.log'), 'utf8');
+  const log = readFileSync(corosyncLog(cluster, node), 'utf8');
   return Object.fromEntries(Object.entries(COROSYNC_SIGNS).map(([key, text]) => [key, log.split(text).length - 1])) as CorosyncSigns;
 }
 
@@ -112,6 +112,19 @@ async function stopDelay(delayers: Delayer[]): Promise<Record<string, DelayGiven
   return given;
 }
 
+/** What in a report is a false failover: a new membership on any node, a fencing, a planned action; none in a run that passes. */
+export function falseFailoverSigns(report: StressReport): string[] {
+  return [
+    ...Object.entries(report.corosync).filter(([, signs]) => signs.memberships > 0).map(([node, signs]) => `${node}: ${signs.memberships} new membership(s)`),
+    ...report.fenced.map((node) => `${node} fenced`),
+    ...report.actions,
+  ];
+}
+
+/** Sessions that did not come through whole (a run that passes has none). */
+export const brokenSessions = (report: StressReport): number =>
+  report.sessions ? report.sessions.cut + report.sessions.corrupted + report.sessions.stalled + report.sessions['truncated-but-whole'] : 0;
+
 /** Hold the cluster under `load` for `seconds` (the run's length is the measurement), then report. Everything it adds is removed, even on failure. */
 export async function stressCluster(cluster: Cluster, seconds: number, load: StressLoad): Promise<StressReport> {
   // From a quiet cluster: a transition still running from the set-up would count as the run's.
@@ -155,9 +168,9 @@ export async function stressCluster(cluster: Cluster, seconds: number, load: Str
       traffic = undefined;
     }
     await Promise.all(stressors);
-    if (load.delay) delay = await stopDelay(delayers.splice(0));
   } finally {
-    await stopDelay(delayers);
+    const given = await stopDelay(delayers);
+    if (load.delay) delay = given;
     await traffic?.stop().catch(() => undefined);
     for (const node of lossy) await node.exec('nft', ['delete', 'table', 'inet', 'stress-loss'], { reject: false });
   }

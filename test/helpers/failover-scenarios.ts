@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect } from '@jest/globals';
 import type { Cluster } from './cluster.js';
 import { type DrillReport, crmMon, dcOf, drillAround, socksClient, waitFor } from './cluster-client.js';
-import { controllerReasked } from './pacemaker-log.js';
+import { controllerReasked, failoverSteps, formatSteps } from './pacemaker-log.js';
 import { EXTERNAL_VIP, type Layout, type Timers, VIP, buildLab, hasStandbys, holders, serving, standbys } from './failover-lab.js';
 
 /** How much slower than a target a loaded 2-core CI machine may be. */
@@ -50,6 +50,25 @@ export async function expectHealthy(cluster: Cluster): Promise<void> {
 export async function moveActive(cluster: Cluster, to: string): Promise<void> {
   await cluster.nodes[0]!.exec('pcs', ['resource', 'move', 'socks-clone', to, '--promoted']);
   await cluster.nodes[0]!.exec('pcs', ['resource', 'clear', 'socks-clone'], { reject: false });
+}
+
+/**
+ * Move the active instance to the other node (pcs resource move) during a
+ * drill of `seconds`, and print where the time went: the DC's steps
+ * (docs/cluster.md, "Where a switchover's time goes"). The report, and the
+ * node it moved to.
+ */
+export async function switchoverRun(cluster: Cluster, label: string, seconds: number): Promise<{ report: DrillReport; to: string }> {
+  const from = (await serving(cluster))!;
+  const to = cluster.nodes.find((n) => n.name !== from)!.name;
+  let movedAt = 0;
+  const report = await drillAround(cluster, label, `${VIP}:1080`, seconds, () => {
+    movedAt = Date.now();
+    return moveActive(cluster, to);
+  });
+  const dc = (await dcOf(cluster))!;
+  console.log(`switchover ${from} -> ${to} (${label}): ${(report.worstOutageMs / 1000).toFixed(2)} s; ${dc}'s steps in ms after pcs resource move began:\n${formatSteps(failoverSteps(cluster, dc, movedAt, movedAt + 4000), movedAt)}`);
+  return { report, to };
 }
 
 /** Put the active instance on the DC (or off it), so both DC cases are measured. */

@@ -4,19 +4,25 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, wat
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
 
-/** A lab node's pacemaker.log, as the test process sees it (the node's /var/log is a directory of the lab's). */
+/** A lab node's pacemaker.log and corosync.log, as the test process sees them (the node's /var/log is a directory of the lab's). */
 const pacemakerLog = (cluster: Cluster, node: string): string => join(cluster.dir, node, 'fs/var/log/pacemaker/pacemaker.log');
+export const corosyncLog = (cluster: Cluster, node: string): string => join(cluster.dir, node, 'fs/var/log/corosync/corosync.log');
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+/** The "Nov 26 23:36:44.143" both Pacemaker and Corosync start their lines with. */
+const TIMESTAMP = /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3}) /;
+
+/** A TIMESTAMP match as epoch ms: the daemons write local time, and inherit this process's time zone. */
+const localTime = (m: RegExpExecArray, year: number): number =>
+  new Date(year, MONTHS.indexOf(m[1]!), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
+
+const PACEMAKER_LINE = new RegExp(`${TIMESTAMP.source}\\S+ (pacemaker-\\w+)`);
+
 /** "Nov 26 23:36:44.143 node1 pacemaker-controld  [50] (fn) ..." -> epoch ms and daemon. */
 function parseLine(line: string, year: number): { at: number; daemon: string; text: string } | undefined {
-  const m = /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3}) \S+ (pacemaker-\w+)/.exec(line);
-  if (!m) return undefined;
-  const month = MONTHS.indexOf(m[1]!);
-  // Pacemaker writes local time; the lab's daemons inherit this process's time zone, so read it as local time too.
-  const at = new Date(year, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
-  return { at, daemon: m[7]!, text: line };
+  const m = PACEMAKER_LINE.exec(line);
+  return m ? { at: localTime(m, year), daemon: m[7]!, text: line } : undefined;
 }
 
 /**
@@ -120,9 +126,8 @@ const STEP_PATTERNS: Record<string, RegExp> = {
 
 /** "Dec 02 17:24:46.618 [23] node1 corosync notice  [MAIN  ] ..." -> epoch ms. */
 function parseCorosyncLine(line: string, year: number): number | undefined {
-  const m = /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3}) \[\d+\] \S+ corosync /.exec(line);
-  if (!m) return undefined;
-  return new Date(year, MONTHS.indexOf(m[1]!), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
+  const m = TIMESTAMP.exec(line);
+  return m ? localTime(m, year) : undefined;
 }
 
 /**
@@ -138,7 +143,7 @@ export function failoverSteps(cluster: Cluster, node: string, fromMs: number, to
     const line = parseLine(raw, year);
     if (line && STEP_PATTERNS[line.daemon]?.test(line.text)) steps.push({ at: line.at, source: line.daemon, text: line.text.replace(/^.*?\) \t?\w+: /, '') });
   }
-  for (const raw of read(join(cluster.dir, node, 'fs/var/log/corosync/corosync.log'))) {
+  for (const raw of read(corosyncLog(cluster, node))) {
     const at = parseCorosyncLine(raw, year);
     if (at !== undefined && STEP_PATTERNS.corosync!.test(raw)) steps.push({ at, source: 'corosync', text: raw.replace(/^.*?\] /, '') });
   }

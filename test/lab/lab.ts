@@ -15,7 +15,7 @@ import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type StressLoad, stressCluster } from '../helpers/cluster-stress.js';
+import { type StressLoad, brokenSessions, falseFailoverSigns, stressCluster } from '../helpers/cluster-stress.js';
 import { EXTERNAL_VIP, type Layout, VIP, buildLab } from '../helpers/failover-lab.js';
 
 /** The running lab's record (HASOCKS_LAB_STATE moves it, so a test's lab cannot meet a developer's). */
@@ -239,11 +239,11 @@ async function stress(args: string[]): Promise<void> {
     console.log(text);
     const outIndex = args.indexOf('--out');
     if (outIndex >= 0) writeFileSync(args[outIndex + 1] ?? usage(), `${text}\n`);
-    const falseFailovers =
-      Object.values(report.corosync).reduce((sum, signs) => sum + signs.memberships, 0) + report.fenced.length + report.actions.length;
-    const broken = report.sessions ? report.sessions.cut + report.sessions.corrupted + report.sessions.stalled + report.sessions['truncated-but-whole'] : 0;
-    console.log(`lab: ${falseFailovers === 0 && broken === 0 ? 'passed' : 'FAILED'}: ${falseFailovers} false failover signs, ${broken} broken sessions`);
-    process.exitCode = falseFailovers === 0 && broken === 0 ? 0 : 1;
+    const signs = falseFailoverSigns(report);
+    const broken = brokenSessions(report);
+    const passed = signs.length === 0 && broken === 0;
+    console.log(`lab: ${passed ? 'passed' : 'FAILED'}: ${signs.length} false failover signs, ${broken} broken sessions`);
+    process.exitCode = passed ? 0 : 1;
   } finally {
     await stop();
   }
