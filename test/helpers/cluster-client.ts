@@ -34,6 +34,16 @@ export async function waitFor(cluster: Cluster, what: string, check: () => Promi
   }
 }
 
+/** Until the DC has no transition left to run (S_IDLE): a scenario measured from here is not charged with the last one's tail. */
+export async function waitForIdle(cluster: Cluster): Promise<void> {
+  await waitFor(cluster, 'the DC idle', async () => {
+    const dc = await dcOf(cluster);
+    if (dc === undefined) return false;
+    const state = await cluster.nodes.find((n) => n.name === dc)!.exec('crmadmin', ['-S', dc], { reject: false, timeout: 5000 }).catch(() => undefined);
+    return state !== undefined && /S_IDLE/.test(state.stdout + state.stderr);
+  });
+}
+
 /** test/helpers/socks-client.mjs run in the client namespace; its JSON answer. */
 export const socksClient = (cluster: Cluster, args: string[]): Promise<Record<string, unknown>> => socksClientIn(cluster.client, args);
 

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
-import { dcOf, integrityTrafficIn, waitFor } from './cluster-client.js';
+import { integrityTrafficIn, waitForIdle } from './cluster-client.js';
 import { VIP } from './failover-lab.js';
 import { type Outcome, outcomeOf, tally } from './integrity-traffic.js';
 import { corosyncLog, schedulerActions } from './pacemaker-log.js';
@@ -128,12 +128,7 @@ export const brokenSessions = (report: StressReport): number =>
 /** Hold the cluster under `load` for `seconds` (the run's length is the measurement), then report. Everything it adds is removed, even on failure. */
 export async function stressCluster(cluster: Cluster, seconds: number, load: StressLoad): Promise<StressReport> {
   // From a quiet cluster: a transition still running from the set-up would count as the run's.
-  await waitFor(cluster, 'the DC idle', async () => {
-    const dc = await dcOf(cluster);
-    if (dc === undefined) return false;
-    const state = await cluster.nodes[0]!.exec('crmadmin', ['-S', dc], { reject: false });
-    return /S_IDLE/.test(state.stdout + state.stderr);
-  });
+  await waitForIdle(cluster);
   const startedAt = Date.now();
   const before = Object.fromEntries(cluster.nodes.map((n) => [n.name, corosyncSigns(cluster, n.name)]));
   const fencedBefore = cluster.fenced.length;

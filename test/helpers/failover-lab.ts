@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, createCluster, totemSection } from './cluster.js';
-import { crmMon, startTargets, waitFor } from './cluster-client.js';
+import { crmMon, startTargets, waitFor, waitForIdle } from './cluster-client.js';
 import { OPEN_RULES, REPO } from './proxy.js';
 
 /**
@@ -61,6 +61,8 @@ export async function buildLab(size: number, layout: Layout, timers: Timers = 'l
       if (/error/i.test(script.stderr)) throw new Error(`examples/${example} failed:\n${script.stderr}`);
       await waitFor(cluster, 'the service up', async () => (await serving(cluster)) !== undefined);
       if (hasStandbys(layout)) await waitFor(cluster, 'a warm standby on every other node', async () => standbys(await crmMon(cluster)) === size - 1);
+      // The DC may still be working through the script's last changes: a scenario starts from a settled cluster.
+      await waitForIdle(cluster);
     }
     const started = targets;
     return {
@@ -89,8 +91,10 @@ export async function serving(cluster: Cluster): Promise<string | undefined> {
   // With the VIPs held by the agent (layout agent-vip) there is no IPaddr2: the node that holds the VIP says it.
   if (!/ocf:heartbeat:IPaddr2/.test(mon)) return active !== undefined && (await holders(cluster, VIP)).join() === active ? active : undefined;
   const vip = /vip\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
+  // A layout with an external VIP serves only once that one is up too: a stopped one fails every CONNECT.
+  const hasExternal = /vip-external\s+\(ocf:heartbeat:IPaddr2\)/.test(mon);
   const external = /vip-external\s+\(ocf:heartbeat:IPaddr2\):\s+Started (node\d)/.exec(mon)?.[1];
-  return active && vip === active && (external === undefined || external === active) ? active : undefined;
+  return active && vip === active && (!hasExternal || external === active) ? active : undefined;
 }
 
 /** Which nodes have an address on an interface right now (a powered-off node has none). */
