@@ -11,6 +11,7 @@ import {
   USERPASS_VERSION,
 } from './constants.js';
 import { SocksError } from './errors.js';
+import { ByteQueue } from './byte-queue.js';
 import { escapeBytes, hostNameProblem } from './host-name.js';
 
 /** A complete request, SOCKS5 or SOCKS4/4a, with its destination still unresolved. */
@@ -79,13 +80,12 @@ function checkedName(raw: Buffer, what: string): string {
 
 /**
  * Incremental SOCKS handshake parser, in the manner of ws's Receiver: chunks
- * are queued, `consume(n)` takes exactly n bytes once they are there, and
+ * are queued, `take(n)` (byte-queue.ts) takes exactly n bytes once they are there, and
  * each state either advances or returns false to wait for more input.
  */
 export class HandshakeParser {
   private state: ParserState = State.VERSION;
-  private readonly buffers: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
   private running = false;
 
   // Fields carried between states; each length is read by the state before
@@ -112,12 +112,11 @@ export class HandshakeParser {
 
   push(chunk: Buffer): void {
     if (this.state === State.FAILED) return;
-    this.buffers.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
     this.run();
     // After the request, what is buffered is early data, which the session stops reading at once.
     const state = this.currentState;
-    if (this.buffered > MAX_HANDSHAKE_BYTES && state !== State.DONE && state !== State.FAILED) {
+    if (this.queue.length > MAX_HANDSHAKE_BYTES && state !== State.DONE && state !== State.FAILED) {
       this.failWith(new SocksError(`handshake longer than ${MAX_HANDSHAKE_BYTES} bytes`, Reply.GENERAL_FAILURE, 'ETOOLONG'));
     }
   }
@@ -134,9 +133,7 @@ export class HandshakeParser {
 
   /** Bytes that arrived after the request (early data), handed to the relay in order. */
   takeBuffered(): Buffer[] {
-    const rest = this.buffers.splice(0, this.buffers.length);
-    this.buffered = 0;
-    return rest;
+    return this.queue.takeAll();
   }
 
   private resume(next: ParserState): void {
@@ -160,8 +157,7 @@ export class HandshakeParser {
 
   private failWith(error: SocksError): void {
     this.state = State.FAILED;
-    this.buffers.length = 0;
-    this.buffered = 0;
+    this.queue.takeAll();
     this.events.error(error);
   }
 
@@ -202,8 +198,8 @@ export class HandshakeParser {
   }
 
   private readVersion(): boolean {
-    if (this.buffered < 1) return false;
-    const version = this.consume(1)[0];
+    if (this.queue.length < 1) return false;
+    const version = this.queue.take(1)[0];
     if (version === SOCKS5) {
       this.version = 5;
       this.state = State.S5_METHOD_COUNT;
@@ -218,15 +214,15 @@ export class HandshakeParser {
   }
 
   private readMethodCount(): boolean {
-    if (this.buffered < 1) return false;
-    this.methodCount = this.consume(1)[0]!;
+    if (this.queue.length < 1) return false;
+    this.methodCount = this.queue.take(1)[0]!;
     this.state = State.S5_METHODS;
     return true;
   }
 
   private readMethods(): boolean {
-    if (this.buffered < this.methodCount) return false;
-    const bytes = this.consume(this.methodCount);
+    if (this.queue.length < this.methodCount) return false;
+    const bytes = this.queue.take(this.methodCount);
     // A loop, not [...bytes]: the Buffer iterator cost several µs per session.
     const methods: number[] = [];
     for (let i = 0; i < bytes.length; i++) methods.push(bytes[i]!);
@@ -236,8 +232,8 @@ export class HandshakeParser {
   }
 
   private readAuthVersion(): boolean {
-    if (this.buffered < 2) return false;
-    const header = this.consume(2);
+    if (this.queue.length < 2) return false;
+    const header = this.queue.take(2);
     if (header[0] !== USERPASS_VERSION) {
       throw new SocksError(`unsupported username/password version ${header[0]}`, undefined, 'EBADAUTH');
     }
@@ -248,8 +244,8 @@ export class HandshakeParser {
 
   private readUsername(): boolean {
     // The username and the password length arrive together.
-    if (this.buffered < this.usernameLength + 1) return false;
-    const field = this.consume(this.usernameLength + 1);
+    if (this.queue.length < this.usernameLength + 1) return false;
+    const field = this.queue.take(this.usernameLength + 1);
     this.username = field.toString('utf8', 0, this.usernameLength);
     this.passwordLength = field[this.usernameLength]!;
     this.state = State.AUTH_PASSWORD;
@@ -257,16 +253,16 @@ export class HandshakeParser {
   }
 
   private readPassword(): boolean {
-    if (this.buffered < this.passwordLength) return false;
-    const password = Buffer.from(this.consume(this.passwordLength));
+    if (this.queue.length < this.passwordLength) return false;
+    const password = Buffer.from(this.queue.take(this.passwordLength));
     this.state = State.AWAIT_SESSION;
     this.events.credentials(this.username, password);
     return true;
   }
 
   private readSocks5Request(): boolean {
-    if (this.buffered < 4) return false;
-    const header = this.consume(4);
+    if (this.queue.length < 4) return false;
+    const header = this.queue.take(4);
     if (header[0] !== SOCKS5) {
       throw new SocksError(`request version ${header[0]} is not 5`, Reply.GENERAL_FAILURE, 'EBADVERSION');
     }
@@ -299,8 +295,8 @@ export class HandshakeParser {
   }
 
   private readDomainLength(): boolean {
-    if (this.buffered < 1) return false;
-    this.addressLength = this.consume(1)[0]!;
+    if (this.queue.length < 1) return false;
+    this.addressLength = this.queue.take(1)[0]!;
     if (this.addressLength === 0) {
       throw new SocksError('empty domain name', Reply.HOST_UNREACHABLE, 'EBADADDR');
     }
@@ -309,8 +305,8 @@ export class HandshakeParser {
   }
 
   private readSocks5Address(): boolean {
-    if (this.buffered < this.addressLength) return false;
-    const raw = this.consume(this.addressLength);
+    if (this.queue.length < this.addressLength) return false;
+    const raw = this.queue.take(this.addressLength);
     if (this.addressType === AddressType.IPV4) {
       this.host = bytesToIPv4(raw);
     } else if (this.addressType === AddressType.IPV6) {
@@ -326,8 +322,8 @@ export class HandshakeParser {
   }
 
   private readSocks5Port(): boolean {
-    if (this.buffered < 2) return false;
-    const port = this.consume(2).readUInt16BE(0);
+    if (this.queue.length < 2) return false;
+    const port = this.queue.take(2).readUInt16BE(0);
     const type = this.addressType === AddressType.IPV4 ? 'ipv4' : this.addressType === AddressType.IPV6 ? 'ipv6' : 'domain';
     this.state = State.DONE;
     this.events.request({ version: 5, command: this.command, destination: { type, host: this.host, port } });
@@ -335,8 +331,8 @@ export class HandshakeParser {
   }
 
   private readSocks4Request(): boolean {
-    if (this.buffered < 7) return false;
-    const header = this.consume(7);
+    if (this.queue.length < 7) return false;
+    const header = this.queue.take(7);
     const code = header[0]!;
     if (code !== Command.CONNECT && code !== Command.BIND) {
       throw new SocksError(`unknown SOCKS4 command 0x${code.toString(16)}`, Reply.COMMAND_NOT_SUPPORTED, 'EBADCOMMAND');
@@ -378,38 +374,15 @@ export class HandshakeParser {
   /** A NUL-terminated SOCKS4 field without its NUL, or undefined until the NUL has arrived. */
   private readNulTerminated(what: string): Buffer | undefined {
     let offset = 0;
-    for (const buffer of this.buffers) {
+    for (const buffer of this.queue.chunks) {
       const nul = buffer.indexOf(0);
       const length = nul >= 0 ? offset + nul : offset + buffer.length;
       if (length > MAX_SOCKS4_FIELD) {
         throw new SocksError(`SOCKS4 ${what} longer than ${MAX_SOCKS4_FIELD} bytes`, Reply.GENERAL_FAILURE, 'EBADFIELD');
       }
-      if (nul >= 0) return this.consume(length + 1).subarray(0, length);
+      if (nul >= 0) return this.queue.take(length + 1).subarray(0, length);
       offset = length;
     }
     return undefined;
-  }
-
-  /** Take exactly n bytes off the front of the queue; the caller has checked they are there. */
-  private consume(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    this.buffered -= n;
-    const first = this.buffers[0]!;
-    if (n === first.length) return this.buffers.shift()!;
-    if (n < first.length) {
-      this.buffers[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.buffers[0]!;
-      const take = Math.min(head.length, n - filled);
-      head.copy(out, filled, 0, take);
-      filled += take;
-      if (take === head.length) this.buffers.shift();
-      else this.buffers[0] = head.subarray(take);
-    }
-    return out;
   }
 }
