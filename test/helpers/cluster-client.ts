@@ -1,12 +1,13 @@
 import { execa } from 'execa';
 import { socksClientIn, whoamiIn } from './netns-tools.js';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from './cluster.js';
 import type { ClientView, TargetView } from './integrity-traffic.js';
 import type { RunOptions } from './integrity-traffic-run.js';
+import { compiledHelper } from './compiled.js';
 import { onJsonLines } from './json-lines.js';
-import { CLI, REPO } from './proxy.js';
+import { CLI } from './proxy.js';
 
 /**
  * What the cluster tests do from the outside: ask Pacemaker how things
@@ -117,13 +118,9 @@ export interface LabTraffic {
  * at most); without, the kernel picks. No lane runs until setLanes.
  */
 export async function integrityTrafficIn(cluster: Cluster, proxy: { host: string; port: number }, targetPort: number, maxBytes: number, stallMs: number, namedSources = true): Promise<LabTraffic> {
-  const compiled = ['integrity-traffic-run', 'integrity-traffic'].map((name) => join(REPO, 'dist', 'test', 'helpers', `${name}.js`));
-  const sources = ['integrity-traffic-run', 'integrity-traffic'].map((name) => join(REPO, 'test', 'helpers', `${name}.ts`));
-  if (compiled.some((file) => !existsSync(file)) || Math.max(...sources.map((f) => statSync(f).mtimeMs)) > Math.min(...compiled.map((f) => statSync(f).mtimeMs))) {
-    throw new Error(`${compiled.join(' or ')} is missing or older than its source: build with "npx tsc -p tsconfig.lab.json" (test/run.sh does)`);
-  }
+  const runner = compiledHelper('integrity-traffic-run', 'integrity-traffic');
   const options: RunOptions = { proxy, target: { host: cluster.clientAddress, port: targetPort }, maxBytes, stallMs, sourceAddress: cluster.clientAddress, firstSourcePort: namedSources ? 20000 : undefined };
-  const child = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, compiled[0]!, JSON.stringify(options)], { reject: false, stdin: 'pipe', buffer: { stdout: false } });
+  const child = execa('ip', ['netns', 'exec', cluster.client.name, process.execPath, runner, JSON.stringify(options)], { reject: false, stdin: 'pipe', buffer: { stdout: false } });
   const sessions = new Map<number, ClientView>();
   const listeners = new Set<() => void>();
   let ready = false;
