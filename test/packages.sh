@@ -25,6 +25,10 @@ test_packages=(
   stress-ng       # saturates the lab nodes' CPUs in the fast-failover stress run (test/helpers/cluster-stress.ts)
   iptables        # NFQUEUE: the stress run queues Corosync datagrams to test/helpers/link-delay.c (this kernel has no nft queue)
   libnetfilter-queue-dev # link-delay.c holds those datagrams for a random delay
+  libkrb5-dev     # MIT GSS-API headers: the GSSAPI addon (native/src/gssapi.c) builds with them
+  krb5-kdc        # a real KDC for the GSSAPI tests (test/helpers/kdc.ts), in a temporary directory
+  krb5-admin-server # kadmin.local: the tests' principals and keytabs
+  krb5-user       # kinit: the tests' users get their tickets
   clang           # native/fuzz/run.sh: libFuzzer harnesses for the C that parses client bytes
   libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (a separate package on Debian 12)
 )

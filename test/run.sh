@@ -12,8 +12,12 @@ need_packages test/run.sh "${test_packages[@]}"
 echo "test/run.sh: build (the proxy, and the lab for test/lab.test.ts)"
 npm run --silent build
 npx tsc -p tsconfig.lab.json
-# npm ci builds the addon before this script could install a compiler; build it now if it is missing.
-[ -f native/build/Release/hasocks_native.node ] || npm run --silent build:native
+# npm ci builds the addons before this script could install a compiler and
+# libkrb5-dev: build them now if the main one is missing, or if the GSS-API
+# one was built without libkrb5 (native/src/gssapi_missing.c).
+if [ ! -f native/build/Release/hasocks_native.node ] || ! node -e 'process.exit(require("./native/build/Release/hasocks_gssapi.node").available ? 0 : 1)' 2>/dev/null; then
+  npm run --silent build:native
+fi
 echo "test/run.sh: lint (eslint, tsc --noEmit on tests too)"
 npx eslint .
 npx tsc -p tsconfig.test.json --noEmit

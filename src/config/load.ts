@@ -4,6 +4,8 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { SCHEMA_PATH } from '../paths.js';
 import { type UserTable, loadUsers } from '../auth/users.js';
+import { type GssIdentity, type GssService, PROTECTION_LEVEL, acquireService, gssIdentityFor, identityKey, serviceNameKind } from '../auth/gssapi.js';
+import type { ProtectionLevelCode } from '../protocol/gssapi-message.js';
 import { type Rule, compileRules, resolveRuleHosts, rulesNeedClientName } from '../policy/rules.js';
 import { resolveName } from '../session/resolve.js';
 import { splitHostPort } from '../protocol/address.js';
@@ -36,6 +38,7 @@ export interface RuntimeConfig {
   /** The users file named in the config, and its entries (name -> scrypt hash) once loaded. */
   readonly usersFile: string | undefined;
   readonly users: UserTable | undefined;
+  readonly gssapi: GssapiConfig | undefined;
   readonly timeouts: {
     readonly negotiate: number;
     readonly connect: number;
@@ -50,6 +53,17 @@ export interface RuntimeConfig {
   readonly sessionMax: number;
   readonly logoutput: readonly string[];
   readonly debug: 0 | 1 | 2;
+}
+
+/** socksmethod "gssapi": who the proxy is to its clients, and what protection it allows. */
+export interface GssapiConfig {
+  /** The config's own service name and keytab; a client rule may name others for its clients. */
+  readonly identity: GssIdentity;
+  readonly levels: ReadonlySet<ProtectionLevelCode>;
+  readonly necCompatibility: boolean;
+  readonly replayCache: string | undefined;
+  /** Every identity a client may meet, its keytab read, by identityKey; filled in by configFromText. */
+  readonly services: ReadonlyMap<string, GssService>;
 }
 
 /** Every problem in a config, each naming the file, the place and the fix. */
@@ -163,6 +177,14 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
   if (methods.includes('username') && file.users === undefined) {
     problems.push('/socksmethod: "username" needs a users file; add "users": "/etc/hasocks/users" and fill it with "hasocks passwd"');
   }
+  if (methods.includes('gssapi') && file.gssapi === undefined) {
+    problems.push('/socksmethod: "gssapi" needs a "gssapi" section; add "gssapi": {"servicename": "rcmd/socks.example.com", "keytab": "/etc/hasocks/keytab"}, with the host name clients use for the VIP');
+  }
+  const servicenames: Array<[string, string | undefined]> = [['/gssapi/servicename', file.gssapi?.servicename], ...(file.rules ?? []).map((rule, i): [string, string | undefined] => [`/rules/${i}/gssapi/servicename`, rule.gssapi?.servicename])];
+  for (const [where, name] of servicenames) {
+    const kind = name === undefined ? undefined : serviceNameKind(name);
+    if (kind && 'problem' in kind) problems.push(`${where}: ${kind.problem}`);
+  }
   let udpPortRange: [number, number] | undefined;
   if (file.udp?.portrange !== undefined) {
     const [low, high] = file.udp.portrange.split('-').map(Number) as [number, number];
@@ -191,6 +213,13 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
     methods,
     usersFile: file.users,
     users: undefined,
+    gssapi: file.gssapi && {
+      identity: { servicename: file.gssapi.servicename, keytab: file.gssapi.keytab },
+      levels: new Set((file.gssapi.protection ?? ['integrity', 'confidentiality']).map((name) => PROTECTION_LEVEL[name])),
+      necCompatibility: file.gssapi.necCompatibility ?? false,
+      replayCache: file.gssapi.replayCache,
+      services: new Map(),
+    },
     rules,
     lookUpClientNames: rulesNeedClientName(rules),
     timeouts: {
@@ -252,10 +281,32 @@ export async function readConfigText(path: string): Promise<string> {
 export async function configFromText(text: string, path: string): Promise<RuntimeConfig> {
   const config = parseConfigText(text, path);
   await resolveRuleHosts(config.rules, resolveName);
-  if (!config.methods.includes('username') || config.usersFile === undefined) return config;
+  const withGssapi = config.methods.includes('gssapi') && config.gssapi ? { ...config, gssapi: readKeytabs(config.gssapi, config.rules, path) } : config;
+  if (!config.methods.includes('username') || config.usersFile === undefined) return withGssapi;
   try {
-    return { ...config, users: await loadUsers(config.usersFile) };
+    return { ...withGssapi, users: await loadUsers(config.usersFile) };
   } catch (err) {
     throw new ConfigError(path, [`/users: ${(err as Error).message}`]);
   }
+}
+
+/** Read the keytab of every identity a client may meet (the config's, and each client rule's): one that holds no key for its name is a ConfigError. */
+function readKeytabs(gssapi: GssapiConfig, rules: readonly Rule[], path: string): GssapiConfig {
+  const services = new Map<string, GssService>();
+  const problems: string[] = [];
+  const wanted: Array<[string, GssIdentity]> = [['/gssapi', gssapi.identity]];
+  rules.forEach((rule, i) => {
+    if (rule.gssapi) wanted.push([`/rules/${i}/gssapi`, gssIdentityFor(gssapi.identity, rule)]);
+  });
+  for (const [where, identity] of wanted) {
+    const key = identityKey(identity);
+    if (services.has(key)) continue;
+    try {
+      services.set(key, acquireService(identity, gssapi.replayCache));
+    } catch (err) {
+      problems.push(`${where}: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(path, problems);
+  return { ...gssapi, services };
 }

@@ -16,6 +16,8 @@ export interface RuleFile {
   command?: RuleCommand[];
   user?: string[];
   socksmethod?: string[];
+  /** client rules: the service name and keytab for the clients they pass. */
+  gssapi?: { servicename?: string; keytab?: string };
   protocol?: Array<'tcp' | 'udp'>;
   log?: LogEvent[];
   session?: RuleSessionLimits;
@@ -29,6 +31,14 @@ export interface RuleSessionLimits {
   state?: { key: 'from'; max: number };
 }
 
+export interface GssapiFile {
+  servicename: string;
+  keytab: string;
+  protection?: Array<'clear' | 'integrity' | 'confidentiality'>;
+  necCompatibility?: boolean;
+  replayCache?: string;
+}
+
 export interface ConfigFile {
   $schema?: string;
   internal: string[];
@@ -38,6 +48,7 @@ export interface ConfigFile {
   user?: string;
   socksmethod?: string[];
   users?: string;
+  gssapi?: GssapiFile;
   rules?: RuleFile[];
   timeout?: {
     negotiate?: number;

@@ -17,6 +17,8 @@ export interface Rule {
   readonly protocols: ReadonlySet<'tcp' | 'udp'> | undefined;
   readonly log: ReadonlySet<LogEvent>;
   readonly limits: SessionLimits | undefined;
+  /** client rules: the GSSAPI service name and keytab for the clients they pass, where they differ from the config's. */
+  readonly gssapi?: { readonly servicename?: string | undefined; readonly keytab?: string | undefined } | undefined;
 }
 
 /** What a rule is matched against. Addresses are in 16-byte form (see address-match). */
@@ -83,6 +85,8 @@ export function compileRules(rules: readonly RuleFile[]): Rule[] {
       for (const key of ['command', 'user', 'socksmethod', 'protocol'] as const) {
         if (rule[key] !== undefined) throw new Error(`${where}/${key}: a client rule is decided when a connection arrives, before the client names its ${key}; put it in a socks rule`);
       }
+    } else if (rule.gssapi !== undefined) {
+      throw new Error(`${where}/gssapi: the service a client authenticates to is chosen when it connects; put "gssapi" in a client rule`);
     }
     return {
       number: ++counters[rule.type],
@@ -97,6 +101,7 @@ export function compileRules(rules: readonly RuleFile[]): Rule[] {
       protocols: rule.protocol && new Set(rule.protocol),
       log: new Set(rule.log ?? DEFAULT_RULE_LOG),
       limits: rule.session && new SessionLimits(rule.session),
+      gssapi: rule.gssapi && { servicename: rule.gssapi.servicename, keytab: rule.gssapi.keytab },
     };
   });
 }

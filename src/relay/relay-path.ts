@@ -21,3 +21,15 @@ export interface RelayPathEvents {
   /** The session is over: both FINs passed ('closed', or 'closed with N bytes sent but not acknowledged'), or an error or reset ended it. */
   onEnd(reason: string, error?: Error): void;
 }
+
+/**
+ * What a client's bytes pass through when it speaks in protected messages
+ * (GSSAPI per-message protection, auth/gssapi-protection.ts): the target
+ * side carries plain bytes, the client side messages.
+ */
+export interface ClientFraming {
+  /** The plain bytes of what the client sent (a partial message waits for the rest); throws on a message that fails; `ended` once the client ended the protection. */
+  open(raw: Buffer): { plain: Buffer[]; ended: boolean };
+  /** What to send the client for plain bytes from the target. */
+  seal(plain: Buffer): Buffer;
+}

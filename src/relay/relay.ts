@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TcpConnId } from '../native/addon.js';
 import { handOverToNative, relayConns } from './native-relay.js';
-import type { RelayPath, RelayPathEvents } from './relay-path.js';
+import type { ClientFraming, RelayPath, RelayPathEvents } from './relay-path.js';
 import { streamRelay } from './stream-relay.js';
 
 export interface RelayOptions {
@@ -42,9 +42,11 @@ export interface RelayHandle {
  * (native-relay.ts) at the first bulk read, unless a rule logs its data.
  * Short sessions never pay for the move, which costs two dup()s, two
  * closes and epoll changes. Timeouts, half-close and accounting are the
- * same on every path.
+ * same on every path. A client that speaks in protected messages
+ * (`framing`, GSSAPI) stays on Node streams: C cannot unwrap them.
  */
-export function relay(client: Socket, target: Socket, earlyData: readonly Buffer[], options: RelayOptions, onEnd: (result: RelayResult) => void): RelayHandle {
+export function relay(client: Socket, target: Socket, earlyData: readonly Buffer[], options: RelayOptions, onEnd: (result: RelayResult) => void, framing?: ClientFraming): RelayHandle {
+  if (framing) return supervise(options, onEnd, (events) => streamRelay(client, target, earlyData, options.onData, events, undefined, framing));
   return supervise(options, onEnd, (events, session) => {
     /** Move to the C relay, unless the session is ending, a FIN has passed, or a write is still queued (the next bulk read tries again). */
     let moving = false;

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { errnoError } from '../native/addon.js';
 import { dataPath } from '../sockets/data-path.js';
 import { descriptorOf } from './native-relay.js';
-import type { RelayPath, RelayPathEvents } from './relay-path.js';
+import type { ClientFraming, RelayPath, RelayPathEvents } from './relay-path.js';
 
 /**
  * A read this large means the kernel had at least this much waiting: the
@@ -28,6 +28,10 @@ function pendingError(socket: Socket): number {
  * stays when a rule logs the data (every chunk then passes through
  * JavaScript) or it never reads in bulk. `onBulkRead` hears of every bulk read.
  *
+ * With `framing` the client speaks in protected messages: what it sends is
+ * opened before the target gets it, and what the target sends is sealed;
+ * the byte counts are the plain bytes.
+ *
  * Each direction applies its own backpressure: when the writer's buffer is
  * full the reader pauses until it drains, so one slow peer never makes the
  * proxy buffer without bound. A cut session resets its peers, as the C
@@ -40,18 +44,36 @@ export function streamRelay(
   onData: ((direction: 'up' | 'down', chunk: Buffer) => void) | undefined,
   events: RelayPathEvents,
   onBulkRead?: () => void,
+  framing?: ClientFraming,
 ): RelayPath {
   let up = 0;
   let down = 0;
   let lastActivity = Date.now();
 
   const pump = (from: Socket, to: Socket, direction: 'up' | 'down'): void => {
-    from.on('data', (chunk: Buffer) => {
+    const forward = (chunk: Buffer): boolean => {
       if (direction === 'up') up += chunk.length;
       else down += chunk.length;
-      lastActivity = Date.now();
       onData?.(direction, chunk);
-      if (!to.write(chunk)) from.pause();
+      return to.write(framing && direction === 'down' ? framing.seal(chunk) : chunk);
+    };
+    from.on('data', (chunk: Buffer) => {
+      lastActivity = Date.now();
+      let flowing = true;
+      if (framing && direction === 'up') {
+        let opened;
+        try {
+          opened = framing.open(chunk);
+        } catch (err) {
+          events.onEnd('client error', err as Error);
+          return;
+        }
+        for (const plain of opened.plain) flowing = forward(plain) && flowing;
+        if (opened.ended) events.onEnd('client ended the protection');
+      } else {
+        flowing = forward(chunk);
+      }
+      if (!flowing) from.pause();
       if (chunk.length >= BULK_CHUNK) onBulkRead?.();
     });
     to.on('drain', () => from.resume());

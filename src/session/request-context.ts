@@ -70,6 +70,8 @@ export interface RequestContext extends Asker {
   startRelayInC(dial: TcpConnId): void;
   /** A BIND listener or UDP association that must close with the session. */
   own(resource: SessionResource): void;
+  /** Send the request's reply (wrapped when GSSAPI protects the session); a failure goes through reject. */
+  sendReply(reply: Buffer): void;
   /** Send a failure reply and close. */
   reject(version: 4 | 5, code: ReplyCode, why: string): void;
   /** Stop the session now. */

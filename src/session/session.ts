@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import { GssNegotiation, type GssOutcome, gssIdentityFor, identityKey } from '../auth/gssapi.js';
+import { MessageProtection } from '../auth/gssapi-protection.js';
 import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
@@ -7,6 +9,7 @@ import { type Decision, type Rule, decisionLogs, describeDecision } from '../pol
 import { formatEndpoint, unmapIPv4 } from '../protocol/address.js';
 import { type CommandName, METHOD_BY_NAME, Method, type MethodName, Reply, type ReplyCode, REPLY_TEXT } from '../protocol/constants.js';
 import { SocksError } from '../protocol/errors.js';
+import { ProtectionLevel } from '../protocol/gssapi-message.js';
 import { HandshakeParser, type SocksRequest } from '../protocol/parser.js';
 import { authStatus, methodSelection, replyFor } from '../protocol/replies.js';
 import type { TcpConnId } from '../native/addon.js';
@@ -55,6 +58,12 @@ export class Session implements RequestContext {
   /** The decision of the rule that passed the request; it says what to log. */
   decision: Decision | undefined;
   private request: SocksRequest | undefined;
+  /** The client rule that let the client in: it may name the GSSAPI service the client meets. */
+  private clientDecision: Decision | undefined;
+  /** The GSSAPI sub-negotiation while it runs (RFC 1961 §3-4). */
+  private gss: GssNegotiation | undefined;
+  /** GSSAPI per-message protection, once negotiated: every byte to and from the client is a wrapped message. */
+  private protection: MessageProtection | undefined;
 
   private readonly parser: HandshakeParser;
   private negotiateTimer: NodeJS.Timeout | undefined;
@@ -142,6 +151,7 @@ export class Session implements RequestContext {
       return true;
     }
     const decision = decideClient(this, this.clientIp, this.clientName);
+    this.clientDecision = decision;
     const line = (): string => `${this.label}: ${describeDecision(decision)}: client ${formatEndpoint(this.clientAddress, this.clientPort)} -> ${formatEndpoint(this.localAddress, this.localPort)}`;
     const refusal = decision.action === 'pass' ? this.takeLimit(decision) : undefined;
     if (decision.action === 'block' || refusal) {
@@ -176,9 +186,24 @@ export class Session implements RequestContext {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.debug(() => `${chunk.length} bytes in state ${this.parser.currentState}`);
-    this.parser.push(chunk);
+    this.debug(() => `${chunk.length} bytes in state ${this.gss ? 'GSSAPI negotiation' : this.parser.currentState}`);
+    if (this.gss) this.gss.push(chunk);
+    else if (this.protection) this.openProtected(chunk);
+    else this.parser.push(chunk);
   };
+
+  /** The request arrives in wrapped messages: their plain bytes go to the parser. */
+  private openProtected(raw: Buffer): void {
+    let opened;
+    try {
+      opened = this.protection!.open(raw);
+    } catch (err) {
+      this.abort(`GSSAPI: ${(err as Error).message}`);
+      return;
+    }
+    for (const plain of opened.plain) this.parser.push(plain);
+    if (opened.ended) this.abort('the client sent a GSSAPI abort (01 ff)');
+  }
 
   private readonly onNegotiationError = (err: Error): void => this.abort(`client error: ${err.message}`);
   private readonly onNegotiationEnd = (): void => this.abort('client closed during negotiation');
@@ -192,6 +217,10 @@ export class Session implements RequestContext {
       return;
     }
     this.method = chosen;
+    if (chosen === 'gssapi') {
+      this.negotiateGssapi();
+      return;
+    }
     this.socket.write(methodSelection(METHOD_BY_NAME[chosen]));
     if (chosen === 'username') this.parser.expectCredentials();
     else this.parser.expectRequest();
@@ -222,6 +251,72 @@ export class Session implements RequestContext {
     this.parser.expectRequest();
   }
 
+  /**
+   * Method GSSAPI: from here the client is a Node socket (the C relay cannot
+   * see wrapped data), and the negotiation reads it until it settles who
+   * the client is and how the rest is protected.
+   */
+  private negotiateGssapi(): void {
+    const gssapi = this.config.gssapi!; // load.ts refuses "gssapi" among the methods without it
+    const identity = gssIdentityFor(gssapi.identity, this.clientDecision?.rule);
+    const service = gssapi.services.get(identityKey(identity));
+    if (!service) {
+      this.logger.error(`${this.label}: GSSAPI: the keytab ${identity.keytab} for ${identity.servicename} was not read with the config`);
+      this.close(methodSelection(Method.NO_ACCEPTABLE));
+      return;
+    }
+    if (this.client instanceof ClientInC) {
+      this.client.off('data', this.onData);
+      this.client.off('error', this.onNegotiationError);
+      this.client.off('end', this.onNegotiationEnd);
+      const socket = this.useNodeSocket();
+      socket.on('data', this.onData);
+      socket.on('error', this.onNegotiationError);
+      socket.on('end', this.onNegotiationEnd);
+      socket.resume();
+    }
+    this.gss = new GssNegotiation(
+      { service, levels: gssapi.levels, necCompatibility: gssapi.necCompatibility },
+      {
+        send: (bytes) => void this.socket.write(bytes),
+        pause: () => void this.socket.pause(),
+        resume: () => void this.socket.resume(),
+        done: (outcome) => this.onGssapiDone(outcome, service.servicename),
+        refused: (reason) => {
+          this.gss = undefined;
+          this.logger.info(`${this.label}: GSSAPI authentication to ${service.servicename} refused: ${reason}`);
+          this.close(undefined); // 01 ff has gone
+        },
+      },
+    );
+    this.socket.write(methodSelection(Method.GSSAPI));
+    // A client that did not wait for the selection: what it sent after its greeting is the negotiation's.
+    for (const early of this.parser.takeBuffered()) this.gss?.push(early);
+  }
+
+  private onGssapiDone(outcome: GssOutcome, servicename: string): void {
+    const rest = this.gss!.takeBuffered();
+    this.gss = undefined;
+    this.username = outcome.principal;
+    const level = outcome.level === ProtectionLevel.CLEAR ? 'clear' : outcome.level === ProtectionLevel.INTEGRITY ? 'integrity' : 'confidentiality';
+    this.logger.info(`${this.label}: GSSAPI: authenticated "${outcome.principal}" to ${servicename}, protection ${level}`);
+    if (outcome.level !== ProtectionLevel.CLEAR) {
+      try {
+        this.protection = new MessageProtection(outcome.context, outcome.level);
+      } catch (err) {
+        this.abort(`GSSAPI: ${(err as Error).message}`);
+        return;
+      }
+    }
+    this.parser.expectRequest();
+    for (const raw of rest) this.onData(raw);
+  }
+
+  /** Send a reply to the request: wrapped when per-message protection is in force. */
+  sendReply(reply: Buffer): void {
+    this.socket.write(this.protection ? this.protection.seal(reply) : reply);
+  }
+
   private onRequest(request: SocksRequest): void {
     clearTimeout(this.negotiateTimer);
     // Hold further client bytes (early data) in the kernel until the relay starts.
@@ -244,6 +339,10 @@ export class Session implements RequestContext {
         return;
       }
       this.method = 'none';
+    }
+    if (this.protection && request.command === 'udpassociate') {
+      this.reject(5, Reply.COMMAND_NOT_SUPPORTED, 'UDP ASSOCIATE under GSSAPI per-message protection is not supported');
+      return;
     }
     // The parser answers an unknown command itself (REP 07): every name it passes has a handler.
     COMMAND_HANDLERS[request.command](this, request);
@@ -324,7 +423,7 @@ export class Session implements RequestContext {
   startRelay(peer: Socket): void {
     const logData = this.decision !== undefined && decisionLogs(this.decision, 'data');
     const options = this.relayOptions(logData);
-    this.resource = relay(this.useNodeSocket(), peer, this.takeEarlyData(), options, this.onRelayEnd);
+    this.resource = relay(this.useNodeSocket(), peer, this.takeEarlyData(), options, this.onRelayEnd, this.protection);
   }
 
   /** Relay between the client in C and its dial (connect.ts) in the C relay. */
@@ -401,11 +500,22 @@ export class Session implements RequestContext {
     this.socket.off('end', this.onNegotiationEnd);
     this.socket.off('error', this.onNegotiationError);
     this.socket.on('error', ignoreError);
-    if (last) this.socket.end(last);
+    const sealed = last && this.protection ? this.sealed(last) : last;
+    if (sealed) this.socket.end(sealed);
     else this.socket.end();
     this.socket.resume(); // discard what else the client sends, so its FIN is seen
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
     this.finished();
+  }
+
+  /** A last reply, wrapped; undefined (close without it) if the context cannot wrap it. */
+  private sealed(reply: Buffer): Buffer | undefined {
+    try {
+      return this.protection!.seal(reply);
+    } catch (err) {
+      this.logger.info(`${this.label}: GSSAPI: cannot wrap the reply: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Whether the session has ended (a command handler checks after waiting for something). */
@@ -418,6 +528,8 @@ export class Session implements RequestContext {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.negotiateTimer);
+    this.gss?.cancel();
+    this.protection?.close();
     for (const release of this.releases) release();
     this.onClosed(this);
   }

@@ -64,10 +64,10 @@ describe('schema', () => {
 
   test('the TypeScript types and the schema name the same keys', () => {
     const topKeys: Record<keyof ConfigFile, true> = {
-      $schema: true, internal: true, external: true, freebind: true, workers: true, user: true, socksmethod: true, users: true, rules: true, timeout: true, session: true, udp: true, logoutput: true, debug: true,
+      $schema: true, internal: true, external: true, freebind: true, workers: true, user: true, socksmethod: true, users: true, gssapi: true, rules: true, timeout: true, session: true, udp: true, logoutput: true, debug: true,
     };
     const ruleKeys: Record<keyof RuleFile, true> = {
-      type: true, action: true, from: true, to: true, port: true, command: true, user: true, socksmethod: true, protocol: true, log: true, session: true, comment: true,
+      type: true, action: true, from: true, to: true, port: true, command: true, user: true, socksmethod: true, gssapi: true, protocol: true, log: true, session: true, comment: true,
     };
     expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(topKeys).sort());
     expect(Object.keys(schema.definitions.rule.properties).sort()).toEqual(Object.keys(ruleKeys).sort());
@@ -153,7 +153,7 @@ describe('hasocks check-config', () => {
 describe('configuration reference (docs/configuration.md)', () => {
   const chapter = readFileSync(join(REPO, 'docs', 'configuration.md'), 'utf8');
   const section = chapter.split('## Configuration reference')[1]?.split('\n## ')[0] ?? '';
-  const documented = new Set([...section.matchAll(/^\| `([a-z_$.[\]]+)` \|/gm)].map((m) => m[1]!));
+  const documented = new Set([...section.matchAll(/^\| `([A-Za-z_$.[\]]+)` \|/gm)].map((m) => m[1]!));
 
   const schemaKeys = (): string[] => {
     const keys: string[] = [];

@@ -78,7 +78,7 @@ async function bindFor(session: RequestContext, request: SocksRequest, allowed: 
   session.own({ close: stopListening });
   session.socket.once('close', onClientGone);
   session.logger.info(`${session.label}: ${describeDecision(allowed.decision)}: bind ${formatEndpoint(host, port)} for ${expected ?? 'any peer'}`);
-  session.socket.write(replyFor(version, Reply.SUCCEEDED, host, port));
+  session.sendReply(replyFor(version, Reply.SUCCEEDED, host, port));
 
   const bindTimeout = session.config.timeouts.bind;
   if (bindTimeout > 0) {
@@ -107,7 +107,7 @@ async function bindFor(session: RequestContext, request: SocksRequest, allowed: 
       return;
     }
     stopListening();
-    session.socket.write(replyFor(version, Reply.SUCCEEDED, peerAddress, peerPort));
+    session.sendReply(replyFor(version, Reply.SUCCEEDED, peerAddress, peerPort));
     session.startRelay(peer);
     peer.resume();
   });

@@ -103,7 +103,7 @@ function dial(session: RequestContext, request: SocksRequest, { address, decisio
           `${destination.host !== address ? ` [${address}]` : ''} from ${formatEndpoint(connected.address, connected.port)}`,
       );
     }
-    session.socket.write(replyFor(version, Reply.SUCCEEDED, connected.address, connected.port));
+    session.sendReply(replyFor(version, Reply.SUCCEEDED, connected.address, connected.port));
     connected.relay();
   });
   // timeout.connect counts from the request: resolving the name took part of it.

@@ -258,5 +258,5 @@ export async function handleUdpAssociate(session: RequestContext, request: Socks
       `${session.label}: ${describeDecision(admission)}: udpassociate relay ${formatEndpoint(session.localAddress, relayPort)} for ${formatEndpoint(allowedAddress, allowedPort ?? 0)}`,
     );
   }
-  session.socket.write(replyFor(version, Reply.SUCCEEDED, session.localAddress, relayPort));
+  session.sendReply(replyFor(version, Reply.SUCCEEDED, session.localAddress, relayPort));
 }
