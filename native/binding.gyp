@@ -16,6 +16,7 @@
       "conditions": [
         ["with_gssapi==1", {
           "sources": ["src/gssapi.c"],
+          "cflags": ["<!@(krb5-config --cflags gssapi)"],
           "libraries": ["<!@(krb5-config --libs gssapi)"]
         }, {
           "sources": ["src/gssapi_missing.c"]

@@ -141,7 +141,8 @@ describe('refusals: 01 ff, and the log says why', () => {
 
   test('a client without a ticket: a token that is not a Kerberos AP-REQ, and a request sent without authenticating', async () => {
     const proxy = await gssapiProxy();
-    for (const attempt of [gssMessage(GssMessageType.AUTHENTICATION, randomBytes(64)), Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, 0, 80])]) {
+    // An empty token would start SPNEGO if the proxy took any mechanism but Kerberos.
+    for (const attempt of [gssMessage(GssMessageType.AUTHENTICATION, randomBytes(64)), gssMessage(GssMessageType.AUTHENTICATION, Buffer.alloc(0)), Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, 0, 80])]) {
       const socket = connect(proxy.port, '127.0.0.1');
       const received: Buffer[] = [];
       socket.on('data', (chunk: Buffer) => received.push(chunk));
@@ -161,6 +162,36 @@ describe('refusals: 01 ff, and the log says why', () => {
     await proxy.waitForLog(/refused: authentication failed.*[Rr]eplay/);
   }, 30000);
 
+  test('a context without mutual authentication, which RFC 1961 has clients ask for', async () => {
+    const proxy = await gssapiProxy();
+    expect(await client(proxy, { withoutMutual: true })).toMatchObject({ refused: expect.any(String) });
+    await proxy.waitForLog(/refused: the client's context lacks mutual authentication/);
+    expect(proxy.logs()).not.toMatch(/GSSAPI: authenticated/);
+  }, 30000);
+
+  test('a whole session recorded on one node and replayed to another (its own replay cache): refused at the protection level', async () => {
+    const [nodeA, nodeB] = [await gssapiProxy(), await gssapiProxy()];
+    const recorded = await client(nodeA, { record: true });
+    expect(recorded).toMatchObject({ reply: 0, recorded: expect.any(String) });
+    await nodeA.waitForLog(/GSSAPI: authenticated "alice@HASOCKS\.TEST"/);
+    const replayed = await client(nodeB, { replay: recorded.recorded });
+    await nodeB.waitForLog(/refused: a malformed protection-level message/);
+    expect(nodeB.logs()).not.toMatch(/GSSAPI: authenticated|connect 127\.0\.0\.1/);
+    // Nothing of the session's data came back: the method selection, the proxy's own token and 01 ff at most.
+    expect(replayed.repliedBytes).toBeLessThan(400);
+  }, 30000);
+
+  test.each([
+    ['duplicated', 'duplicate', /a token that came before \(a replay\)/],
+    ['reordered', 'reorder', /a token (after a gap|out of sequence|too old)/],
+  ] as const)('a wrapped message %s on the wire within a session ends it, and only what came in order reaches the target', async (_name, tamper, reason) => {
+    const proxy = await gssapiProxy();
+    const outcome = await client(proxy, { level: 1, tamper });
+    expect(outcome).toMatchObject({ reply: 0 });
+    expect(['', 'FIRST;']).toContain(outcome.echoedBack!.replace(/<.*>$/, ''));
+    await proxy.waitForLog(reason);
+  }, 30000);
+
   test('user rules act on the principal: bob authenticates, and the rule that passes alice only does not pass him', async () => {
     const proxy = await gssapiProxy();
     expect(await client(proxy, {}, bobCache)).toMatchObject({ level: 2, reply: 2 });
@@ -178,6 +209,8 @@ describe('check-config', () => {
       [{ keytab: join(kdc.dir, 'missing.keytab') }, /\/gssapi: keytab .*missing\.keytab does not exist/],
       [{ keytab: otherKeytab }, /\/gssapi: cannot use keytab .*other\.keytab for rcmd\/socks\.hasocks\.test/],
       [{ servicename: 'rcmd' }, /\/gssapi\/servicename: "rcmd" names no host/],
+      [{ necCompatibility: true, protection: ['clear', 'integrity'] }, /\/gssapi: "necCompatibility" with "clear" in "protection" lets anyone who captured/],
+      [{ replayCache: 'none:' }, /\/gssapi\/replayCache: "none:" turns replay detection off/],
     ];
     for (const [gssapi, message] of cases) {
       const file = join(kdc.dir, 'check.json');

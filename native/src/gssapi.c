@@ -10,9 +10,12 @@
  *   name (gss_acquire_cred_from with a keytab store, so no environment
  *   variable decides which keytab); accept runs one round of
  *   gss_accept_sec_context.
- * - Initiator (hasocks's own SOCKS client, and the tests' RFC 1961 client):
+ * - Initiator (the tests' RFC 1961 client, and `npm run bench:gssapi`):
  *   initiate runs one round of gss_init_sec_context with the caller's
  *   credentials cache (KRB5CCNAME).
+ * - Kerberos only: the acceptor's credential is for the krb5 mechanism
+ *   alone, and a context established with any other is refused, so SPNEGO
+ *   cannot bring in NTLM or another mechanism's names.
  * - Both: wrap, unwrap and wrapSizeLimit for per-message protection,
  *   deleteContext.
  *
@@ -25,7 +28,13 @@
  * release them. A context is busy while a thread-pool round holds it; any
  * other call on it then throws, so JavaScript cannot race that thread.
  * Errors carry GSS-API's own words (gss_display_status) and the major and
- * minor status codes.
+ * minor status codes. A round's words are made on its own thread: MIT
+ * keeps the detail of a minor status (which key, which principal) in the
+ * thread that failed.
+ *
+ * unwrap takes only a token that is whole and in order: MIT reports a
+ * replayed, late or out-of-sequence token as a supplementary status that
+ * is not an error, and still returns its data.
  */
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
@@ -46,6 +55,10 @@
 
 /* Name forms the TypeScript side names with a number (gssapi-addon.ts, nameKind). */
 enum name_kind { NAME_PRINCIPAL = 0, NAME_HOST_BASED = 1 };
+
+/* Tags that tell this addon's handles apart, so a credential is never taken for a context. */
+static const napi_type_tag CRED_TAG = {0x6861736f636b7331ULL, 0x6372656400000001ULL};
+static const napi_type_tag CONTEXT_TAG = {0x6861736f636b7331ULL, 0x636f6e7400000002ULL};
 
 typedef struct {
   gss_cred_id_t cred;
@@ -76,10 +89,8 @@ static void describe_status(char *buf, size_t size, const char *what, OM_uint32 
   }
 }
 
-/* An Error with message "what: ...", and properties major and minor. */
-static napi_value gss_error_value(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
-  char message[512];
-  describe_status(message, sizeof message, what, major, minor);
+/* An Error with `message`, and properties major and minor. */
+static napi_value error_with_status(napi_env env, const char *message, OM_uint32 major, OM_uint32 minor) {
   napi_value text, error, major_value, minor_value;
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, NULL, text, &error);
@@ -88,6 +99,13 @@ static napi_value gss_error_value(napi_env env, const char *what, OM_uint32 majo
   napi_set_named_property(env, error, "major", major_value);
   napi_set_named_property(env, error, "minor", minor_value);
   return error;
+}
+
+/* An Error with message "what: GSS-API's words", for a call made on this thread. */
+static napi_value gss_error_value(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
+  char message[512];
+  describe_status(message, sizeof message, what, major, minor);
+  return error_with_status(env, message, major, minor);
 }
 
 static void throw_gss(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
@@ -156,10 +174,12 @@ static void finalize_context(napi_env env, void *data, void *hint) {
   free(box);
 }
 
-static void *external_of(napi_env env, napi_value value, const char *what) {
+static void *external_of(napi_env env, napi_value value, const napi_type_tag *tag, const char *what) {
   void *data = NULL;
   napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &data) != napi_ok) {
+  bool tagged = false;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_check_object_type_tag(env, value, tag, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, value, &data) != napi_ok) {
     char message[128];
     snprintf(message, sizeof message, "%s must be a handle from this addon", what);
     napi_throw_type_error(env, NULL, message);
@@ -170,7 +190,7 @@ static void *external_of(napi_env env, napi_value value, const char *what) {
 
 /* A context not held by a thread-pool round (NULL after throwing). */
 static context_box *idle_context(napi_env env, napi_value value) {
-  context_box *box = external_of(env, value, "context");
+  context_box *box = external_of(env, value, &CONTEXT_TAG, "context");
   if (box != NULL && box->busy) {
     napi_throw_error(env, NULL, "the GSS-API context is busy with a round on the thread pool");
     return NULL;
@@ -213,7 +233,8 @@ static napi_value acquire_acceptor(napi_env env, napi_callback_info info) {
     gss_key_value_set_desc store = {rcache != NULL ? 2 : 1, elements};
     gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
     OM_uint32 minor;
-    OM_uint32 major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, GSS_C_NO_OID_SET, GSS_C_ACCEPT, &store, &cred, NULL, NULL);
+    gss_OID_set_desc krb5_only = {1, (gss_OID)gss_mech_krb5};
+    OM_uint32 major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &krb5_only, GSS_C_ACCEPT, &store, &cred, NULL, NULL);
     if (GSS_ERROR(major)) {
       char what[600];
       snprintf(what, sizeof what, "cannot use keytab %.250s for %.250s", keytab, text);
@@ -227,6 +248,9 @@ static napi_value acquire_acceptor(napi_env env, napi_callback_info info) {
         box->cred = cred;
         if (napi_create_external(env, box, finalize_cred, NULL, &result) != napi_ok) {
           finalize_cred(env, box, NULL);
+          result = NULL;
+        } else if (napi_type_tag_object(env, result, &CRED_TAG) != napi_ok) {
+          napi_throw_error(env, NULL, "N-API call failed: napi_type_tag_object"); /* the external's finalizer releases the credential */
           result = NULL;
         }
       }
@@ -253,6 +277,10 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   if (napi_create_external(env, box, finalize_context, NULL, &result) != napi_ok) {
     free(box);
     napi_throw_error(env, NULL, "N-API call failed: napi_create_external");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, result, &CONTEXT_TAG) != napi_ok) {
+    napi_throw_error(env, NULL, "N-API call failed: napi_type_tag_object"); /* the external's finalizer frees the box */
     return NULL;
   }
   return result;
@@ -291,7 +319,8 @@ typedef struct {
   gss_name_t source;
   /* The peer's name once complete (acceptor), from gss_display_name. */
   char *peer;
-  OM_uint32 name_major, name_minor;
+  /* Why the round failed, in words made on the thread that failed. */
+  char failure[512];
 } round_work;
 
 static void run_round(napi_env env, void *data) {
@@ -302,21 +331,40 @@ static void run_round(napi_env env, void *data) {
   if (w->initiator) {
     w->major = gss_init_sec_context(&w->minor, GSS_C_NO_CREDENTIAL, &w->box->ctx, w->target, (gss_OID)gss_mech_krb5, w->req_flags, 0, GSS_C_NO_CHANNEL_BINDINGS, input, NULL, &w->output,
                                     &w->ret_flags, NULL);
+    if (GSS_ERROR(w->major)) describe_status(w->failure, sizeof w->failure, "gss_init_sec_context", w->major, w->minor);
     return;
   }
-  w->major = gss_accept_sec_context(&w->minor, &w->box->ctx, w->cred, &w->input, GSS_C_NO_CHANNEL_BINDINGS, &w->source, NULL, &w->output, &w->ret_flags, NULL, NULL);
-  if (w->major == GSS_S_COMPLETE && w->source != GSS_C_NO_NAME) {
-    gss_buffer_desc text = GSS_C_EMPTY_BUFFER;
-    w->name_major = gss_display_name(&w->name_minor, w->source, &text, NULL);
-    if (!GSS_ERROR(w->name_major)) {
-      w->peer = malloc(text.length + 1);
-      if (w->peer != NULL) {
-        memcpy(w->peer, text.value, text.length);
-        w->peer[text.length] = '\0';
-      }
-      gss_release_buffer(&ignored, &text);
-    }
+  gss_OID mech = GSS_C_NO_OID;
+  w->major = gss_accept_sec_context(&w->minor, &w->box->ctx, w->cred, &w->input, GSS_C_NO_CHANNEL_BINDINGS, &w->source, &mech, &w->output, &w->ret_flags, NULL, NULL);
+  if (GSS_ERROR(w->major)) {
+    describe_status(w->failure, sizeof w->failure, "gss_accept_sec_context", w->major, w->minor);
+    return;
   }
+  if (w->major != GSS_S_COMPLETE) return;
+  if (mech == GSS_C_NO_OID || !gss_oid_equal(mech, gss_mech_krb5)) {
+    w->major = GSS_S_BAD_MECH;
+    w->minor = 0;
+    snprintf(w->failure, sizeof w->failure, "the context was established with a mechanism other than Kerberos 5");
+    return;
+  }
+  gss_buffer_desc text = GSS_C_EMPTY_BUFFER;
+  OM_uint32 name_minor;
+  OM_uint32 name_major = gss_display_name(&name_minor, w->source, &text, NULL);
+  if (GSS_ERROR(name_major)) {
+    w->major = name_major;
+    w->minor = name_minor;
+    describe_status(w->failure, sizeof w->failure, "gss_display_name", name_major, name_minor);
+    return;
+  }
+  w->peer = malloc(text.length + 1);
+  if (w->peer != NULL) {
+    memcpy(w->peer, text.value, text.length);
+    w->peer[text.length] = '\0';
+  } else {
+    w->major = GSS_S_FAILURE;
+    snprintf(w->failure, sizeof w->failure, "out of memory");
+  }
+  gss_release_buffer(&ignored, &text);
 }
 
 static void free_round(napi_env env, round_work *w) {
@@ -344,9 +392,7 @@ static void finish_round(napi_env env, napi_status status, void *data) {
     napi_create_string_utf8(env, "the GSS-API round was cancelled", NAPI_AUTO_LENGTH, &text);
     napi_create_error(env, NULL, text, &outcome);
   } else if (GSS_ERROR(w->major)) {
-    outcome = gss_error_value(env, w->initiator ? "gss_init_sec_context" : "gss_accept_sec_context", w->major, w->minor);
-  } else if (!w->initiator && w->major == GSS_S_COMPLETE && w->peer == NULL) {
-    outcome = gss_error_value(env, "gss_display_name", w->name_major, w->name_minor);
+    outcome = error_with_status(env, w->failure, w->major, w->minor);
   } else {
     ok = true;
     box->complete = w->major == GSS_S_COMPLETE;
@@ -437,7 +483,7 @@ static napi_value accept_round(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "accept(credential, context, token)");
     return NULL;
   }
-  cred_box *cred = external_of(env, argv[0], "credential");
+  cred_box *cred = external_of(env, argv[0], &CRED_TAG, "credential");
   if (cred == NULL) return NULL;
   napi_value promise;
   round_work *w = start_round(env, argv[1], argv[2], false, &promise);
@@ -508,6 +554,7 @@ static napi_value wrap_message(napi_env env, napi_callback_info info) {
   OM_uint32 major = gss_wrap(&minor, box->ctx, confidential, GSS_C_QOP_DEFAULT, &input, &conf_state, &output);
   if (GSS_ERROR(major)) {
     throw_gss(env, "gss_wrap", major, minor);
+    gss_release_buffer(&minor, &output);
     return NULL;
   }
   napi_value result = NULL;
@@ -536,8 +583,15 @@ static napi_value unwrap_message(napi_env env, napi_callback_info info) {
   int conf_state = 0;
   OM_uint32 minor;
   OM_uint32 major = gss_unwrap(&minor, box->ctx, &input, &output, &conf_state, NULL);
-  if (GSS_ERROR(major)) {
-    throw_gss(env, "gss_unwrap", major, minor);
+  if (major != GSS_S_COMPLETE) {
+    /* A replayed, late or out-of-order token is no error to GSS-API, but it is to a byte stream. */
+    if (GSS_ERROR(major)) throw_gss(env, "gss_unwrap", major, minor);
+    else if (major & GSS_S_DUPLICATE_TOKEN) napi_throw_error(env, NULL, "gss_unwrap: a token that came before (a replay)");
+    else if (major & GSS_S_OLD_TOKEN) napi_throw_error(env, NULL, "gss_unwrap: a token too old to check (a replay or a reordering)");
+    else if (major & GSS_S_UNSEQ_TOKEN) napi_throw_error(env, NULL, "gss_unwrap: a token out of sequence");
+    else if (major & GSS_S_GAP_TOKEN) napi_throw_error(env, NULL, "gss_unwrap: a token after a gap (one was dropped)");
+    else throw_gss(env, "gss_unwrap", major, minor);
+    gss_release_buffer(&minor, &output);
     return NULL;
   }
   napi_value result = NULL, plain, confidential;
@@ -615,6 +669,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_number(env, flags, "sequence", GSS_C_SEQUENCE_FLAG);
   export_number(env, flags, "confidentiality", GSS_C_CONF_FLAG);
   export_number(env, flags, "integrity", GSS_C_INTEG_FLAG);
+  export_number(env, flags, "anonymous", GSS_C_ANON_FLAG);
   napi_set_named_property(env, exports, "flags", flags);
   return exports;
 }

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { type AcceptorCredential, type GssAddon, type GssContext, loadGssAddon } from '../native/gssapi-addon.js';
 import { GSS_ABORT, GssMessageReader, GssMessageType, ProtectionLevel, type ProtectionLevelCode, gssMessage } from '../protocol/gssapi-message.js';
 import type { SocksError } from '../protocol/errors.js';
+import { gssapiRounds } from './thread-pool.js';
 
 /**
  * GSSAPI authentication, the server's side (RFC 1961): the service
@@ -17,6 +18,9 @@ export const PROTECTION_LEVEL: Readonly<Record<ProtectionName, ProtectionLevelCo
   integrity: ProtectionLevel.INTEGRITY,
   confidentiality: ProtectionLevel.CONFIDENTIALITY,
 };
+
+/** A granted level's name, for logs. */
+export const protectionName = (level: ProtectionLevelCode): ProtectionName => (Object.keys(PROTECTION_LEVEL) as ProtectionName[]).find((name) => PROTECTION_LEVEL[name] === level)!;
 
 /** Who the proxy is to its clients: one shared name and keytab on every node of a cluster. */
 export interface GssIdentity {
@@ -103,6 +107,9 @@ export interface GssOutcome {
 
 export interface NegotiationSettings {
   readonly service: GssService;
+  /** The client's turn key for the thread pool (thread-pool.ts, clientKey), and when its negotiation must be over. */
+  readonly clientKey: string;
+  readonly deadline: number;
   /** The levels the config allows. */
   readonly levels: ReadonlySet<ProtectionLevelCode>;
   /** Accept the protection-level message bare, as NEC's clients send it. */
@@ -136,6 +143,8 @@ export class GssNegotiation {
   private readonly context: GssContext;
   private readonly reader: GssMessageReader;
   private principal = '';
+  /** The established context's flags. */
+  private flags = 0;
 
   constructor(
     private readonly settings: NegotiationSettings,
@@ -176,7 +185,7 @@ export class GssNegotiation {
     this.events.pause();
     let round;
     try {
-      round = await this.addon.accept(this.settings.service.credential, this.context, token);
+      round = await gssapiRounds.run(this.settings.clientKey, () => this.addon.accept(this.settings.service.credential, this.context, token), this.settings.deadline);
     } catch (err) {
       this.refuse(`authentication failed for service ${this.settings.service.servicename}: ${(err as Error).message}`);
       return;
@@ -184,6 +193,12 @@ export class GssNegotiation {
     if (this.phase === Phase.DONE) return;
     if (round.token.length > 0) this.events.send(gssMessage(GssMessageType.AUTHENTICATION, round.token));
     if (round.complete) {
+      const problem = this.flagsProblem(round.flags);
+      if (problem) {
+        this.refuse(problem);
+        return;
+      }
+      this.flags = round.flags;
       this.principal = round.peer ?? '';
       this.phase = Phase.PROTECTION;
     }
@@ -219,13 +234,30 @@ export class GssNegotiation {
     this.events.done({ principal: this.principal, level, context: this.context });
   }
 
-  /** The level to grant for `asked`: itself when allowed; for "selective", the strongest allowed. */
+  /**
+   * Why an established context will not do, or undefined. RFC 1961 §3
+   * has the client ask for mutual authentication, replay detection and
+   * sequencing: with them, each side contributes a key of its own, so a
+   * recording of one session replayed to another node (which has its own
+   * replay cache) fails, and a message replayed, dropped or reordered
+   * within a session is caught. An anonymous client has no principal.
+   */
+  private flagsProblem(flags: number): string | undefined {
+    const { mutual, replay, sequence, integrity, anonymous } = this.addon.flags;
+    const missing = Object.entries({ 'mutual authentication': mutual, 'replay detection': replay, sequencing: sequence, integrity })
+      .filter(([, flag]) => (flags & flag) === 0)
+      .map(([name]) => name);
+    if (missing.length > 0) return `the client's context lacks ${missing.join(', ')} (RFC 1961 has clients ask for them)`;
+    if ((flags & anonymous) !== 0) return 'an anonymous client has no principal to authenticate';
+    return undefined;
+  }
+
+  /** The level to grant for `asked`: itself when allowed (and the context can give it); for "selective", the strongest such. */
   private grant(asked: number): ProtectionLevelCode | undefined {
     const { levels } = this.settings;
-    if (asked === ProtectionLevel.SELECTIVE) {
-      return [ProtectionLevel.CONFIDENTIALITY, ProtectionLevel.INTEGRITY].find((level) => levels.has(level));
-    }
-    return levels.has(asked as ProtectionLevelCode) ? (asked as ProtectionLevelCode) : undefined;
+    const possible = (level: ProtectionLevelCode): boolean => levels.has(level) && (level !== ProtectionLevel.CONFIDENTIALITY || (this.flags & this.addon.flags.confidentiality) !== 0);
+    if (asked === ProtectionLevel.SELECTIVE) return [ProtectionLevel.CONFIDENTIALITY, ProtectionLevel.INTEGRITY].find(possible);
+    return possible(asked as ProtectionLevelCode) ? (asked as ProtectionLevelCode) : undefined;
   }
 
   private refuse(reason: string, answer = true): void {

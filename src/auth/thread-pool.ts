@@ -3,7 +3,9 @@
 // returns: a password check computes for tens of milliseconds. Left alone,
 // a flood of logins would take every thread, and log writes would queue
 // behind them, and one client's hundred logins would delay everyone else's.
-// So password checks get a share of the pool, taken in turn by client.
+// So password checks get a share of the pool, taken in turn by client, and
+// so do GSSAPI's accept rounds (a replay-cache write each, and MIT runs the
+// rounds on one credential one at a time).
 // src/hasocks.cts sizes the pool (UV_THREADPOOL_SIZE, 16 unless set).
 import { ipv6ToBytes } from '../protocol/address.js';
 
@@ -74,3 +76,6 @@ const poolSize = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 /** Password checks: CPU-bound, so a couple at most, taken in turn by client; the rest of the pool is for file writes. */
 export const passwordChecks = new FairLimiter(Math.max(1, Math.min(2, Math.floor(poolSize / 8))), 16);
+
+/** GSSAPI accept rounds: short, but each may wait on the replay cache's disk; a few at once, in turn by client. */
+export const gssapiRounds = new FairLimiter(Math.max(1, Math.min(4, Math.floor(poolSize / 4))), 16);

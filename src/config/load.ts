@@ -180,6 +180,12 @@ function toRuntime(file: ConfigFile, source: string, problems: string[]): Runtim
   if (methods.includes('gssapi') && file.gssapi === undefined) {
     problems.push('/socksmethod: "gssapi" needs a "gssapi" section; add "gssapi": {"servicename": "rcmd/socks.example.com", "keytab": "/etc/hasocks/keytab"}, with the host name clients use for the VIP');
   }
+  if (file.gssapi?.necCompatibility && file.gssapi.protection?.includes('clear')) {
+    problems.push('/gssapi: "necCompatibility" with "clear" in "protection" lets anyone who captured a client\'s first token replay it to another node and use the session as that client (docs/gssapi.md, Replays); drop one of them');
+  }
+  if (file.gssapi?.replayCache !== undefined && /^none:/i.test(file.gssapi.replayCache)) {
+    problems.push(`/gssapi/replayCache: "${file.gssapi.replayCache}" turns replay detection off; name a file, such as "file2:/var/lib/hasocks/rcache2", or leave it out`);
+  }
   const servicenames: Array<[string, string | undefined]> = [['/gssapi/servicename', file.gssapi?.servicename], ...(file.rules ?? []).map((rule, i): [string, string | undefined] => [`/rules/${i}/gssapi/servicename`, rule.gssapi?.servicename])];
   for (const [where, name] of servicenames) {
     const kind = name === undefined ? undefined : serviceNameKind(name);

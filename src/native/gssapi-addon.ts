@@ -34,6 +34,7 @@ export interface GssFlags {
   readonly sequence: number;
   readonly confidentiality: number;
   readonly integrity: number;
+  readonly anonymous: number;
 }
 
 /** How a name is imported: a Kerberos principal ("rcmd/socks.example.test"), or host-based ("rcmd@socks.example.test"). */

@@ -85,7 +85,7 @@ export class GssMessageReader {
 
   constructor(
     private readonly events: GssMessageEvents,
-    private pauseAfterEach = true,
+    private readonly pauseAfterEach = true,
   ) {}
 
   /** Bytes held and not yet a whole message. */
@@ -99,9 +99,8 @@ export class GssMessageReader {
     this.run();
   }
 
-  /** Read on after a message (when pausing after each); `pauseAfterEach` false from now on: messages flow as they come. */
-  resume(pauseAfterEach = this.pauseAfterEach): void {
-    this.pauseAfterEach = pauseAfterEach;
+  /** Read on after a message (when pausing after each). */
+  resume(): void {
     if (this.state !== State.PAUSED) return;
     this.state = State.HEADER;
     if (!this.running) this.run();

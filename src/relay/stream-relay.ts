@@ -55,7 +55,15 @@ export function streamRelay(
       if (direction === 'up') up += chunk.length;
       else down += chunk.length;
       onData?.(direction, chunk);
-      return to.write(framing && direction === 'down' ? framing.seal(chunk) : chunk);
+      if (!framing || direction === 'up') return to.write(chunk);
+      let sealed;
+      try {
+        sealed = framing.seal(chunk);
+      } catch (err) {
+        events.onEnd('target error', err as Error);
+        return false;
+      }
+      return to.write(sealed);
     };
     from.on('data', (chunk: Buffer) => {
       lastActivity = Date.now();

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { GssNegotiation, type GssOutcome, gssIdentityFor, identityKey } from '../auth/gssapi.js';
+import { GssNegotiation, type GssOutcome, gssAddon, gssIdentityFor, identityKey, protectionName } from '../auth/gssapi.js';
+import { clientKey } from '../auth/thread-pool.js';
 import { MessageProtection } from '../auth/gssapi-protection.js';
 import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
@@ -276,7 +277,13 @@ export class Session implements RequestContext {
       socket.resume();
     }
     this.gss = new GssNegotiation(
-      { service, levels: gssapi.levels, necCompatibility: gssapi.necCompatibility },
+      {
+        service,
+        levels: gssapi.levels,
+        necCompatibility: gssapi.necCompatibility,
+        clientKey: clientKey(this.clientAddress),
+        deadline: this.config.timeouts.negotiate > 0 ? this.startedAt + this.config.timeouts.negotiate : Infinity,
+      },
       {
         send: (bytes) => void this.socket.write(bytes),
         pause: () => void this.socket.pause(),
@@ -298,9 +305,10 @@ export class Session implements RequestContext {
     const rest = this.gss!.takeBuffered();
     this.gss = undefined;
     this.username = outcome.principal;
-    const level = outcome.level === ProtectionLevel.CLEAR ? 'clear' : outcome.level === ProtectionLevel.INTEGRITY ? 'integrity' : 'confidentiality';
-    this.logger.info(`${this.label}: GSSAPI: authenticated "${outcome.principal}" to ${servicename}, protection ${level}`);
-    if (outcome.level !== ProtectionLevel.CLEAR) {
+    this.logger.info(`${this.label}: GSSAPI: authenticated "${outcome.principal}" to ${servicename}, protection ${protectionName(outcome.level)}`);
+    if (outcome.level === ProtectionLevel.CLEAR) {
+      gssAddon().deleteContext(outcome.context); // nothing more is wrapped
+    } else {
       try {
         this.protection = new MessageProtection(outcome.context, outcome.level);
       } catch (err) {
@@ -312,9 +320,11 @@ export class Session implements RequestContext {
     for (const raw of rest) this.onData(raw);
   }
 
-  /** Send a reply to the request: wrapped when per-message protection is in force. */
+  /** Send a reply to the request: wrapped when per-message protection is in force (a reply that cannot be wrapped ends the session). */
   sendReply(reply: Buffer): void {
-    this.socket.write(this.protection ? this.protection.seal(reply) : reply);
+    const bytes = this.protection ? this.sealed(reply) : reply;
+    if (bytes) this.socket.write(bytes);
+    else this.terminate('GSSAPI: the reply could not be wrapped');
   }
 
   private onRequest(request: SocksRequest): void {

@@ -6,6 +6,7 @@
 //   argv[2]: the scenario, as JSON (GssapiScenario);
 //   stdout: one JSON line, the outcome (GssapiOutcome).
 import { createHash, randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { GssapiRefused, gssapiConnect } from './gssapi-client.js';
 
 export interface GssapiScenario {
@@ -19,6 +20,13 @@ export interface GssapiScenario {
   readonly target: { readonly host: string; readonly port: number };
   /** How many bytes to send through and check on their way back (0: none). */
   readonly echoBytes: number;
+  readonly withoutMutual?: boolean;
+  /** After the request, send two wrapped messages as an attacker on the wire would: the first twice, or the second first. */
+  readonly tamper?: 'duplicate' | 'reorder';
+  /** Record the session's bytes (`recorded`): a request, then "TRANSFER;" echoed. */
+  readonly record?: boolean;
+  /** Instead of a client: connect and send these bytes (hex), a recording of another session. */
+  readonly replay?: string;
 }
 
 export interface GssapiOutcome {
@@ -32,22 +40,73 @@ export interface GssapiOutcome {
   readonly firstToken?: string;
   /** Whether the echoed bytes came back the same (sha256). */
   readonly echoed?: boolean;
+  /** How long the echo took, from the first byte sent to the last received. */
+  readonly echoMs?: number;
+  /** tamper: the plain bytes that came back before the proxy closed. */
+  readonly echoedBack?: string;
+  /** record: every byte the client sent, hex. */
+  readonly recorded?: string;
+  /** replay: how many bytes came back before the proxy closed. */
+  readonly repliedBytes?: number;
 }
 
-const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+/** Send a recording's bytes as they are, and count what comes back until the proxy closes. */
+async function replay(scenario: GssapiScenario): Promise<GssapiOutcome> {
+  const socket = connect(scenario.proxy.port, scenario.proxy.host);
+  let repliedBytes = 0;
+  socket.on('data', (chunk: Buffer) => (repliedBytes += chunk.length));
+  socket.write(Buffer.from(scenario.replay!, 'hex'));
+  await new Promise((resolve) => {
+    socket.on('close', resolve);
+    socket.on('error', resolve);
+  });
+  return { repliedBytes };
+}
 
 async function run(scenario: GssapiScenario): Promise<GssapiOutcome> {
+  if (scenario.replay !== undefined) return replay(scenario);
   const session = await gssapiConnect(
-    { proxy: scenario.proxy, service: scenario.service, level: scenario.level, nec: scenario.nec, firstToken: scenario.firstToken === undefined ? undefined : Buffer.from(scenario.firstToken, 'hex') },
+    {
+      proxy: scenario.proxy,
+      service: scenario.service,
+      level: scenario.level,
+      nec: scenario.nec,
+      firstToken: scenario.firstToken === undefined ? undefined : Buffer.from(scenario.firstToken, 'hex'),
+      withoutMutual: scenario.withoutMutual,
+      record: scenario.record,
+    },
     scenario.target,
   );
   const outcome = { level: session.level, reply: session.reply, firstToken: session.firstToken.toString('hex') };
   try {
+    if (scenario.tamper) {
+      const [first, second] = [session.seal(Buffer.from('FIRST;')), session.seal(Buffer.from('SECOND;'))];
+      session.socket.write(Buffer.concat(scenario.tamper === 'duplicate' ? [first, first] : [second, first]));
+      return { ...outcome, echoedBack: (await session.receiveAll().catch((err: Error) => Buffer.from(`<${err.message}>`))).toString() };
+    }
+    if (scenario.record) {
+      session.send(Buffer.from('TRANSFER;'));
+      await session.receive(9);
+      session.end();
+      return { ...outcome, recorded: Buffer.concat(session.sent).toString('hex') };
+    }
     if (session.reply !== 0 || scenario.echoBytes === 0) return outcome;
-    const payload = randomBytes(scenario.echoBytes);
-    const back = session.receive(payload.length);
-    for (let offset = 0; offset < payload.length; offset += 1 << 20) session.send(payload.subarray(offset, offset + (1 << 20)));
-    return { ...outcome, echoed: sha(await back) === sha(payload) };
+    // A 1 MiB random block sent again and again, hashed both ways as it goes: any size without holding it all.
+    const block = randomBytes(1 << 20);
+    const sent = createHash('sha256');
+    const received = createHash('sha256');
+    const started = process.hrtime.bigint();
+    const receiving = (async (): Promise<void> => {
+      for (let left = scenario.echoBytes; left > 0; left -= block.length) received.update(await session.receive(Math.min(left, block.length)));
+    })();
+    for (let left = scenario.echoBytes; left > 0; left -= block.length) {
+      const piece = block.subarray(0, Math.min(left, block.length));
+      sent.update(piece);
+      if (!session.send(piece)) await session.drained();
+    }
+    await receiving;
+    const echoMs = Number(process.hrtime.bigint() - started) / 1e6;
+    return { ...outcome, echoed: sent.digest('hex') === received.digest('hex'), echoMs };
   } finally {
     session.end();
     session.socket.destroy();

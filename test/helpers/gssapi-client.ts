@@ -24,6 +24,10 @@ export interface GssapiClientOptions {
   readonly nec?: boolean;
   /** Instead of a fresh first token, send this one (a replay). */
   readonly firstToken?: Buffer;
+  /** Leave out mutual authentication, which RFC 1961 has clients ask for. */
+  readonly withoutMutual?: boolean;
+  /** Keep a copy of every byte sent (`sent`), for a replay of the whole session elsewhere. */
+  readonly record?: boolean;
 }
 
 /** The proxy refused: it sent 01 ff (or closed) at `stage`. */
@@ -41,8 +45,10 @@ export interface GssapiSession {
   readonly firstToken: Buffer;
   /** The reply code of the request (0 succeeded). */
   readonly reply: number;
-  /** Send plain bytes to the target (wrapped at levels 1 and 2). */
-  send(plain: Buffer): void;
+  /** Send plain bytes to the target (wrapped at levels 1 and 2); false when the socket's buffer is full (wait for drained()). */
+  send(plain: Buffer): boolean;
+  /** Until the socket's buffer has room again. */
+  drained(): Promise<void>;
   /** Every plain byte from the target until the proxy closes; rejects on a message that fails. */
   receiveAll(): Promise<Buffer>;
   /** Plain bytes from the target until `n` have come. */
@@ -50,6 +56,10 @@ export interface GssapiSession {
   /** Send FIN. */
   end(): void;
   readonly socket: Socket;
+  /** Plain bytes as the messages `send` would write, without writing them (to send them twice, or out of order). */
+  seal(plain: Buffer): Buffer;
+  /** Every byte written so far, when recording. */
+  readonly sent: Buffer[];
 }
 
 /** A socket read as exact lengths. */
@@ -115,6 +125,14 @@ export async function gssapiConnect(options: GssapiClientOptions, target: { host
     socket.once('error', reject);
   });
   const reader = new Reader(socket);
+  const sent: Buffer[] = [];
+  if (options.record) {
+    const write = socket.write.bind(socket) as (bytes: Buffer) => boolean;
+    socket.write = ((bytes: Buffer) => {
+      sent.push(Buffer.from(bytes));
+      return write(bytes);
+    }) as typeof socket.write;
+  }
   try {
     socket.write(Buffer.from([5, 1, 1]));
     const selection = await reader.exactly(2);
@@ -122,7 +140,7 @@ export async function gssapiConnect(options: GssapiClientOptions, target: { host
 
     const context = addon.createContext();
     const kind = options.service.includes('/') ? addon.nameKind.principal : addon.nameKind.hostBased;
-    const flags = addon.flags.mutual | addon.flags.replay | addon.flags.sequence | addon.flags.integrity | addon.flags.confidentiality;
+    const flags = (options.withoutMutual ? 0 : addon.flags.mutual) | addon.flags.replay | addon.flags.sequence | addon.flags.integrity | addon.flags.confidentiality;
     let round = await addon.initiate(context, options.service, kind, flags, null);
     const firstToken = options.firstToken ?? round.token;
     socket.write(gssMessage(GssMessageType.AUTHENTICATION, firstToken));
@@ -138,14 +156,14 @@ export async function gssapiConnect(options: GssapiClientOptions, target: { host
     const answer = await reader.message();
     if (!answer || answer.type !== GssMessageType.PROTECTION) throw new GssapiRefused('protection negotiation');
     const level = (options.nec ? answer.token : addon.unwrap(context, answer.token).data)[0]!;
-    return await request(socket, reader, context, level, firstToken, target);
+    return await request(socket, reader, context, level, firstToken, target, sent);
   } catch (err) {
     socket.destroy();
     throw err;
   }
 }
 
-async function request(socket: Socket, reader: Reader, context: GssContext, level: number, firstToken: Buffer, target: { host: string; port: number }): Promise<GssapiSession> {
+async function request(socket: Socket, reader: Reader, context: GssContext, level: number, firstToken: Buffer, target: { host: string; port: number }, sent: Buffer[]): Promise<GssapiSession> {
   const protection = level === 1 || level === 2 ? new MessageProtection(context, level) : undefined;
   const plain = new ByteQueue();
   let closed = false;
@@ -183,7 +201,7 @@ async function request(socket: Socket, reader: Reader, context: GssContext, leve
     }
     return plain.take(n);
   };
-  const send = (data: Buffer): void => void socket.write(protection ? protection.seal(data) : data);
+  const send = (data: Buffer): boolean => socket.write(protection ? protection.seal(data) : data);
 
   send(Buffer.concat([Buffer.from([5, 1, 0]), encodeAddress(target.host, target.port)]));
   const head = await receive(4);
@@ -195,6 +213,7 @@ async function request(socket: Socket, reader: Reader, context: GssContext, leve
     reply: head[1]!,
     socket,
     send,
+    drained: () => new Promise((resolve) => socket.once('drain', () => resolve())),
     receive,
     receiveAll: async () => {
       while (!closed) {
@@ -205,5 +224,7 @@ async function request(socket: Socket, reader: Reader, context: GssContext, leve
       return Buffer.concat(plain.takeAll());
     },
     end: () => void socket.end(),
+    seal: (data) => (protection ? protection.seal(data) : data),
+    sent,
   };
 }
