@@ -29,6 +29,11 @@ test_packages=(
   krb5-kdc        # a real KDC for the GSSAPI tests (test/helpers/kdc.ts), in a temporary directory
   krb5-admin-server # kadmin.local: the tests' principals and keytabs
   krb5-user       # kinit: the tests' users get their tickets
+  dpkg-dev        # dpkg-source and dpkg-buildflags: apt-get source dante, built with Debian's flags (test/helpers/dante-gssapi.sh)
+  autoconf        # Debian's patches to Dante edit configure.ac and the Makefile.am files: autoreconf, as dh_autoreconf does
+  automake
+  libtool-bin     # libtoolize for that autoreconf, and Dante's Build-Depends
+  flex            # in Dante's Build-Depends; its configure looks for it
   clang           # native/fuzz/run.sh: libFuzzer harnesses for the C that parses client bytes
   libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for clang (a separate package on Debian 12)
 )
