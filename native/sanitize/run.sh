@@ -44,6 +44,7 @@ default_tests=(
   test/drill.test.ts          # a proxy killed and restarted under a probe, UDP included
   test/logging.test.ts
   test/vip.test.ts            # socksify (Dante's client) and BIND through a shared address
+  test/gssapi.test.ts         # the GSS-API addon (gssapi.c): client tokens, wrap and unwrap, in the proxy and the client
 )
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("${default_tests[@]}")
@@ -61,6 +62,7 @@ need_packages native/sanitize/run.sh "${test_packages[@]}" patchelf
 out=${HASOCKS_SANITIZE_BUILD:-$repo/native/build/sanitize}
 case $out in /*) ;; *) out=$repo/$out ;; esac
 addon=$out/addon/build/Release/hasocks_native.node
+gssapi_addon=$out/addon/build/Release/hasocks_gssapi.node
 runtime=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
 # clang prints the bare name back when it has no such library.
 if [ ! -e "$runtime" ]; then
@@ -95,11 +97,13 @@ nodedir=$(npm config get nodedir)
   }
 )
 # A build that silently dropped the flags would run the tests unchecked.
-symbols=$(nm -D "$addon")
-if ! grep -q __asan_report <<<"$symbols" || ! grep -q __ubsan_handle <<<"$symbols"; then
-  echo "native/sanitize/run.sh: $addon is not instrumented (CFLAGS did not reach the compiler)" >&2
-  exit 1
-fi
+for built in "$addon" "$gssapi_addon"; do
+  symbols=$(nm -D "$built")
+  if ! grep -q __asan_report <<<"$symbols" || ! grep -q __ubsan_handle <<<"$symbols"; then
+    echo "native/sanitize/run.sh: $built is not instrumented (CFLAGS did not reach the compiler)" >&2
+    exit 1
+  fi
+done
 
 # Also first in PATH, for anything started as plain `node` (npm run fuzz).
 mkdir -p "$out/bin"
@@ -117,6 +121,7 @@ logs=$(mktemp -d -t hasocks-sanitize.XXXXXX)
 chmod 1777 "$logs"
 
 export HASOCKS_NATIVE_ADDON=$addon
+export HASOCKS_GSSAPI_ADDON=$gssapi_addon
 export PATH="$out/bin:$PATH"
 # detect_leaks=0: Node does not free everything at exit, by design.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:log_path=$logs/asan"

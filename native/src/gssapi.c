@@ -45,13 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAPI_CALL(env, call)                                      \
-  do {                                                            \
-    if ((call) != napi_ok) {                                      \
-      napi_throw_error((env), NULL, "N-API call failed: " #call); \
-      return NULL;                                                \
-    }                                                             \
-  } while (0)
+#include "js_call.h"
 
 /* Name forms the TypeScript side names with a number (gssapi-addon.ts, nameKind). */
 enum name_kind { NAME_PRINCIPAL = 0, NAME_HOST_BASED = 1 };
@@ -110,6 +104,20 @@ static napi_value gss_error_value(napi_env env, const char *what, OM_uint32 majo
 
 static void throw_gss(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
   napi_throw(env, gss_error_value(env, what, major, minor));
+}
+
+/* The call's arguments into argv (at most `most`); false, after throwing `usage` as a TypeError, when fewer than `least` came. */
+static bool get_args(napi_env env, napi_callback_info info, size_t least, size_t most, napi_value *argv, size_t *argc, const char *usage) {
+  *argc = most;
+  if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "N-API call failed: napi_get_cb_info");
+    return false;
+  }
+  if (*argc < least) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
 }
 
 /* A JavaScript string argument into a malloc'd C string (NULL after throwing). */
@@ -210,13 +218,9 @@ static context_box *established_context(napi_env env, napi_value value) {
 
 /* acquireAcceptor(name, kind, keytab, replayCache?): the credential for accepting as `name`, from `keytab` only. */
 static napi_value acquire_acceptor(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
+  size_t argc;
   napi_value argv[4];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "acquireAcceptor(name, kind, keytab, replayCache?)");
-    return NULL;
-  }
+  if (!get_args(env, info, 3, 4, argv, &argc, "acquireAcceptor(name, kind, keytab, replayCache?)")) return NULL;
   int32_t kind;
   NAPI_CALL(env, napi_get_value_int32(env, argv[1], &kind));
   char *text = string_arg(env, argv[0], "name");
@@ -288,10 +292,10 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
 
 /* deleteContext(context): release it now (finalizing the handle later does nothing more). */
 static napi_value delete_context(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
+  size_t argc;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  context_box *box = argc < 1 ? NULL : idle_context(env, argv[0]);
+  if (!get_args(env, info, 1, 1, argv, &argc, "deleteContext(context)")) return NULL;
+  context_box *box = idle_context(env, argv[0]);
   if (box == NULL) return NULL;
   OM_uint32 minor;
   if (box->ctx != GSS_C_NO_CONTEXT) gss_delete_sec_context(&minor, &box->ctx, GSS_C_NO_BUFFER);
@@ -476,13 +480,9 @@ static napi_value queue_round(napi_env env, round_work *w, napi_value promise, c
 
 /* accept(credential, context, token): a promise of {token, complete, flags, peer?}; peer is the client's principal once complete. */
 static napi_value accept_round(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
+  size_t argc;
   napi_value argv[3];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "accept(credential, context, token)");
-    return NULL;
-  }
+  if (!get_args(env, info, 3, 3, argv, &argc, "accept(credential, context, token)")) return NULL;
   cred_box *cred = external_of(env, argv[0], &CRED_TAG, "credential");
   if (cred == NULL) return NULL;
   napi_value promise;
@@ -502,13 +502,9 @@ static napi_value accept_round(napi_env env, napi_callback_info info) {
 
 /* initiate(context, target, kind, flags, token|null): a promise of {token, complete, flags}, with the credentials cache KRB5CCNAME names. */
 static napi_value initiate_round(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
+  size_t argc;
   napi_value argv[5];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) {
-    napi_throw_type_error(env, NULL, "initiate(context, target, kind, flags, token)");
-    return NULL;
-  }
+  if (!get_args(env, info, 5, 5, argv, &argc, "initiate(context, target, kind, flags, token)")) return NULL;
   int32_t kind;
   uint32_t flags;
   NAPI_CALL(env, napi_get_value_int32(env, argv[2], &kind));
@@ -534,13 +530,9 @@ static napi_value initiate_round(napi_env env, napi_callback_info info) {
 
 /* wrap(context, confidential, data): one token; the caller keeps data within wrapSizeLimit. */
 static napi_value wrap_message(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
+  size_t argc;
   napi_value argv[3];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "wrap(context, confidential, data)");
-    return NULL;
-  }
+  if (!get_args(env, info, 3, 3, argv, &argc, "wrap(context, confidential, data)")) return NULL;
   context_box *box = established_context(env, argv[0]);
   if (box == NULL) return NULL;
   bool confidential;
@@ -567,13 +559,9 @@ static napi_value wrap_message(napi_env env, napi_callback_info info) {
 
 /* unwrap(context, token): {data, confidential}. */
 static napi_value unwrap_message(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
+  size_t argc;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) {
-    napi_throw_type_error(env, NULL, "unwrap(context, token)");
-    return NULL;
-  }
+  if (!get_args(env, info, 2, 2, argv, &argc, "unwrap(context, token)")) return NULL;
   context_box *box = established_context(env, argv[0]);
   if (box == NULL) return NULL;
   void *data;
@@ -610,13 +598,9 @@ static napi_value unwrap_message(napi_env env, napi_callback_info info) {
 
 /* wrapSizeLimit(context, confidential, maxToken): the most data whose token fits in maxToken bytes. */
 static napi_value wrap_size_limit(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
+  size_t argc;
   napi_value argv[3];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "wrapSizeLimit(context, confidential, maxToken)");
-    return NULL;
-  }
+  if (!get_args(env, info, 3, 3, argv, &argc, "wrapSizeLimit(context, confidential, maxToken)")) return NULL;
   context_box *box = established_context(env, argv[0]);
   if (box == NULL) return NULL;
   bool confidential;

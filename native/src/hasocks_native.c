@@ -58,13 +58,6 @@ typedef struct {
   int backlog;
 } socket_options;
 
-#define NAPI_CALL(env, call)                                  \
-  do {                                                        \
-    if ((call) != napi_ok) {                                  \
-      napi_throw_error((env), NULL, "N-API call failed: " #call); \
-      return NULL;                                            \
-    }                                                         \
-  } while (0)
 
 static const char *errno_code(int err) {
   switch (err) {

@@ -6,6 +6,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* In a function that returns napi_value: an N-API call that fails throws, naming the call, and returns NULL. */
+#define NAPI_CALL(env, call)                                  \
+  do {                                                        \
+    if ((call) != napi_ok) {                                  \
+      napi_throw_error((env), NULL, "N-API call failed: " #call); \
+      return NULL;                                            \
+    }                                                         \
+  } while (0)
+
 /*
  * Call the function `callback` refers to with argv, in `async`'s context,
  * inside the caller's handle scope. A throw in it is an uncaught exception,
