@@ -89,6 +89,11 @@ describe('authentication and relay', () => {
     }, 60000);
   }
 
+  test.each([1, 2])('BIND at level %i: both replies wrapped, and a peer and the client talk both ways', async (level) => {
+    const proxy = await gssapiProxy();
+    expect(await client(proxy, { level, bind: true, target: { host: '0.0.0.0', port: 0 } })).toMatchObject({ level, reply: 0, bindReply: 0, bindRelayed: true });
+  }, 30000);
+
   test('selective (3): the proxy grants the strongest level it allows', async () => {
     const proxy = await gssapiProxy();
     expect(await client(proxy, { level: 3, echoBytes: 4096 })).toMatchObject({ level: 2, reply: 0, echoed: true });

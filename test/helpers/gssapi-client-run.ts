@@ -27,6 +27,8 @@ export interface GssapiScenario {
   readonly record?: boolean;
   /** Instead of a client: connect and send these bytes (hex), a recording of another session. */
   readonly replay?: string;
+  /** BIND instead of CONNECT: a peer connects to the address the first reply names, and bytes go both ways. */
+  readonly bind?: boolean;
 }
 
 export interface GssapiOutcome {
@@ -48,6 +50,29 @@ export interface GssapiOutcome {
   readonly recorded?: string;
   /** replay: how many bytes came back before the proxy closed. */
   readonly repliedBytes?: number;
+  /** bind: the second reply's code, and whether bytes went both ways between the client and the peer intact. */
+  readonly bindReply?: number;
+  readonly bindRelayed?: boolean;
+}
+
+/** BIND's other half: a peer connects where the proxy listens, and a line goes each way. */
+async function bindPeer(session: Awaited<ReturnType<typeof gssapiConnect>>): Promise<Pick<GssapiOutcome, 'bindReply' | 'bindRelayed'>> {
+  if (session.reply !== 0) return {};
+  const peer = connect(session.bound.port, session.bound.host === '0.0.0.0' ? '127.0.0.1' : session.bound.host);
+  const fromClient = new Promise<string>((resolve) => {
+    let text = '';
+    peer.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(text);
+    });
+  });
+  const second = await session.nextReply();
+  peer.write('from the peer\n');
+  const atClient = (await session.receive(14)).toString();
+  session.send(Buffer.from('from the client\n'));
+  const atPeer = await fromClient;
+  peer.destroy();
+  return { bindReply: second.code, bindRelayed: atClient === 'from the peer\n' && atPeer === 'from the client\n' };
 }
 
 /** Send a recording's bytes as they are, and count what comes back until the proxy closes. */
@@ -76,8 +101,16 @@ async function run(scenario: GssapiScenario): Promise<GssapiOutcome> {
       record: scenario.record,
     },
     scenario.target,
+    scenario.bind ? 2 : 1,
   );
   const outcome = { level: session.level, reply: session.reply, firstToken: session.firstToken.toString('hex') };
+  if (scenario.bind) {
+    try {
+      return { ...outcome, ...(await bindPeer(session)) };
+    } finally {
+      session.socket.destroy();
+    }
+  }
   try {
     if (scenario.tamper) {
       const [first, second] = [session.seal(Buffer.from('FIRST;')), session.seal(Buffer.from('SECOND;'))];

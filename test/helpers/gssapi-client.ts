@@ -1,7 +1,7 @@
 import { type Socket, connect } from 'node:net';
 import { MessageProtection } from '../../src/auth/gssapi-protection.js';
 import { type GssContext, loadGssAddon } from '../../src/native/gssapi-addon.js';
-import { encodeAddress } from '../../src/protocol/address.js';
+import { bytesToIPv4, bytesToIPv6, encodeAddress } from '../../src/protocol/address.js';
 import { ByteQueue } from '../../src/protocol/byte-queue.js';
 import { GSS_MESSAGE_VERSION, GssMessageType, gssMessage } from '../../src/protocol/gssapi-message.js';
 
@@ -43,8 +43,11 @@ export interface GssapiSession {
   readonly level: number;
   /** The first token sent: the AP-REQ, for a replay. */
   readonly firstToken: Buffer;
-  /** The reply code of the request (0 succeeded). */
+  /** The reply code of the request (0 succeeded), and the address it names (BIND: where the proxy listens). */
   readonly reply: number;
+  readonly bound: { readonly host: string; readonly port: number };
+  /** BIND: the second reply, once a peer has connected: its code and the peer's address. */
+  nextReply(): Promise<{ code: number; host: string; port: number }>;
   /** Send plain bytes to the target (wrapped at levels 1 and 2); false when the socket's buffer is full (wait for drained()). */
   send(plain: Buffer): boolean;
   /** Until the socket's buffer has room again. */
@@ -116,8 +119,8 @@ function gss(): NonNullable<Extract<ReturnType<typeof loadGssAddon>, { addon: un
   return loaded.addon;
 }
 
-/** Authenticate to the proxy and CONNECT to `target` through it. */
-export async function gssapiConnect(options: GssapiClientOptions, target: { host: string; port: number }): Promise<GssapiSession> {
+/** Authenticate to the proxy and send a request for `target` (CONNECT, or BIND with `command` 2). */
+export async function gssapiConnect(options: GssapiClientOptions, target: { host: string; port: number }, command = 1): Promise<GssapiSession> {
   const addon = gss();
   const socket = connect(options.proxy.port, options.proxy.host);
   await new Promise<void>((resolve, reject) => {
@@ -156,14 +159,14 @@ export async function gssapiConnect(options: GssapiClientOptions, target: { host
     const answer = await reader.message();
     if (!answer || answer.type !== GssMessageType.PROTECTION) throw new GssapiRefused('protection negotiation');
     const level = (options.nec ? answer.token : addon.unwrap(context, answer.token).data)[0]!;
-    return await request(socket, reader, context, level, firstToken, target, sent);
+    return await request(socket, reader, context, level, firstToken, target, sent, command);
   } catch (err) {
     socket.destroy();
     throw err;
   }
 }
 
-async function request(socket: Socket, reader: Reader, context: GssContext, level: number, firstToken: Buffer, target: { host: string; port: number }, sent: Buffer[]): Promise<GssapiSession> {
+async function request(socket: Socket, reader: Reader, context: GssContext, level: number, firstToken: Buffer, target: { host: string; port: number }, sent: Buffer[], command: number): Promise<GssapiSession> {
   const protection = level === 1 || level === 2 ? new MessageProtection(context, level) : undefined;
   const plain = new ByteQueue();
   let closed = false;
@@ -203,14 +206,21 @@ async function request(socket: Socket, reader: Reader, context: GssContext, leve
   };
   const send = (data: Buffer): boolean => socket.write(protection ? protection.seal(data) : data);
 
-  send(Buffer.concat([Buffer.from([5, 1, 0]), encodeAddress(target.host, target.port)]));
-  const head = await receive(4);
-  const rest = head[3] === 1 ? 6 : head[3] === 4 ? 18 : (await receive(1))[0]! + 2;
-  await receive(rest);
+  /** One SOCKS5 reply (IPv4 or IPv6 addresses; this proxy names no domain). */
+  const readReply = async (): Promise<{ code: number; host: string; port: number }> => {
+    const head = await receive(4);
+    const address = await receive(head[3] === 4 ? 16 : 4);
+    const port = (await receive(2)).readUInt16BE(0);
+    return { code: head[1]!, host: head[3] === 4 ? bytesToIPv6(address) : bytesToIPv4(address), port };
+  };
+  send(Buffer.concat([Buffer.from([5, command, 0]), encodeAddress(target.host, target.port)]));
+  const first = await readReply();
   return {
     level,
     firstToken,
-    reply: head[1]!,
+    reply: first.code,
+    bound: { host: first.host, port: first.port },
+    nextReply: readReply,
     socket,
     send,
     drained: () => new Promise((resolve) => socket.once('drain', () => resolve())),
