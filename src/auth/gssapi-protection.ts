@@ -83,7 +83,8 @@ export class MessageProtection {
     }
     try {
       const { data, confidential } = this.addon.unwrap(this.context, token);
-      if (this.confidential && !confidential) throw new Error('a token without confidentiality at protection level 2');
+      // RFC 1961 §5: conf_req_flag MUST be TRUE at level 2 and FALSE at level 1.
+      if (confidential !== this.confidential) throw new Error(`a token ${confidential ? 'with' : 'without'} confidentiality at protection level ${this.confidential ? 2 : 1}`);
       this.plain.push(data);
     } catch (err) {
       this.failure = new SocksError(`an encapsulated message failed: ${(err as Error).message}`, undefined, 'EBADGSS');
