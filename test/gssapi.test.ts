@@ -5,7 +5,7 @@
 // authenticated principal.
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -201,6 +201,48 @@ describe('refusals: 01 ff, and the log says why', () => {
     const proxy = await gssapiProxy();
     expect(await client(proxy, {}, bobCache)).toMatchObject({ level: 2, reply: 2 });
     await proxy.waitForLog(/GSSAPI: authenticated "bob@HASOCKS\.TEST"/);
+  }, 30000);
+});
+
+describe('after the privilege drop ("user": "nobody")', () => {
+  test('the keytab (readable by the group), KRB5_CONFIG and the replay cache stay usable: a client authenticates, and a replay is still refused', async () => {
+    // Everything the unprivileged proxy reads or writes, where nobody can: a directory of its own.
+    const dir = mkdtempSync(join(tmpdir(), 'hasocks-gssapi-user-'));
+    try {
+      chmodSync(dir, 0o755);
+      const sharedKeytab = join(dir, 'socks.keytab');
+      copyFileSync(keytab, sharedKeytab);
+      await execa('chown', ['root:nogroup', sharedKeytab]);
+      chmodSync(sharedKeytab, 0o640);
+      const krb5Config = join(dir, 'krb5.conf');
+      copyFileSync(kdc.env.KRB5_CONFIG, krb5Config);
+      chmodSync(krb5Config, 0o644);
+      // MIT's default replay cache, one file per user id, in a directory of this test's.
+      const rcacheDir = join(dir, 'rcache');
+      mkdirSync(rcacheDir, { mode: 0o1777 });
+      chmodSync(rcacheDir, 0o1777);
+      const proxy = await startProxy(
+        {
+          user: 'nobody',
+          socksmethod: ['gssapi'],
+          gssapi: { servicename: SERVICE, keytab: sharedKeytab },
+          rules: [
+            { type: 'client', action: 'pass', from: '0/0' },
+            { type: 'socks', action: 'pass', from: '0/0', to: '0/0', user: [ALICE] },
+          ],
+        },
+        { env: { ...process.env, KRB5_CONFIG: krb5Config, KRB5RCACHEDIR: rcacheDir } as Record<string, string> },
+      );
+      const first = await client(proxy, { echoBytes: 1 << 20 });
+      expect(first).toMatchObject({ level: 2, reply: 0, echoed: true });
+      expect(await client(proxy, { firstToken: first.firstToken })).toEqual({ refused: 'context establishment' });
+      await proxy.waitForLog(/refused: authentication failed.*[Rr]eplay/);
+      // The replay cache the unprivileged proxy wrote, as nobody.
+      expect(readdirSync(rcacheDir).map((name) => statSync(join(rcacheDir, name)).uid)).toContain(65534);
+    } finally {
+      await stopAllProxies();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30000);
 });
 
