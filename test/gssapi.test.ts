@@ -5,7 +5,7 @@
 // authenticated principal.
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -201,6 +201,22 @@ describe('refusals: 01 ff, and the log says why', () => {
     const proxy = await gssapiProxy();
     expect(await client(proxy, {}, bobCache)).toMatchObject({ level: 2, reply: 2 });
     await proxy.waitForLog(/GSSAPI: authenticated "bob@HASOCKS\.TEST"/);
+  }, 30000);
+});
+
+describe('reloads', () => {
+  test('a reload naming a keytab without the key is rejected and the old identity serves on; a reload to another service takes effect', async () => {
+    const proxy = await gssapiProxy();
+    const base = JSON.parse(readFileSync(proxy.configPath, 'utf8')) as ConfigFile;
+    proxy.writeConfig({ ...base, gssapi: { ...base.gssapi!, keytab: otherKeytab } });
+    proxy.signal('SIGHUP');
+    await proxy.waitForLog(/reload rejected, the old config stays in force: .*\/gssapi: cannot use keytab .*other\.keytab for rcmd\/socks\.hasocks\.test/);
+    expect(await client(proxy, { echoBytes: 4096 })).toMatchObject({ reply: 0, echoed: true });
+    proxy.writeConfig({ ...base, gssapi: { ...base.gssapi!, servicename: OTHER_SERVICE, keytab: otherKeytab } });
+    proxy.signal('SIGHUP');
+    await proxy.waitForLog(/reloaded config/);
+    expect(await client(proxy, { service: OTHER_SERVICE, echoBytes: 4096 })).toMatchObject({ reply: 0, echoed: true });
+    expect(await client(proxy, { service: SERVICE })).toEqual({ refused: 'context establishment' });
   }, 30000);
 });
 
