@@ -159,6 +159,26 @@ describe('refusals: 01 ff, and the log says why', () => {
     }
   }, 30000);
 
+  test('hostile tokens: 300 random ones of every size up to 65535, and corrupted real ones, each refused with 01 ff; the proxy serves on', async () => {
+    const proxy = await gssapiProxy();
+    const real = (await client(proxy, {})).firstToken!;
+    const tokens: Buffer[] = [];
+    for (let i = 0; i < 200; i++) tokens.push(randomBytes(Math.floor(Math.random() ** 3 * 65536)));
+    // A real AP-REQ with one byte changed, or cut short: past the outer DER, into Kerberos's own parsing.
+    for (let i = 0; i < 100; i++) {
+      const token = Buffer.from(real, 'hex');
+      if (i % 2 === 0) token[Math.floor(Math.random() * token.length)] ^= 1 << Math.floor(Math.random() * 8);
+      tokens.push(i % 2 === 0 ? token : token.subarray(0, Math.floor(Math.random() * token.length)));
+    }
+    for (const token of tokens) {
+      const raw = await RawClient.connect(proxy.port);
+      raw.send(Buffer.concat([Buffer.from([5, 1, 1]), gssMessage(GssMessageType.AUTHENTICATION, token)]));
+      expect(await raw.read(4)).toEqual(Buffer.concat([Buffer.from([5, 1]), GSS_ABORT]));
+      raw.destroy();
+    }
+    expect(await client(proxy, { echoBytes: 4096 })).toMatchObject({ reply: 0, echoed: true });
+  }, 120000);
+
   test('a replayed AP-REQ', async () => {
     const proxy = await gssapiProxy();
     const first = await client(proxy, {});
