@@ -7,11 +7,21 @@
 // up and come back down, so each direction carries them once. One stream at
 // each protection level, clear as the reference. Client and proxy share the
 // machine, so the figure is the pair's: the client wraps and unwraps as much
-// as the proxy does. Medians of 3 runs (1 with --quick). Dante is not
-// measured: Debian's danted is built without GSSAPI.
+// as the proxy does. Medians of 3 runs (1 with --quick).
+//
+// The same client, scenarios and KDC go through Dante's server, sockd, built
+// WITH GSSAPI from Debian's own source (test/helpers/dante-gssapi.sh; Debian's
+// danted is built without it), one sockd per level, its socks-rule allowing
+// that level only (gssapi.enctype). If Dante's source cannot be fetched
+// (the script's exit 3), hasocks runs alone and the output says so.
+//
+// CPU per byte is each server's own: user + system time of its process tree
+// (sockd's mother and the negotiate/request/io children it forks, and any
+// child either has reaped), over the bytes it carried both ways.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,27 +31,160 @@ const quick = process.argv.includes('--quick');
 const RUNS = quick ? 1 : 3;
 const BYTES = (quick ? 64 : 256) << 20;
 const SERVICE = 'rcmd/socks.hasocks.test';
+const LEVELS = [
+  ['clear', 0],
+  ['integrity', 1],
+  ['confidentiality', 2],
+];
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 execFileSync('npx', ['tsc', '-p', 'tsconfig.lab.json'], { cwd: REPO, stdio: 'inherit' });
 const { startKdc } = await import(join(REPO, 'dist', 'test', 'helpers', 'kdc.js'));
-const { startEchoServer } = await import(join(REPO, 'dist', 'test', 'helpers', 'net.js'));
+const { startEchoServer, freePort } = await import(join(REPO, 'dist', 'test', 'helpers', 'net.js'));
 const RUNNER = join(REPO, 'dist', 'test', 'helpers', 'gssapi-client-run.js');
 
+/** Dante's sockd with GSSAPI, from the cache or built now (minutes, once); or why not. Any failure but exit 3 is one. */
+async function danteBuild() {
+  const script = join(REPO, 'test', 'helpers', 'dante-gssapi.sh');
+  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+    process.stderr.write(chunk);
+  });
+  const code = await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (code === 0) {
+    const cache = stdout.trim();
+    const version = (readFileSync(join(cache, 'build-info'), 'utf8').match(/^dante: (.*)$/m) ?? [])[1] ?? 'unknown';
+    return { sockd: join(cache, 'sockd'), version };
+  }
+  if (code === 3) return { skip: (stderr.split('\n').findLast((line) => line.includes('cannot fetch')) ?? 'exit 3').replace(/^dante-gssapi: /, '') };
+  throw new Error(`test/helpers/dante-gssapi.sh failed (exit ${code})`);
+}
+
+/** Until something accepts a connection on 127.0.0.1:`port`, or `child` exits. */
+async function waitForPort(port, child, name) {
+  let exited;
+  const onExit = (code, signal) => (exited = `${name} exited with ${code ?? signal}`);
+  child.once('exit', onExit);
+  try {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      if (exited) throw new Error(exited);
+      const up = await new Promise((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      if (up) return;
+      if (Date.now() > deadline) throw new Error(`${name} is not listening on 127.0.0.1:${port}`);
+      // Not listening yet: the next attempt after a short pause (the port has no event to wait on).
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    child.off('exit', onExit);
+  }
+}
+
+/** Every process in /proc: pid -> { ppid, state, start (clock ticks after boot), ticks: utime + stime + cutime + cstime }. */
+function processTable() {
+  const table = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after "comm) ": state ppid ... utime stime cutime cstime (12-15, 1-based from state) ... starttime (20).
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ').at(-1).split(' ');
+      table.set(Number(entry), { ppid: Number(fields[1]), state: fields[0], start: fields[19], ticks: fields.slice(11, 15).reduce((sum, t) => sum + Number(t), 0) });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return table;
+}
+
+/** `pid` and its live descendants, from a process table. */
+function tree(pid, table = processTable()) {
+  const found = [];
+  const pending = [pid];
+  while (pending.length) {
+    const current = pending.pop();
+    if (!table.has(current)) continue;
+    found.push(current);
+    for (const [child, stat] of table) if (stat.ppid === current) pending.push(child);
+  }
+  return found;
+}
+
+/** CPU seconds of `pid`'s tree: each live process's own and its reaped children's. */
+function treeCpuSeconds(pid) {
+  const table = processTable();
+  return tree(pid, table).reduce((sum, p) => sum + table.get(p).ticks, 0) / TICKS;
+}
+
+/**
+ * SIGTERM to `child` by its pid, and until it has exited; then until each
+ * process it had forked is gone too (sockd's mother does not wait for its
+ * children): SIGKILL, by pid, to any still there after 5 s.
+ */
+async function stop(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const before = processTable();
+  const descendants = tree(child.pid, before)
+    .filter((pid) => pid !== child.pid)
+    .map((pid) => ({ pid, start: before.get(pid).start }));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  // The same process (pid and start time), not yet exited (a zombie has exited: init reaps it).
+  const alive = () => {
+    const now = processTable();
+    return descendants.filter(({ pid, start }) => now.get(pid)?.start === start && now.get(pid).state !== 'Z');
+  };
+  const deadline = Date.now() + 5000;
+  for (let left = alive(); left.length; left = alive()) {
+    if (Date.now() > deadline) {
+      for (const { pid } of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      break;
+    }
+    // They are not this process's children: no exit event to wait on.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'hasocks-bench-gssapi-'));
-const kdc = await startKdc();
-const echo = await startEchoServer();
+let kdc;
+let echo;
 let proxy;
+let sockd;
 const cleanup = async () => {
-  proxy?.kill('SIGTERM');
-  await echo.close();
-  await kdc.stop();
+  await stop(sockd);
+  await stop(proxy);
+  await echo?.close();
+  await kdc?.stop();
   rmSync(dir, { recursive: true, force: true });
 };
 try {
+  const dante = await danteBuild();
+  kdc = await startKdc();
+  echo = await startEchoServer();
   await kdc.addUser('alice', 'alice-password');
   const keytab = await kdc.addServices([SERVICE], join(dir, 'socks.keytab'));
   const ccache = await kdc.kinit('alice', 'alice-password');
-  const port = 22080;
+  const port = await freePort();
   const config = join(dir, 'hasocks.json');
   writeFileSync(
     config,
@@ -61,28 +204,137 @@ try {
     proxy.stderr.on('data', (chunk) => /listening on/.test(String(chunk)) && resolve());
     proxy.on('exit', (code) => reject(new Error(`hasocks exited with ${code}`)));
   });
+
+  /** Dante's server for one level: its config (socks-rule allowing that level only), its log, started and listening. */
+  const startSockd = async (name) => {
+    const sockdPort = await freePort();
+    const conf = join(dir, `sockd-${name}.conf`);
+    const log = join(dir, `sockd-${name}.log`);
+    writeFileSync(
+      conf,
+      [
+        `logoutput: ${log}`,
+        `internal: 127.0.0.1 port = ${sockdPort}`,
+        'external: 127.0.0.1',
+        'clientmethod: none',
+        'socksmethod: gssapi',
+        'user.privileged: root',
+        'user.unprivileged: root',
+        // The GSSAPI negotiation comes before the request a socks-rule matches: it takes its settings from the client-rule.
+        'client pass {',
+        '  from: 127.0.0.0/8 to: 0.0.0.0/0',
+        `  gssapi.servicename: ${SERVICE}`,
+        `  gssapi.keytab: ${keytab}`,
+        `  gssapi.enctype: ${name}`,
+        '  log: error',
+        '}',
+        'socks pass {',
+        '  from: 127.0.0.0/8 to: 0.0.0.0/0',
+        '  command: connect',
+        '  socksmethod: gssapi',
+        // Dante 1.4 takes the GSSAPI settings in rules only. A name with a "/" it imports as a Kerberos principal, not host-based: the one the client asks for.
+        `  gssapi.servicename: ${SERVICE}`,
+        `  gssapi.keytab: ${keytab}`,
+        `  gssapi.enctype: ${name}`,
+        '  log: error',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(dante.sockd, ['-f', conf, '-N', '1', '-p', join(dir, `sockd-${name}.pid`)], {
+      env: { ...process.env, ...kdc.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    try {
+      await waitForPort(sockdPort, child, 'sockd');
+    } catch (err) {
+      await stop(child);
+      let logged = '';
+      try {
+        logged = readFileSync(log, 'utf8');
+      } catch {
+        // No log yet.
+      }
+      throw new Error(`${err.message}\n${stderr}${logged}`.slice(0, 4000));
+    }
+    return { child, port: sockdPort, log };
+  };
+
   const env = { ...process.env, ...kdc.env, KRB5CCNAME: ccache };
-  console.log(`GSSAPI throughput, one stream echoed: ${BYTES >> 20} MiB each way, median of ${RUNS}`);
-  const results = {};
-  // The proxy's own CPU time (user + system, in clock ticks of 1/100 s): its share of the pair's work.
-  const proxyCpuSeconds = () => readFileSync(`/proc/${proxy.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((sum, ticks) => sum + Number(ticks), 0) / 100;
-  for (const [name, level] of [['clear', 0], ['integrity', 1], ['confidentiality', 2]]) {
+  /** RUNS echoes of BYTES through the proxy at `port`: median MB/s each way, each run's, and the server's MB per CPU-second, both ways together. */
+  const measure = async (label, serverPid, serverPort, level) => {
     const rates = [];
-    const cpuBefore = proxyCpuSeconds();
+    const cpuBefore = treeCpuSeconds(serverPid);
     for (let run = 0; run < RUNS; run++) {
-      const scenario = { proxy: { host: '127.0.0.1', port }, service: SERVICE, level, target: { host: '127.0.0.1', port: echo.port }, echoBytes: BYTES };
+      const scenario = { proxy: { host: '127.0.0.1', port: serverPort }, service: SERVICE, level, target: { host: '127.0.0.1', port: echo.port }, echoBytes: BYTES };
       // Not execFileSync: the echo server runs in this process, and must go on serving meanwhile.
-      const outcome = JSON.parse((await promisify(execFile)(process.execPath, [RUNNER, JSON.stringify(scenario)], { env, encoding: 'utf8' })).stdout);
-      if (!outcome.echoed) throw new Error(`${name}: ${JSON.stringify(outcome)}`);
+      const outcome = JSON.parse((await promisify(execFile)(process.execPath, [RUNNER, JSON.stringify(scenario)], { env, encoding: 'utf8', maxBuffer: 1 << 20 })).stdout);
+      if (!outcome.echoed) throw new Error(`${label}: ${JSON.stringify(outcome)}`);
+      if (outcome.level !== level) throw new Error(`${label}: asked for level ${level}, granted ${outcome.level}`);
       rates.push(BYTES / (outcome.echoMs / 1000) / 1e6);
     }
-    const median = rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)];
-    // Both directions' bytes over the proxy's CPU seconds: what one core of the proxy alone would carry.
-    const perCore = (2 * RUNS * BYTES) / (proxyCpuSeconds() - cpuBefore) / 1e6;
-    results[name] = { eachWay: Math.round(median), proxyPerCore: Math.round(perCore) };
-    console.log(`  ${name.padEnd(16)} ${Math.round(median)} MB/s each way (runs: ${rates.map((r) => Math.round(r)).join(', ')}); the proxy's CPU: ${Math.round(perCore)} MB per core-second, both ways together`);
+    const cpu = treeCpuSeconds(serverPid) - cpuBefore;
+    const median = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)];
+    return {
+      eachWay: Math.round(median),
+      runs: rates.map((r) => Math.round(r)),
+      cpuSeconds: Number(cpu.toFixed(2)),
+      // Both directions' bytes over the server's CPU seconds: what one core of the server alone would carry.
+      perCore: cpu > 0 ? Math.round((2 * RUNS * BYTES) / cpu / 1e6) : null,
+    };
+  };
+
+  console.log(`GSSAPI throughput, one stream echoed: ${BYTES >> 20} MiB each way, median of ${RUNS}; client and server share the machine`);
+  console.log(dante.sockd ? `Dante: sockd ${dante.version} built with GSSAPI (test/helpers/dante-gssapi.sh), one sockd per level` : `Dante not measured, hasocks alone: ${dante.skip}`);
+  const results = {};
+  for (const [name, level] of LEVELS) {
+    const hasocks = await measure(`hasocks ${name}`, proxy.pid, port, level);
+    let danteResult;
+    if (dante.sockd) {
+      const server = await startSockd(name);
+      sockd = server.child;
+      try {
+        danteResult = await measure(`Dante ${name}`, sockd.pid, server.port, level);
+      } catch (err) {
+        let logged = '';
+        try {
+          logged = readFileSync(server.log, 'utf8').slice(-3000);
+        } catch {
+          // No log.
+        }
+        throw new Error(`${err.message}\nsockd's log:\n${logged}`);
+      } finally {
+        await stop(sockd);
+        sockd = undefined;
+      }
+    }
+    const ratio = danteResult ? Number((hasocks.eachWay / danteResult.eachWay).toFixed(2)) : undefined;
+    results[name] = { hasocks, ...(danteResult ? { dante: danteResult, ratio } : {}) };
+    const line = (who, r) => `${who.padEnd(8)} ${String(r.eachWay).padStart(5)} MB/s each way (runs: ${r.runs.join(', ')}); its CPU: ${r.perCore ?? '-'} MB per core-second, both ways together`;
+    console.log(`  ${name}`);
+    console.log(`    ${line('hasocks', hasocks)}`);
+    if (danteResult) {
+      console.log(`    ${line('Dante', danteResult)}`);
+      console.log(`    hasocks/Dante: ${ratio.toFixed(2)} (throughput), ${hasocks.perCore && danteResult.perCore ? (hasocks.perCore / danteResult.perCore).toFixed(2) : '-'} (bytes per CPU-second)`);
+    }
   }
-  writeFileSync(join(REPO, 'bench-gssapi.json'), `${JSON.stringify({ date: new Date().toISOString(), bytes: BYTES, runs: RUNS, mbPerSecond: results }, null, 2)}\n`);
+  writeFileSync(
+    join(REPO, 'bench-gssapi.json'),
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        bytes: BYTES,
+        runs: RUNS,
+        dante: dante.sockd ? { version: dante.version, sockd: dante.sockd } : { skipped: dante.skip },
+        // Per level: each server's median MB/s each way, each run's, CPU seconds of its process tree, MB per CPU-second (both ways); ratio = hasocks / Dante, throughput.
+        mbPerSecond: results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
 } finally {
   await cleanup();
 }

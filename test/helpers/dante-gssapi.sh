@@ -3,14 +3,16 @@
 # socksify script, built WITH GSSAPI from Debian 12's own source package:
 # the independent RFC 1961 client test/dante-gssapi.test.ts runs curl
 # through. Debian's binary dante-client is configured --without-gssapi, so
-# the test cannot use it.
+# the test cannot use it. And from the same source, Dante's server sockd
+# WITH GSSAPI (Debian's danted is configured --without-gssapi too), which
+# test/bench/gssapi.mjs measures hasocks against.
 #
 # The build is cached in .cache/dante-gssapi/<version>/ (git-ignored), so
 # only the first run fetches and builds. The source comes through a private
 # apt state in a temporary directory: /etc/apt is read, never changed.
 #
 # Output: progress on stderr; on success, the cache directory (holding
-# libdsocksd.so.0, socksify and build-info) as the only line on stdout.
+# libdsocksd.so.0, socksify, sockd and build-info) as the only line on stdout.
 # Exit codes:
 #   0  built, or found in the cache
 #   3  the source package cannot be fetched (no Debian mirror for this
@@ -32,15 +34,24 @@ cannot_fetch() {
 }
 
 # What the build is configured with, beyond Debian's own flags: GSSAPI on
-# (Debian says --without-gssapi), and the client only. The recipe is part of
-# the cache's check, so changing it rebuilds.
+# (Debian says --without-gssapi). The client is configured client only; the
+# server, in a copy of the same autoreconf'ed tree, with the same flags but
+# the server's instead of --disable-server. The recipe is part of the
+# cache's check, so changing it rebuilds.
 configure_flags=(
   --prefix=/usr
   --with-socks-conf=/etc/dante.conf
   --disable-server
   --without-libwrap --without-pam --without-bsdauth --without-upnp --without-ldap --without-sasl
 )
+server_configure_flags=(
+  --prefix=/usr
+  --with-socks-conf=/etc/dante.conf
+  --with-sockd-conf=/etc/danted.conf
+  --without-libwrap --without-pam --without-bsdauth --without-upnp --without-ldap --without-sasl
+)
 recipe="autoreconf -f -i; configure ${configure_flags[*]}; make -C include; make -C dlib; make -C bin"
+recipe="$recipe; server: configure ${server_configure_flags[*]}; make -C include; make -C lib; make -C sockd"
 
 # The Dante version to build: the one Debian's dante-client is at here
 # (installed, else apt's candidate), so the cache is found without network.
@@ -53,7 +64,7 @@ cache_root="$repo/.cache/dante-gssapi"
 
 cached() {
   local dir="$cache_root/$1"
-  [ -f "$dir/libdsocksd.so.0" ] && [ -x "$dir/socksify" ] && [ -f "$dir/build-info" ] &&
+  [ -f "$dir/libdsocksd.so.0" ] && [ -x "$dir/socksify" ] && [ -x "$dir/sockd" ] && [ -f "$dir/build-info" ] &&
     grep -qxF "recipe: $recipe" "$dir/build-info"
 }
 
@@ -66,7 +77,8 @@ fi
 # shellcheck source=test/packages.sh
 . test/packages.sh
 # Build tools only: the source is fetched with apt's own dpkg-source, and
-# the rest is what Debian's debian/rules needs for the client library.
+# the rest is what Debian's debian/rules needs for the client library and
+# the server.
 need_packages test/helpers/dante-gssapi.sh dpkg-dev autoconf automake libtool-bin flex gcc libc6-dev make libkrb5-dev >&2
 
 # The Debian mirror this machine uses for its release: an entry whose suite
@@ -158,6 +170,7 @@ if ! (cd "$work/src" && apt-get "${apt_private[@]}" -q source --only-source "dan
 fi
 src=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'dante-*' | head -n 1)
 [ -n "$src" ] || { say "apt-get source left no dante-* directory"; exit 1; }
+server_src="$work/server-src"
 
 build() {
   local started=$SECONDS
@@ -168,6 +181,7 @@ build() {
   # build regenerates configure and the Makefiles.
   say "autoreconf -f -i"
   autoreconf -f -i >"$work/autoreconf.log" 2>&1 || { tail -n 30 "$work/autoreconf.log" >&2; return 1; }
+  cp -a "$src" "$server_src" || return 1
   # Debian's compiler and linker flags for this package (debian/rules: hardening=+all).
   eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)" || return 1
   say "configure ${configure_flags[*]}"
@@ -182,9 +196,34 @@ build() {
     make -C include && make -j"$(nproc)" -C dlib && make -C bin
   } >"$work/make.log" 2>&1 || { tail -n 40 "$work/make.log" >&2; return 1; }
   [[ $(ldd dlib/.libs/libdsocksd.so.0) == *libgssapi_krb5* ]] || { say "libdsocksd.so.0 is not linked with libgssapi_krb5"; return 1; }
-  say "built in $((SECONDS - started)) s"
+  say "client built in $((SECONDS - started)) s"
+}
+# The server: the autoreconf'ed tree copied before the client's configure
+# touched it (configure writes include/autoconf.h and the Makefiles in place).
+build_server() {
+  local started=$SECONDS
+  cd "$server_src" || return 1
+  eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)" || return 1
+  say "server: configure ${server_configure_flags[*]}"
+  ./configure "${server_configure_flags[@]}" >"$work/configure-server.log" 2>&1 || { tail -n 30 "$work/configure-server.log" >&2; return 1; }
+  if ! grep -qx '#define HAVE_GSSAPI 1' include/autoconf.h; then
+    say "server: configure did not enable GSSAPI (is libkrb5-dev installed?)"
+    return 1
+  fi
+  say "server: make -C include, -C lib, -C sockd (sockd)"
+  {
+    make -C include && make -j"$(nproc)" -C lib && make -j"$(nproc)" -C sockd
+  } >"$work/make-server.log" 2>&1 || { tail -n 40 "$work/make-server.log" >&2; return 1; }
+  # libtool may leave a wrapper script in sockd/ and the binary in sockd/.libs.
+  server_binary=sockd/sockd
+  [ -f sockd/.libs/sockd ] && server_binary=sockd/.libs/sockd
+  [[ $(ldd "$server_binary") == *libgssapi_krb5* ]] || { say "sockd is not linked with libgssapi_krb5"; return 1; }
+  say "server built in $((SECONDS - started)) s"
 }
 ( build ) || { say "the build of Dante $want failed"; exit 1; }
+( build_server ) || { say "the build of Dante $want's server failed"; exit 1; }
+server_binary="$server_src/sockd/sockd"
+[ -f "$server_src/sockd/.libs/sockd" ] && server_binary="$server_src/sockd/.libs/sockd"
 
 # Into the cache under a temporary name, then renamed: a reader never sees half a build.
 mkdir -p "$cache_root"
@@ -192,6 +231,7 @@ staging=$(mktemp -d "$cache_root/.staging-XXXXXX")
 trap 'rm -rf "$work" "$staging"' EXIT
 cp -L "$src/dlib/.libs/libdsocksd.so.0" "$staging/libdsocksd.so.0"
 install -m 755 "$src/bin/socksify" "$staging/socksify"
+install -m 755 "$server_binary" "$staging/sockd"
 {
   echo "dante: $want"
   echo "source: deb-src $mirror $codename main"
