@@ -41,6 +41,7 @@
 #include <gssapi/gssapi_krb5.h>
 #include <node_api.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,38 @@ static napi_value initiate_round(napi_env env, napi_callback_info info) {
   return queue_round(env, w, promise, "hasocks:gss_init_sec_context");
 }
 
+/* The memory of a GSS-API output buffer, handed to JavaScript without a copy: freed (and unreported) when the Buffer is collected. */
+static void finalize_output(napi_env env, void *data, void *hint) {
+  OM_uint32 minor;
+  gss_buffer_desc output = {(size_t)(uintptr_t)hint, data};
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)output.length, &ignored);
+  gss_release_buffer(&minor, &output);
+}
+
+/* `output` as a Buffer that owns its memory from now on; on failure it is released and a throw is pending. */
+static napi_value output_buffer(napi_env env, gss_buffer_desc *output) {
+  napi_value result;
+  OM_uint32 minor;
+  if (output->length == 0 || output->value == NULL) {
+    void *unused;
+    gss_release_buffer(&minor, output);
+    if (napi_create_buffer(env, 0, &unused, &result) != napi_ok) return NULL;
+    return result;
+  }
+  if (napi_create_external_buffer(env, output->length, output->value, finalize_output, (void *)(uintptr_t)output->length, &result) != napi_ok) {
+    gss_release_buffer(&minor, output);
+    napi_throw_error(env, NULL, "N-API call failed: napi_create_external_buffer");
+    return NULL;
+  }
+  /* The collector must know of memory it cannot see, or it lets the buffers pile up. */
+  int64_t ignored;
+  napi_adjust_external_memory(env, (int64_t)output->length, &ignored);
+  output->value = NULL;
+  output->length = 0;
+  return result;
+}
+
 /* wrap(context, confidential, data): one token; the caller keeps data within wrapSizeLimit. */
 static napi_value wrap_message(napi_env env, napi_callback_info info) {
   size_t argc;
@@ -549,12 +582,12 @@ static napi_value wrap_message(napi_env env, napi_callback_info info) {
     gss_release_buffer(&minor, &output);
     return NULL;
   }
-  napi_value result = NULL;
-  void *copy;
-  if (confidential && !conf_state) napi_throw_error(env, NULL, "gss_wrap: the mechanism gave no confidentiality");
-  else if (napi_create_buffer_copy(env, output.length, output.value != NULL ? output.value : "", &copy, &result) != napi_ok) napi_throw_error(env, NULL, "N-API call failed: napi_create_buffer_copy");
-  gss_release_buffer(&minor, &output);
-  return result;
+  if (confidential && !conf_state) {
+    gss_release_buffer(&minor, &output);
+    napi_throw_error(env, NULL, "gss_wrap: the mechanism gave no confidentiality");
+    return NULL;
+  }
+  return output_buffer(env, &output);
 }
 
 /* unwrap(context, token): {data, confidential}. */
@@ -582,17 +615,15 @@ static napi_value unwrap_message(napi_env env, napi_callback_info info) {
     gss_release_buffer(&minor, &output);
     return NULL;
   }
-  napi_value result = NULL, plain, confidential;
-  void *copy;
-  if (napi_create_buffer_copy(env, output.length, output.value != NULL ? output.value : "", &copy, &plain) != napi_ok || napi_get_boolean(env, conf_state != 0, &confidential) != napi_ok ||
-      napi_create_object(env, &result) != napi_ok) {
+  napi_value result, confidential;
+  napi_value plain = output_buffer(env, &output);
+  if (plain == NULL) return NULL;
+  if (napi_get_boolean(env, conf_state != 0, &confidential) != napi_ok || napi_create_object(env, &result) != napi_ok) {
     napi_throw_error(env, NULL, "N-API call failed: unwrap's result");
-    result = NULL;
-  } else {
-    napi_set_named_property(env, result, "data", plain);
-    napi_set_named_property(env, result, "confidential", confidential);
+    return NULL;
   }
-  gss_release_buffer(&minor, &output);
+  napi_set_named_property(env, result, "data", plain);
+  napi_set_named_property(env, result, "confidential", confidential);
   return result;
 }
 

@@ -1,5 +1,5 @@
 import type { GssContext } from '../native/gssapi-addon.js';
-import { GssMessageReader, GssMessageType, MAX_GSS_TOKEN, ProtectionLevel, type ProtectionLevelCode, gssMessage } from '../protocol/gssapi-message.js';
+import { GssMessageReader, GssMessageType, MAX_GSS_TOKEN, ProtectionLevel, type ProtectionLevelCode, gssMessageHeader } from '../protocol/gssapi-message.js';
 import { SocksError } from '../protocol/errors.js';
 import { gssAddon } from './gssapi.js';
 
@@ -40,14 +40,18 @@ export class MessageProtection {
     );
   }
 
-  /** Plain bytes as messages to send, chunked to the token limit. */
-  seal(plain: Buffer): Buffer {
-    if (plain.length <= this.chunkLimit) return gssMessage(GssMessageType.ENCAPSULATION, this.addon.wrap(this.context, this.confidential, plain));
-    const messages: Buffer[] = [];
+  /**
+   * Plain bytes as messages to send, chunked to the token limit: headers
+   * and tokens in order, to be written as they are (a token is MIT's own
+   * memory, not copied on its way to the socket).
+   */
+  seal(plain: Buffer): Buffer[] {
+    const pieces: Buffer[] = [];
     for (let offset = 0; offset < plain.length; offset += this.chunkLimit) {
-      messages.push(gssMessage(GssMessageType.ENCAPSULATION, this.addon.wrap(this.context, this.confidential, plain.subarray(offset, offset + this.chunkLimit))));
+      const token = this.addon.wrap(this.context, this.confidential, plain.subarray(offset, offset + this.chunkLimit));
+      pieces.push(gssMessageHeader(GssMessageType.ENCAPSULATION, token.length), token);
     }
-    return Buffer.concat(messages);
+    return pieces;
   }
 
   /**

@@ -42,11 +42,15 @@ export const MAX_GSS_TOKEN = 0xffff;
 /** The refusal message. */
 export const GSS_ABORT = Buffer.from([GSS_MESSAGE_VERSION, GssMessageType.ABORT]);
 
-/** One message: header and token. Every token of this proxy passes here, so none can exceed MAX_GSS_TOKEN. */
+/** A message's header, for a token of `length` bytes. Every token of this proxy is framed here, so none can exceed MAX_GSS_TOKEN. */
+export function gssMessageHeader(type: Exclude<GssMessageTypeCode, 0xff>, length: number): Buffer {
+  if (length > MAX_GSS_TOKEN) throw new RangeError(`a GSSAPI token of ${length} bytes does not fit in a message (at most ${MAX_GSS_TOKEN})`);
+  return Buffer.from([GSS_MESSAGE_VERSION, type, length >> 8, length & 0xff]);
+}
+
+/** One message: header and token, in one buffer. */
 export function gssMessage(type: Exclude<GssMessageTypeCode, 0xff>, token: Buffer): Buffer {
-  if (token.length > MAX_GSS_TOKEN) throw new RangeError(`a GSSAPI token of ${token.length} bytes does not fit in a message (at most ${MAX_GSS_TOKEN})`);
-  const header = Buffer.from([GSS_MESSAGE_VERSION, type, token.length >> 8, token.length & 0xff]);
-  return Buffer.concat([header, token]);
+  return Buffer.concat([gssMessageHeader(type, token.length), token]);
 }
 
 /** What the reader reports. */

@@ -30,6 +30,6 @@ export interface RelayPathEvents {
 export interface ClientFraming {
   /** The plain bytes of what the client sent (a partial message waits for the rest); throws on a message that fails; `ended` once the client ended the protection. */
   open(raw: Buffer): { plain: Buffer[]; ended: boolean };
-  /** What to send the client for plain bytes from the target. */
-  seal(plain: Buffer): Buffer;
+  /** What to send the client for plain bytes from the target, in pieces written in order. */
+  seal(plain: Buffer): Buffer[];
 }

@@ -63,7 +63,12 @@ export function streamRelay(
         events.onEnd('target error', err as Error);
         return false;
       }
-      return to.write(sealed);
+      // Corked, the pieces leave in one writev.
+      to.cork();
+      let room = true;
+      for (const piece of sealed) room = to.write(piece);
+      to.uncork();
+      return room;
     };
     from.on('data', (chunk: Buffer) => {
       lastActivity = Date.now();

@@ -521,7 +521,7 @@ export class Session implements RequestContext {
   /** A last reply, wrapped; undefined (close without it) if the context cannot wrap it. */
   private sealed(reply: Buffer): Buffer | undefined {
     try {
-      return this.protection!.seal(reply);
+      return Buffer.concat(this.protection!.seal(reply));
     } catch (err) {
       this.logger.info(`${this.label}: GSSAPI: cannot wrap the reply: ${(err as Error).message}`);
       return undefined;

@@ -204,7 +204,8 @@ async function request(socket: Socket, reader: Reader, context: GssContext, leve
     }
     return plain.take(n);
   };
-  const send = (data: Buffer): boolean => socket.write(protection ? protection.seal(data) : data);
+  const sealed = (data: Buffer): Buffer => (protection ? Buffer.concat(protection.seal(data)) : data);
+  const send = (data: Buffer): boolean => socket.write(sealed(data));
 
   /** One SOCKS5 reply (IPv4 or IPv6 addresses; this proxy names no domain). */
   const readReply = async (): Promise<{ code: number; host: string; port: number }> => {
@@ -234,7 +235,7 @@ async function request(socket: Socket, reader: Reader, context: GssContext, leve
       return Buffer.concat(plain.takeAll());
     },
     end: () => void socket.end(),
-    seal: (data) => (protection ? protection.seal(data) : data),
+    seal: sealed,
     sent,
   };
 }
