@@ -131,6 +131,11 @@ async function checkEnvironment(): Promise<void> {
   } catch (err) {
     throw new AgentError(OCF.ERR_INSTALLED, (err as Error).message);
   }
+  // The VIP's interface is this node's own: a missing one makes this node unfit, not the configuration wrong everywhere.
+  const nic = param('vip_nic');
+  if (nic !== undefined && spawnSync('ip', ['link', 'show', 'dev', nic], { stdio: 'ignore', timeout: 5000 }).status !== 0) {
+    throw new AgentError(OCF.ERR_ARGS, `vip_nic ${nic} does not exist on this node`);
+  }
   const { address, port } = listenEndpoint();
   if (!config.internal.some((l) => l.host === address && l.port === port)) {
     throw new AgentError(OCF.ERR_CONFIGURED, `listen_address ${address}:${port} is not one of the config's "internal" entries`);

@@ -433,6 +433,11 @@ describe('lifecycle', () => {
         expect(checked.code).toBe(6);
         expect(checked.reason).toMatch(why);
       }
+      // An interface this node lacks is this node's problem (OCF_ERR_ARGS: not here), found by the environment check.
+      expect((await inNs('validate-all', params, { OCF_CHECK_LEVEL: '10' })).code).toBe(0);
+      const missing = await inNs('validate-all', { ...params, vip_nic: 'nosuchnic0' }, { OCF_CHECK_LEVEL: '10' });
+      expect(missing.code).toBe(2);
+      expect(missing.reason).toMatch(/vip_nic nosuchnic0 does not exist on this node/);
     } finally {
       await inNs('stop', params);
       await ns.remove();
