@@ -10,11 +10,11 @@ import { crmMon, waitFor } from './helpers/cluster-client.js';
 import { compiledHelper } from './helpers/compiled.js';
 import { EXTERNAL_VIP, type Lab, VIP, buildLab, serving, standbys } from './helpers/failover-lab.js';
 import type { GssapiOutcome, GssapiScenario } from './helpers/gssapi-client-run.js';
-import { type Kdc, REALM, startKdc } from './helpers/kdc.js';
+import { ALICE, type Kdc, REALM, SERVICE as SERVICE_NAME, startKdc } from './helpers/kdc.js';
 import { OPEN_RULES } from './helpers/proxy.js';
 
 // The realm written out: the nodes need no krb5.conf of their own to accept.
-const SERVICE = `rcmd/socks.hasocks.test@${REALM}`;
+const SERVICE = `${SERVICE_NAME}@${REALM}`;
 
 let lab: Lab;
 let kdc: Kdc;
@@ -38,7 +38,7 @@ beforeAll(async () => {
       socksmethod: ['gssapi', 'none'],
       // The replay cache in each node's private /run.
       gssapi: { servicename: SERVICE, keytab, replayCache: 'file2:/run/hasocks-rcache2' },
-      rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', from: '0/0', to: '0/0', user: [`alice@${REALM}`], socksmethod: ['gssapi'] }, ...OPEN_RULES.filter((r) => r.type === 'socks')],
+      rules: [{ type: 'client', action: 'pass', from: '0/0' }, { type: 'socks', action: 'pass', from: '0/0', to: '0/0', user: [ALICE], socksmethod: ['gssapi'] }, ...OPEN_RULES.filter((r) => r.type === 'socks')],
       logoutput: [join(lab.cluster.dir, 'proxy.log')],
     }),
   );
@@ -77,7 +77,7 @@ test('a client authenticated with a ticket for the shared name goes on authentic
     expect(await client()).toMatchObject({ level: 2, reply: 0, echoed: true });
     // The second node accepted the ticket the client already held: the KDC issued no other.
     expect(ticketsIssued()).toBe(1);
-    expect(readFileSync(join(lab.cluster.dir, 'proxy.log'), 'utf8').match(new RegExp(`GSSAPI: authenticated "alice@${REALM}" to ${SERVICE.replace(/[.]/g, '\\.')}, protection confidentiality`, 'g'))).toHaveLength(2);
+    expect(readFileSync(join(lab.cluster.dir, 'proxy.log'), 'utf8').match(new RegExp(`GSSAPI: authenticated "${ALICE}" to ${SERVICE.replace(/[.]/g, '\\.')}, protection confidentiality`, 'g'))).toHaveLength(2);
   } finally {
     await lab.cluster.restart(before);
   }

@@ -21,13 +21,12 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GssapiFile } from '../src/config/types.js';
-import { type Kdc, startKdc } from './helpers/kdc.js';
+import { danteGssapiBuild } from './helpers/dante-gssapi.js';
+import { ALICE, type Kdc, SERVICE, startGssapiProxy, startKdc } from './helpers/kdc.js';
 import { type TestServer, listen } from './helpers/net.js';
-import { REPO, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
+import { type RunningProxy, stopAllProxies } from './helpers/proxy.js';
 
-const SERVICE = 'rcmd/socks.hasocks.test';
 const PROXY_HOST_NAME = 'socks.hasocks.test';
-const ALICE = 'alice@HASOCKS.TEST';
 /**
  * The HTTP target: a loopback address other than the proxy's, so neither the
  * direct route Dante adds for the proxy's own address nor the hosts file
@@ -42,20 +41,7 @@ const receivedSha256 = new Map<string, string>();
 
 type Level = 'clear' | 'integrity' | 'confidentiality';
 
-/**
- * The libdsocksd build, from the cache or built now (a minute, once). The
- * one reason to skip: the source package cannot be fetched (exit 3). Any
- * other failure fails this file.
- */
-async function danteBuild(): Promise<{ dir: string } | { skip: string }> {
-  const result = await execa('bash', [join(REPO, 'test', 'helpers', 'dante-gssapi.sh')], { reject: false, stdin: 'ignore', stderr: ['pipe', 'inherit'], timeout: 15 * 60000 });
-  if (result.exitCode === 0) return { dir: String(result.stdout).trim() };
-  const reason = (String(result.stderr).split('\n').findLast((line) => line.includes('cannot fetch')) ?? '').replace(/^dante-gssapi: /, '');
-  if (result.exitCode === 3) return { skip: reason };
-  throw new Error(`test/helpers/dante-gssapi.sh failed (exit ${String(result.exitCode)}):\n${String(result.stderr)}`);
-}
-
-const dante = await danteBuild();
+const dante = await danteGssapiBuild();
 if ('skip' in dante) console.warn(`test/dante-gssapi.test.ts skipped: ${dante.skip}`);
 const danteTest = 'skip' in dante ? test.skip : test;
 
@@ -104,19 +90,7 @@ afterAll(async () => {
 afterEach(stopAllProxies);
 
 /** hasocks offering GSSAPI as SERVICE (with `settings` over the defaults), passing alice only. */
-function gssapiProxy(settings: Partial<GssapiFile> = {}): Promise<RunningProxy> {
-  return startProxy(
-    {
-      socksmethod: ['gssapi'],
-      gssapi: { servicename: SERVICE, keytab, replayCache: `file2:${join(kdc.dir, `rcache-${Date.now()}-${Math.random()}`)}`, ...settings },
-      rules: [
-        { type: 'client', action: 'pass', from: '0/0' },
-        { type: 'socks', action: 'pass', from: '0/0', to: '0/0', user: [ALICE], socksmethod: ['gssapi'] },
-      ],
-    },
-    { env: { ...process.env, KRB5_CONFIG: kdc.env.KRB5_CONFIG } as Record<string, string> },
-  );
-}
+const gssapiProxy = (settings: Partial<GssapiFile> = {}): Promise<RunningProxy> => startGssapiProxy(kdc, keytab, settings);
 
 /** Dante's socks.conf: every destination through the proxy, with GSSAPI at `level` only (and NEC's way, if `nec`). */
 function socksConf(proxy: RunningProxy, level: Level, nec: boolean): string {

@@ -9,17 +9,15 @@ import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { ConfigFile } from '../src/config/types.js';
+import type { ConfigFile, GssapiFile } from '../src/config/types.js';
 import { GSS_ABORT, GssMessageType, gssMessage } from '../src/protocol/gssapi-message.js';
 import { compiledHelper } from './helpers/compiled.js';
 import type { GssapiOutcome, GssapiScenario } from './helpers/gssapi-client-run.js';
-import { type Kdc, startKdc } from './helpers/kdc.js';
+import { ALICE, type Kdc, SERVICE, startGssapiProxy, startKdc } from './helpers/kdc.js';
 import { RawClient, type TestServer, socks5Request, startEchoServer } from './helpers/net.js';
 import { CLI, REPO, type RunningProxy, startProxy, stopAllProxies } from './helpers/proxy.js';
 
-const SERVICE = 'rcmd/socks.hasocks.test';
 const OTHER_SERVICE = 'rcmd/other.hasocks.test';
-const ALICE = 'alice@HASOCKS.TEST';
 
 let kdc: Kdc;
 let keytab: string;
@@ -47,20 +45,7 @@ afterAll(async () => {
 afterEach(stopAllProxies);
 
 /** A proxy that offers GSSAPI as SERVICE, and passes alice only. */
-function gssapiProxy(gssapi: Partial<NonNullable<ConfigFile['gssapi']>> = {}, extra: Partial<ConfigFile> = {}): Promise<RunningProxy> {
-  return startProxy(
-    {
-      socksmethod: ['gssapi'],
-      gssapi: { servicename: SERVICE, keytab, replayCache: `file2:${join(kdc.dir, `rcache-${Date.now()}-${Math.random()}`)}`, ...gssapi },
-      rules: [
-        { type: 'client', action: 'pass', from: '0/0' },
-        { type: 'socks', action: 'pass', from: '0/0', to: '0/0', user: [ALICE], socksmethod: ['gssapi'] },
-      ],
-      ...extra,
-    },
-    { env: { ...process.env, KRB5_CONFIG: kdc.env.KRB5_CONFIG } as Record<string, string> },
-  );
-}
+const gssapiProxy = (gssapi: Partial<GssapiFile> = {}, extra: Partial<ConfigFile> = {}): Promise<RunningProxy> => startGssapiProxy(kdc, keytab, gssapi, extra);
 
 /**
  * The tests' RFC 1961 client (helpers/gssapi-client.ts) through `proxy` to

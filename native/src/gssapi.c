@@ -27,8 +27,7 @@
  * Credentials and contexts are JavaScript externals whose finalizers
  * release them. A context is busy while a thread-pool round holds it; any
  * other call on it then throws, so JavaScript cannot race that thread.
- * Errors carry GSS-API's own words (gss_display_status) and the major and
- * minor status codes. A round's words are made on its own thread: MIT
+ * Errors carry GSS-API's own words (gss_display_status). A round's words are made on its own thread: MIT
  * keeps the detail of a minor status (which key, which principal) in the
  * thread that failed.
  *
@@ -84,27 +83,43 @@ static void describe_status(char *buf, size_t size, const char *what, OM_uint32 
   }
 }
 
-/* An Error with `message`, and properties major and minor. */
-static napi_value error_with_status(napi_env env, const char *message, OM_uint32 major, OM_uint32 minor) {
-  napi_value text, error, major_value, minor_value;
+/* An Error with `message`. */
+static napi_value error_value(napi_env env, const char *message) {
+  napi_value text, error;
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, NULL, text, &error);
-  napi_create_uint32(env, major, &major_value);
-  napi_create_uint32(env, minor, &minor_value);
-  napi_set_named_property(env, error, "major", major_value);
-  napi_set_named_property(env, error, "minor", minor_value);
   return error;
 }
 
-/* An Error with message "what: GSS-API's words", for a call made on this thread. */
-static napi_value gss_error_value(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
+/* Throw "what: GSS-API's words", for a call made on this thread. */
+static void throw_gss(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
   char message[512];
   describe_status(message, sizeof message, what, major, minor);
-  return error_with_status(env, message, major, minor);
+  napi_throw_error(env, NULL, message);
 }
 
-static void throw_gss(napi_env env, const char *what, OM_uint32 major, OM_uint32 minor) {
-  napi_throw(env, gss_error_value(env, what, major, minor));
+/* Reject a round's promise with `message`. */
+static void reject_with(napi_env env, napi_deferred deferred, const char *message) {
+  napi_reject_deferred(env, deferred, error_value(env, message));
+}
+
+/*
+ * `data` as a handle tagged `tag`, released by `finalize` when collected;
+ * NULL after throwing. Until it exists `data` is still the caller's to free.
+ */
+static napi_value tagged_external(napi_env env, void *data, napi_finalize finalize, const napi_type_tag *tag, bool *owned) {
+  napi_value result;
+  *owned = false;
+  if (napi_create_external(env, data, finalize, NULL, &result) != napi_ok) {
+    napi_throw_error(env, NULL, "N-API call failed: napi_create_external");
+    return NULL;
+  }
+  *owned = true; /* from here the finalizer releases it, whatever follows */
+  if (napi_type_tag_object(env, result, tag) != napi_ok) {
+    napi_throw_error(env, NULL, "N-API call failed: napi_type_tag_object");
+    return NULL;
+  }
+  return result;
 }
 
 /* The call's arguments into argv (at most `most`); false, after throwing `usage` as a TypeError, when fewer than `least` came. */
@@ -217,51 +232,47 @@ static context_box *established_context(napi_env env, napi_value value) {
   return box;
 }
 
-/* acquireAcceptor(name, kind, keytab, replayCache?): the credential for accepting as `name`, from `keytab` only. */
+/* acquireAcceptor(name, kind, keytab, replayCache?): the credential for accepting as `name`, with Kerberos 5, from `keytab` only. */
 static napi_value acquire_acceptor(napi_env env, napi_callback_info info) {
   size_t argc;
   napi_value argv[4];
   if (!get_args(env, info, 3, 4, argv, &argc, "acquireAcceptor(name, kind, keytab, replayCache?)")) return NULL;
   int32_t kind;
   NAPI_CALL(env, napi_get_value_int32(env, argv[1], &kind));
-  char *text = string_arg(env, argv[0], "name");
-  if (text == NULL) return NULL;
-  char *keytab = string_arg(env, argv[2], "keytab");
-  char *rcache = NULL;
-  napi_valuetype type = napi_undefined;
-  if (argc > 3) napi_typeof(env, argv[3], &type);
-  if (keytab != NULL && type == napi_string) rcache = string_arg(env, argv[3], "replayCache");
+  napi_valuetype rcache_type = napi_undefined;
+  if (argc > 3) napi_typeof(env, argv[3], &rcache_type);
   napi_value result = NULL;
   gss_name_t name = GSS_C_NO_NAME;
-  if (keytab != NULL && (type != napi_string || rcache != NULL) && import_name(env, text, kind, &name)) {
-    gss_key_value_element_desc elements[2] = {{"keytab", keytab}, {"rcache", rcache}};
-    gss_key_value_set_desc store = {rcache != NULL ? 2 : 1, elements};
-    gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
-    OM_uint32 minor;
-    gss_OID_set_desc krb5_only = {1, (gss_OID)gss_mech_krb5};
-    OM_uint32 major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &krb5_only, GSS_C_ACCEPT, &store, &cred, NULL, NULL);
-    if (GSS_ERROR(major)) {
-      char what[600];
-      snprintf(what, sizeof what, "cannot use keytab %.250s for %.250s", keytab, text);
-      throw_gss(env, what, major, minor);
-    } else {
-      cred_box *box = calloc(1, sizeof *box);
-      if (box == NULL) {
-        gss_release_cred(&minor, &cred);
-        napi_throw_error(env, NULL, "out of memory");
-      } else {
-        box->cred = cred;
-        if (napi_create_external(env, box, finalize_cred, NULL, &result) != napi_ok) {
-          finalize_cred(env, box, NULL);
-          result = NULL;
-        } else if (napi_type_tag_object(env, result, &CRED_TAG) != napi_ok) {
-          napi_throw_error(env, NULL, "N-API call failed: napi_type_tag_object"); /* the external's finalizer releases the credential */
-          result = NULL;
-        }
-      }
-    }
-  }
+  gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
   OM_uint32 minor;
+  char *rcache = NULL;
+  char *keytab = NULL;
+  char *text = string_arg(env, argv[0], "name");
+  if (text == NULL || (keytab = string_arg(env, argv[2], "keytab")) == NULL) goto done;
+  if (rcache_type == napi_string && (rcache = string_arg(env, argv[3], "replayCache")) == NULL) goto done;
+  if (!import_name(env, text, kind, &name)) goto done;
+  gss_key_value_element_desc elements[2] = {{"keytab", keytab}, {"rcache", rcache}};
+  gss_key_value_set_desc store = {rcache != NULL ? 2 : 1, elements};
+  gss_OID_set_desc krb5_only = {1, (gss_OID)gss_mech_krb5};
+  OM_uint32 major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &krb5_only, GSS_C_ACCEPT, &store, &cred, NULL, NULL);
+  if (GSS_ERROR(major)) {
+    char what[600];
+    snprintf(what, sizeof what, "cannot use keytab %.250s for %.250s", keytab, text);
+    throw_gss(env, what, major, minor);
+    goto done;
+  }
+  cred_box *box = calloc(1, sizeof *box);
+  if (box == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    goto done;
+  }
+  box->cred = cred;
+  bool owned;
+  result = tagged_external(env, box, finalize_cred, &CRED_TAG, &owned);
+  if (owned) cred = GSS_C_NO_CREDENTIAL;
+  else free(box);
+done:
+  if (cred != GSS_C_NO_CREDENTIAL) gss_release_cred(&minor, &cred);
   if (name != GSS_C_NO_NAME) gss_release_name(&minor, &name);
   free(text);
   free(keytab);
@@ -278,16 +289,9 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
     return NULL;
   }
   box->ctx = GSS_C_NO_CONTEXT;
-  napi_value result;
-  if (napi_create_external(env, box, finalize_context, NULL, &result) != napi_ok) {
-    free(box);
-    napi_throw_error(env, NULL, "N-API call failed: napi_create_external");
-    return NULL;
-  }
-  if (napi_type_tag_object(env, result, &CONTEXT_TAG) != napi_ok) {
-    napi_throw_error(env, NULL, "N-API call failed: napi_type_tag_object"); /* the external's finalizer frees the box */
-    return NULL;
-  }
+  bool owned;
+  napi_value result = tagged_external(env, box, finalize_context, &CONTEXT_TAG, &owned);
+  if (!owned) free(box);
   return result;
 }
 
@@ -393,11 +397,9 @@ static void finish_round(napi_env env, napi_status status, void *data) {
   napi_value outcome = NULL;
   bool ok = false;
   if (status != napi_ok) {
-    napi_value text;
-    napi_create_string_utf8(env, "the GSS-API round was cancelled", NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &outcome);
+    outcome = error_value(env, "the GSS-API round was cancelled");
   } else if (GSS_ERROR(w->major)) {
-    outcome = error_with_status(env, w->failure, w->major, w->minor);
+    outcome = error_value(env, w->failure);
   } else {
     ok = true;
     box->complete = w->major == GSS_S_COMPLETE;
@@ -428,8 +430,10 @@ static void finish_round(napi_env env, napi_status status, void *data) {
   free_round(env, w);
 }
 
-/* The common start of accept and initiate: the context, the input token, the promise. */
-static round_work *start_round(napi_env env, napi_value context, napi_value token, bool token_optional, napi_value *promise) {
+/* The common start of accept and initiate: the credential (acceptor; NULL for the initiator), the context, the input token, the promise. */
+static round_work *start_round(napi_env env, napi_value credential, napi_value context, napi_value token, napi_value *promise) {
+  cred_box *cred = NULL;
+  if (credential != NULL && (cred = external_of(env, credential, &CRED_TAG, "credential")) == NULL) return NULL;
   context_box *box = idle_context(env, context);
   if (box == NULL) return NULL;
   if (box->complete) {
@@ -440,13 +444,17 @@ static round_work *start_round(napi_env env, napi_value context, napi_value toke
   size_t length = 0;
   napi_valuetype type = napi_undefined;
   napi_typeof(env, token, &type);
-  if (!(token_optional && (type == napi_null || type == napi_undefined)) && !get_buffer(env, token, &data, &length, "token")) return NULL;
+  /* The initiator's first round has no token. */
+  bool no_token = credential == NULL && (type == napi_null || type == napi_undefined);
+  if (!no_token && !get_buffer(env, token, &data, &length, "token")) return NULL;
   round_work *w = calloc(1, sizeof *w);
   if (w == NULL) {
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
   w->box = box;
+  w->initiator = cred == NULL;
+  w->cred = cred != NULL ? cred->cred : GSS_C_NO_CREDENTIAL;
   w->input.length = length;
   w->input.value = length > 0 ? malloc(length) : NULL;
   if (length > 0 && w->input.value == NULL) {
@@ -455,7 +463,9 @@ static round_work *start_round(napi_env env, napi_value context, napi_value toke
     return NULL;
   }
   if (length > 0) memcpy(w->input.value, data, length);
-  if (napi_create_reference(env, context, 1, &w->context_ref) != napi_ok || napi_create_promise(env, &w->deferred, promise) != napi_ok) {
+  /* The handles stay alive while the thread uses them. */
+  if (napi_create_reference(env, context, 1, &w->context_ref) != napi_ok || (credential != NULL && napi_create_reference(env, credential, 1, &w->cred_ref) != napi_ok) ||
+      napi_create_promise(env, &w->deferred, promise) != napi_ok) {
     free_round(env, w);
     napi_throw_error(env, NULL, "N-API call failed: starting a GSS-API round");
     return NULL;
@@ -468,10 +478,7 @@ static napi_value queue_round(napi_env env, round_work *w, napi_value promise, c
   if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
       napi_create_async_work(env, NULL, resource_name, run_round, finish_round, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
     /* The promise was made; reject it rather than leave it pending. */
-    napi_value text, error;
-    napi_create_string_utf8(env, "cannot queue the GSS-API round", NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &error);
-    napi_reject_deferred(env, w->deferred, error);
+    reject_with(env, w->deferred, "cannot queue the GSS-API round");
     free_round(env, w);
     return promise;
   }
@@ -484,20 +491,9 @@ static napi_value accept_round(napi_env env, napi_callback_info info) {
   size_t argc;
   napi_value argv[3];
   if (!get_args(env, info, 3, 3, argv, &argc, "accept(credential, context, token)")) return NULL;
-  cred_box *cred = external_of(env, argv[0], &CRED_TAG, "credential");
-  if (cred == NULL) return NULL;
   napi_value promise;
-  round_work *w = start_round(env, argv[1], argv[2], false, &promise);
+  round_work *w = start_round(env, argv[0], argv[1], argv[2], &promise);
   if (w == NULL) return NULL;
-  w->cred = cred->cred;
-  if (napi_create_reference(env, argv[0], 1, &w->cred_ref) != napi_ok) {
-    napi_value text, error;
-    napi_create_string_utf8(env, "N-API call failed: napi_create_reference", NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &error);
-    napi_reject_deferred(env, w->deferred, error);
-    free_round(env, w);
-    return promise;
-  }
   return queue_round(env, w, promise, "hasocks:gss_accept_sec_context");
 }
 
@@ -517,13 +513,12 @@ static napi_value initiate_round(napi_env env, napi_callback_info info) {
   free(text);
   if (!imported) return NULL;
   napi_value promise;
-  round_work *w = start_round(env, argv[0], argv[4], true, &promise);
+  round_work *w = start_round(env, NULL, argv[0], argv[4], &promise);
   if (w == NULL) {
     OM_uint32 minor;
     gss_release_name(&minor, &target);
     return NULL;
   }
-  w->initiator = true;
   w->target = target;
   w->req_flags = flags;
   return queue_round(env, w, promise, "hasocks:gss_init_sec_context");
@@ -678,7 +673,6 @@ static napi_value init(napi_env env, napi_value exports) {
   export_number(env, kinds, "hostBased", NAME_HOST_BASED);
   napi_set_named_property(env, exports, "nameKind", kinds);
   napi_create_object(env, &flags);
-  export_number(env, flags, "delegate", GSS_C_DELEG_FLAG);
   export_number(env, flags, "mutual", GSS_C_MUTUAL_FLAG);
   export_number(env, flags, "replay", GSS_C_REPLAY_FLAG);
   export_number(env, flags, "sequence", GSS_C_SEQUENCE_FLAG);

@@ -1,7 +1,7 @@
 import type { GssContext } from '../native/gssapi-addon.js';
 import { GssMessageReader, GssMessageType, MAX_GSS_TOKEN, ProtectionLevel, type ProtectionLevelCode, gssMessageHeader } from '../protocol/gssapi-message.js';
 import { SocksError } from '../protocol/errors.js';
-import { gssAddon } from './gssapi.js';
+import { gssAddon, releaseContext } from './gssapi.js';
 
 /**
  * Per-message protection at level 1 (integrity) or 2 (confidentiality),
@@ -16,7 +16,7 @@ export class MessageProtection {
   private readonly addon = gssAddon();
   private readonly confidential: boolean;
   /** The most plain bytes one token can carry (its header excluded from MAX_GSS_TOKEN). */
-  readonly chunkLimit: number;
+  private readonly chunkLimit: number;
   private readonly reader: GssMessageReader;
   private plain: Buffer[] = [];
   private failure: SocksError | undefined;
@@ -71,11 +71,7 @@ export class MessageProtection {
   /** Release the context: the session is over. */
   close(): void {
     this.reader.end();
-    try {
-      this.addon.deleteContext(this.context);
-    } catch {
-      /* already released */
-    }
+    releaseContext(this.context);
   }
 
   private onMessage(type: number, token: Buffer): void {

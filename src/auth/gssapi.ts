@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
-import { type AcceptorCredential, type GssAddon, type GssContext, loadGssAddon } from '../native/gssapi-addon.js';
+import { type AcceptorCredential, type GssAddon, type GssContext, type GssRound, loadGssAddon } from '../native/gssapi-addon.js';
 import { GSS_ABORT, GssMessageReader, GssMessageType, ProtectionLevel, type ProtectionLevelCode, gssMessage } from '../protocol/gssapi-message.js';
 import type { SocksError } from '../protocol/errors.js';
-import { gssapiRounds } from './thread-pool.js';
+import { clientKey, gssapiRounds } from './thread-pool.js';
 
 /**
  * GSSAPI authentication, the server's side (RFC 1961): the service
@@ -86,6 +86,15 @@ export function gssAddon(): GssAddon {
   return loaded.addon;
 }
 
+/** Release a context now, if it is not already (one busy with a round is released when the round fails, or by its finalizer). */
+export function releaseContext(context: GssContext): void {
+  try {
+    gssAddon().deleteContext(context);
+  } catch {
+    /* busy with a round, or released already */
+  }
+}
+
 /** Read the keytab for the service name: throws, in words an operator can act on, when it holds no key for it. */
 export function acquireService(identity: GssIdentity, replayCache: string | undefined): GssService {
   const addon = gssAddon();
@@ -107,8 +116,8 @@ export interface GssOutcome {
 
 export interface NegotiationSettings {
   readonly service: GssService;
-  /** The client's turn key for the thread pool (thread-pool.ts, clientKey), and when its negotiation must be over. */
-  readonly clientKey: string;
+  /** The client's address (undefined for the agent's probes), whose turn on the thread pool a round takes, and when the negotiation must be over. */
+  readonly client: string | undefined;
   readonly deadline: number;
   /** The levels the config allows. */
   readonly levels: ReadonlySet<ProtectionLevelCode>;
@@ -172,7 +181,7 @@ export class GssNegotiation {
     if (this.phase === Phase.DONE) return;
     this.phase = Phase.DONE;
     this.reader.end();
-    this.release();
+    releaseContext(this.context);
   }
 
   private async onMessage(type: number, token: Buffer): Promise<void> {
@@ -185,7 +194,8 @@ export class GssNegotiation {
     this.events.pause();
     let round;
     try {
-      round = await gssapiRounds.run(this.settings.clientKey, () => this.addon.accept(this.settings.service.credential, this.context, token), this.settings.deadline);
+      const accept = (): Promise<GssRound> => this.addon.accept(this.settings.service.credential, this.context, token);
+      round = this.settings.client === undefined ? await accept() : await gssapiRounds.run(clientKey(this.settings.client), accept, this.settings.deadline);
     } catch (err) {
       this.refuse(`authentication failed for service ${this.settings.service.servicename}: ${(err as Error).message}`);
       return;
@@ -264,16 +274,8 @@ export class GssNegotiation {
     if (this.phase === Phase.DONE) return;
     this.phase = Phase.DONE;
     this.reader.end();
-    this.release();
+    releaseContext(this.context);
     if (answer) this.events.send(GSS_ABORT);
     this.events.refused(reason);
-  }
-
-  private release(): void {
-    try {
-      this.addon.deleteContext(this.context);
-    } catch {
-      /* busy with a round: its end releases a failed context, and the finalizer any other */
-    }
   }
 }

@@ -28,7 +28,6 @@ export interface GssRound {
 
 /** GSS_C_*_FLAG values, as C defines them. */
 export interface GssFlags {
-  readonly delegate: number;
   readonly mutual: number;
   readonly replay: number;
   readonly sequence: number;
@@ -41,12 +40,6 @@ export interface GssFlags {
 export interface NameKinds {
   readonly principal: number;
   readonly hostBased: number;
-}
-
-/** Errors from the addon carry GSS-API's status codes beside its words. */
-export interface GssError extends Error {
-  readonly major?: number;
-  readonly minor?: number;
 }
 
 export interface GssAddon {

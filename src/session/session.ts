@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import { GssNegotiation, type GssOutcome, gssAddon, gssIdentityFor, identityKey, protectionName } from '../auth/gssapi.js';
-import { clientKey } from '../auth/thread-pool.js';
+import { GssNegotiation, type GssOutcome, gssIdentityFor, identityKey, protectionName, releaseContext } from '../auth/gssapi.js';
 import { MessageProtection } from '../auth/gssapi-protection.js';
 import { verifyPassword } from '../auth/users.js';
 import type { RuntimeConfig } from '../config/load.js';
@@ -20,7 +19,7 @@ import { confirmedClientName, resolveDestination } from './resolve.js';
 import { COMMAND_HANDLERS } from './command-table.js';
 import type { RequestContext, SessionResource } from './request-context.js';
 import { type ClientSocket, ClientInC } from '../sockets/c-sessions.js';
-import { servedInC } from '../sockets/data-path.js';
+import { negotiatesInC, servedInC } from '../sockets/data-path.js';
 import type { SocketFactory } from '../sockets/socket-factory.js';
 
 /** How long a refused client gets to read its reply and close before we drop it. */
@@ -167,13 +166,31 @@ export class Session implements RequestContext {
 
   /** Feed the parser and watch for stalls, from the first byte on. */
   private listen(): void {
-    this.socket.on('data', this.onData);
-    this.socket.on('error', this.onNegotiationError);
-    this.socket.on('end', this.onNegotiationEnd);
+    this.watchNegotiation(this.socket);
     if (this.config.timeouts.negotiate > 0) {
       this.negotiateTimer = setTimeout(() => this.abort('negotiate timeout'), this.config.timeouts.negotiate);
       this.negotiateTimer.unref();
     }
+  }
+
+  /** The negotiation's listeners on `socket`: its bytes, and its end or error, which end the session. */
+  private watchNegotiation(socket: ClientSocket): void {
+    socket.on('data', this.onData);
+    socket.on('error', this.onNegotiationError);
+    socket.on('end', this.onNegotiationEnd);
+  }
+
+  /** The negotiation is over (a request, or a close): the socket's later errors are its next owner's. */
+  private unwatchNegotiation(socket: ClientSocket): void {
+    socket.off('data', this.onData);
+    socket.off('end', this.onNegotiationEnd);
+    socket.off('error', this.onNegotiationError);
+  }
+
+  /** By when the negotiation must be over (ms since the epoch; Infinity without timeout.negotiate): what a login may wait for. */
+  private get negotiateDeadline(): number {
+    const timeout = this.config.timeouts.negotiate;
+    return timeout > 0 ? this.startedAt + timeout : Infinity;
   }
 
   /** Apply a passing rule's session limits (released when the session ends); undefined when admitted, else why not. */
@@ -218,6 +235,7 @@ export class Session implements RequestContext {
       return;
     }
     this.method = chosen;
+    if (!negotiatesInC(chosen)) this.negotiateInNode();
     if (chosen === 'gssapi') {
       this.negotiateGssapi();
       return;
@@ -232,8 +250,7 @@ export class Session implements RequestContext {
     this.socket.pause();
     let ok = false;
     try {
-      const negotiate = this.config.timeouts.negotiate;
-      ok = await verifyPassword(this.config.users ?? new Map(), username, password, this.local ? undefined : this.clientAddress, negotiate > 0 ? this.startedAt + negotiate : Infinity);
+      ok = await verifyPassword(this.config.users ?? new Map(), username, password, this.local ? undefined : this.clientAddress, this.negotiateDeadline);
     } catch (err) {
       // Dropped at its deadline, which the session's own negotiate timeout has met first.
       if (!this.closed) this.logger.error(`${this.label}: checking the password of user "${username}" failed: ${(err as Error).message}`);
@@ -252,37 +269,30 @@ export class Session implements RequestContext {
     this.parser.expectRequest();
   }
 
+  /** A method JavaScript must see the bytes of (data-path.ts, negotiatesInC): the client in C becomes a Node socket, its listeners with it. */
+  private negotiateInNode(): void {
+    if (!(this.client instanceof ClientInC)) return;
+    this.unwatchNegotiation(this.client);
+    const socket = this.useNodeSocket();
+    this.watchNegotiation(socket);
+    socket.resume();
+  }
+
   /**
-   * Method GSSAPI: from here the client is a Node socket (the C relay cannot
-   * see wrapped data), and the negotiation reads it until it settles who
+   * Method GSSAPI: the negotiation reads the client until it settles who
    * the client is and how the rest is protected.
    */
   private negotiateGssapi(): void {
-    const gssapi = this.config.gssapi!; // load.ts refuses "gssapi" among the methods without it
-    const identity = gssIdentityFor(gssapi.identity, this.clientDecision?.rule);
-    const service = gssapi.services.get(identityKey(identity));
-    if (!service) {
-      this.logger.error(`${this.label}: GSSAPI: the keytab ${identity.keytab} for ${identity.servicename} was not read with the config`);
-      this.close(methodSelection(Method.NO_ACCEPTABLE));
-      return;
-    }
-    if (this.client instanceof ClientInC) {
-      this.client.off('data', this.onData);
-      this.client.off('error', this.onNegotiationError);
-      this.client.off('end', this.onNegotiationEnd);
-      const socket = this.useNodeSocket();
-      socket.on('data', this.onData);
-      socket.on('error', this.onNegotiationError);
-      socket.on('end', this.onNegotiationEnd);
-      socket.resume();
-    }
+    // load.ts refuses "gssapi" among the methods without its section, and has read the keytab of every identity a client rule names.
+    const gssapi = this.config.gssapi!;
+    const service = gssapi.services.get(identityKey(gssIdentityFor(gssapi.identity, this.clientDecision?.rule)))!;
     this.gss = new GssNegotiation(
       {
         service,
         levels: gssapi.levels,
         necCompatibility: gssapi.necCompatibility,
-        clientKey: clientKey(this.clientAddress),
-        deadline: this.config.timeouts.negotiate > 0 ? this.startedAt + this.config.timeouts.negotiate : Infinity,
+        client: this.local ? undefined : this.clientAddress,
+        deadline: this.negotiateDeadline,
       },
       {
         send: (bytes) => void this.socket.write(bytes),
@@ -307,7 +317,7 @@ export class Session implements RequestContext {
     this.username = outcome.principal;
     this.logger.info(`${this.label}: GSSAPI: authenticated "${outcome.principal}" to ${servicename}, protection ${protectionName(outcome.level)}`);
     if (outcome.level === ProtectionLevel.CLEAR) {
-      gssAddon().deleteContext(outcome.context); // nothing more is wrapped
+      releaseContext(outcome.context); // nothing more is wrapped
     } else {
       try {
         this.protection = new MessageProtection(outcome.context, outcome.level);
@@ -331,11 +341,9 @@ export class Session implements RequestContext {
     clearTimeout(this.negotiateTimer);
     // Hold further client bytes (early data) in the kernel until the relay starts.
     this.socket.pause();
-    this.socket.off('data', this.onData);
     // From here the command handler and then the relay watch the socket; a
     // client that goes away shows up as 'close'.
-    this.socket.off('end', this.onNegotiationEnd);
-    this.socket.off('error', this.onNegotiationError);
+    this.unwatchNegotiation(this.socket);
     this.socket.on('error', ignoreError);
     this.request = request;
     this.requestedAt = Date.now();
@@ -506,9 +514,7 @@ export class Session implements RequestContext {
   close(last: Buffer | undefined): void {
     if (this.closed) return;
     clearTimeout(this.negotiateTimer);
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onNegotiationEnd);
-    this.socket.off('error', this.onNegotiationError);
+    this.unwatchNegotiation(this.socket);
     this.socket.on('error', ignoreError);
     const sealed = last && this.protection ? this.sealed(last) : last;
     if (sealed) this.socket.end(sealed);

@@ -1,6 +1,6 @@
 import type { Decision } from '../policy/rules.js';
 import { decisionLogs } from '../policy/rules.js';
-import type { CommandName } from '../protocol/constants.js';
+import type { CommandName, MethodName } from '../protocol/constants.js';
 import { type NativeAddon, loadAddon } from '../native/addon.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { ClientInC, ClientSocket } from './c-sessions.js';
@@ -17,7 +17,10 @@ import type { ClientInC, ClientSocket } from './c-sessions.js';
  *   connection of the association, the BIND listener's peer);
  * - a CONNECT whose passing rule logs `data`, which needs each chunk in
  *   JavaScript;
- * - the agent's probes on socks.sock, a Unix socket.
+ * - the agent's probes on socks.sock, a Unix socket;
+ * - every session that authenticates with GSSAPI, from its method
+ *   selection on (negotiatesInC): its messages are wrapped, and C cannot
+ *   unwrap them. With per-message protection it stays on Node streams.
  *
  * Those relay on Node streams and move to the C relay at their first bulk
  * read (relay.ts), unless a rule logs their data. Why one path and not a
@@ -73,3 +76,10 @@ export function describeDataPath(path: DataPath): string {
 export function servedInC(command: CommandName, client: ClientSocket, decision?: Decision): client is ClientInC {
   return command === 'connect' && client.socketInC === true && (decision === undefined || !decisionLogs(decision, 'data'));
 }
+
+/**
+ * Whether a client that chose `method` stays in C while it authenticates:
+ * every method but GSSAPI, whose messages JavaScript unwraps (the session
+ * hands its client to Node at the method selection).
+ */
+export const negotiatesInC = (method: MethodName): boolean => method !== 'gssapi';

@@ -20,114 +20,27 @@
 // child either has reaped), over the bytes it carried both ways.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, processTable, processTree, waitForPort } from './processes.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 1 : 3;
 const BYTES = (quick ? 64 : 256) << 20;
-const SERVICE = 'rcmd/socks.hasocks.test';
 const LEVELS = [
   ['clear', 0],
   ['integrity', 1],
   ['confidentiality', 2],
 ];
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 execFileSync('npx', ['tsc', '-p', 'tsconfig.lab.json'], { cwd: REPO, stdio: 'inherit' });
-const { startKdc } = await import(join(REPO, 'dist', 'test', 'helpers', 'kdc.js'));
+const { SERVICE, startKdc } = await import(join(REPO, 'dist', 'test', 'helpers', 'kdc.js'));
+const { danteGssapiBuild } = await import(join(REPO, 'dist', 'test', 'helpers', 'dante-gssapi.js'));
 const { startEchoServer, freePort } = await import(join(REPO, 'dist', 'test', 'helpers', 'net.js'));
 const RUNNER = join(REPO, 'dist', 'test', 'helpers', 'gssapi-client-run.js');
-
-/** Dante's sockd with GSSAPI, from the cache or built now (minutes, once); or why not. Any failure but exit 3 is one. */
-async function danteBuild() {
-  const script = join(REPO, 'test', 'helpers', 'dante-gssapi.sh');
-  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-    process.stderr.write(chunk);
-  });
-  const code = await new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code === 0) {
-    const cache = stdout.trim();
-    const version = (readFileSync(join(cache, 'build-info'), 'utf8').match(/^dante: (.*)$/m) ?? [])[1] ?? 'unknown';
-    return { sockd: join(cache, 'sockd'), version };
-  }
-  if (code === 3) return { skip: (stderr.split('\n').findLast((line) => line.includes('cannot fetch')) ?? 'exit 3').replace(/^dante-gssapi: /, '') };
-  throw new Error(`test/helpers/dante-gssapi.sh failed (exit ${code})`);
-}
-
-/** Until something accepts a connection on 127.0.0.1:`port`, or `child` exits. */
-async function waitForPort(port, child, name) {
-  let exited;
-  const onExit = (code, signal) => (exited = `${name} exited with ${code ?? signal}`);
-  child.once('exit', onExit);
-  try {
-    const deadline = Date.now() + 15000;
-    for (;;) {
-      if (exited) throw new Error(exited);
-      const up = await new Promise((resolve) => {
-        const socket = connect(port, '127.0.0.1');
-        socket.once('connect', () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once('error', () => resolve(false));
-      });
-      if (up) return;
-      if (Date.now() > deadline) throw new Error(`${name} is not listening on 127.0.0.1:${port}`);
-      // Not listening yet: the next attempt after a short pause (the port has no event to wait on).
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  } finally {
-    child.off('exit', onExit);
-  }
-}
-
-/** Every process in /proc: pid -> { ppid, state, start (clock ticks after boot), ticks: utime + stime + cutime + cstime }. */
-function processTable() {
-  const table = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Fields after "comm) ": state ppid ... utime stime cutime cstime (12-15, 1-based from state) ... starttime (20).
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ').at(-1).split(' ');
-      table.set(Number(entry), { ppid: Number(fields[1]), state: fields[0], start: fields[19], ticks: fields.slice(11, 15).reduce((sum, t) => sum + Number(t), 0) });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return table;
-}
-
-/** `pid` and its live descendants, from a process table. */
-function tree(pid, table = processTable()) {
-  const found = [];
-  const pending = [pid];
-  while (pending.length) {
-    const current = pending.pop();
-    if (!table.has(current)) continue;
-    found.push(current);
-    for (const [child, stat] of table) if (stat.ppid === current) pending.push(child);
-  }
-  return found;
-}
-
-/** CPU seconds of `pid`'s tree: each live process's own and its reaped children's. */
-function treeCpuSeconds(pid) {
-  const table = processTable();
-  return tree(pid, table).reduce((sum, p) => sum + table.get(p).ticks, 0) / TICKS;
-}
 
 /**
  * SIGTERM to `child` by its pid, and until it has exited; then until each
@@ -137,7 +50,7 @@ function treeCpuSeconds(pid) {
 async function stop(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const before = processTable();
-  const descendants = tree(child.pid, before)
+  const descendants = processTree(child.pid, before)
     .filter((pid) => pid !== child.pid)
     .map((pid) => ({ pid, start: before.get(pid).start }));
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -178,7 +91,7 @@ const cleanup = async () => {
   rmSync(dir, { recursive: true, force: true });
 };
 try {
-  const dante = await danteBuild();
+  const dante = await danteGssapiBuild();
   kdc = await startKdc();
   echo = await startEchoServer();
   await kdc.addUser('alice', 'alice-password');
@@ -210,6 +123,8 @@ try {
     const sockdPort = await freePort();
     const conf = join(dir, `sockd-${name}.conf`);
     const log = join(dir, `sockd-${name}.log`);
+    // Dante 1.4 takes the GSSAPI settings in rules only. A name with a "/" it imports as a Kerberos principal, not host-based: the one the client asks for.
+    const gssapiLines = [`  gssapi.servicename: ${SERVICE}`, `  gssapi.keytab: ${keytab}`, `  gssapi.enctype: ${name}`, '  log: error'];
     writeFileSync(
       conf,
       [
@@ -223,20 +138,13 @@ try {
         // The GSSAPI negotiation comes before the request a socks-rule matches: it takes its settings from the client-rule.
         'client pass {',
         '  from: 127.0.0.0/8 to: 0.0.0.0/0',
-        `  gssapi.servicename: ${SERVICE}`,
-        `  gssapi.keytab: ${keytab}`,
-        `  gssapi.enctype: ${name}`,
-        '  log: error',
+        ...gssapiLines,
         '}',
         'socks pass {',
         '  from: 127.0.0.0/8 to: 0.0.0.0/0',
         '  command: connect',
         '  socksmethod: gssapi',
-        // Dante 1.4 takes the GSSAPI settings in rules only. A name with a "/" it imports as a Kerberos principal, not host-based: the one the client asks for.
-        `  gssapi.servicename: ${SERVICE}`,
-        `  gssapi.keytab: ${keytab}`,
-        `  gssapi.enctype: ${name}`,
-        '  log: error',
+        ...gssapiLines,
         '}',
         '',
       ].join('\n'),
@@ -266,7 +174,9 @@ try {
   /** RUNS echoes of BYTES through the proxy at `port`: median MB/s each way, each run's, and the server's MB per CPU-second, both ways together. */
   const measure = async (label, serverPid, serverPort, level) => {
     const rates = [];
-    const cpuBefore = treeCpuSeconds(serverPid);
+    // The server's process tree, and the helpers sockd's processes have reaped.
+    const cpuOfTree = () => cpuSeconds(processTree(serverPid), { reaped: true });
+    const cpuBefore = cpuOfTree();
     for (let run = 0; run < RUNS; run++) {
       const scenario = { proxy: { host: '127.0.0.1', port: serverPort }, service: SERVICE, level, target: { host: '127.0.0.1', port: echo.port }, echoBytes: BYTES };
       // Not execFileSync: the echo server runs in this process, and must go on serving meanwhile.
@@ -275,7 +185,7 @@ try {
       if (outcome.level !== level) throw new Error(`${label}: asked for level ${level}, granted ${outcome.level}`);
       rates.push(BYTES / (outcome.echoMs / 1000) / 1e6);
     }
-    const cpu = treeCpuSeconds(serverPid) - cpuBefore;
+    const cpu = cpuOfTree() - cpuBefore;
     const median = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)];
     return {
       eachWay: Math.round(median),

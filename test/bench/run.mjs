@@ -7,11 +7,11 @@
 // medians over the runs; each server's ratio to Dante is printed and written
 // to JSON with the machine, the versions and the servers' CPU use.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canConnect, cpuSeconds, processTree } from './processes.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -106,29 +106,6 @@ async function launch(command, argv, port) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const canConnect = (port) =>
-  new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
-
-/** A process and all its descendants, from /proc. */
-function processTree(root) {
-  const parents = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
-  return tree;
-}
-
 /** PSS of the processes, in bytes (shared pages split fairly among their users). */
 function pss(pids) {
   let kb = 0;
@@ -140,21 +117,6 @@ function pss(pids) {
     }
   }
   return kb * 1024;
-}
-
-/** CPU seconds (user + system) the processes have used. */
-function cpuSeconds(pids) {
-  const tick = 100;
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return ticks / tick;
 }
 
 function loadgen(argv) {

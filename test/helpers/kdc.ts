@@ -2,7 +2,9 @@ import { execa, type ResultPromise } from 'execa';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConfigFile, GssapiFile } from '../../src/config/types.js';
 import { freePort } from './net.js';
+import { type RunningProxy, startProxy } from './proxy.js';
 
 /**
  * A real MIT Kerberos KDC (Debian krb5-kdc) in a temporary directory, for
@@ -26,6 +28,29 @@ export interface Kdc {
 }
 
 export const REALM = 'HASOCKS.TEST';
+/** The proxy's service principal in the GSSAPI tests and bench, and their user. */
+export const SERVICE = 'rcmd/socks.hasocks.test';
+export const ALICE = `alice@${REALM}`;
+
+/**
+ * hasocks offering GSSAPI as SERVICE from `keytab` (with `gssapi` over
+ * these settings), passing ALICE only, with a replay cache of its own and
+ * this realm's KRB5_CONFIG; `extra` replaces the rest of the config.
+ */
+export function startGssapiProxy(kdc: Kdc, keytab: string, gssapi: Partial<GssapiFile> = {}, extra: Partial<ConfigFile> = {}): Promise<RunningProxy> {
+  return startProxy(
+    {
+      socksmethod: ['gssapi'],
+      gssapi: { servicename: SERVICE, keytab, replayCache: `file2:${join(kdc.dir, `rcache-${Date.now()}-${Math.random()}`)}`, ...gssapi },
+      rules: [
+        { type: 'client', action: 'pass', from: '0/0' },
+        { type: 'socks', action: 'pass', from: '0/0', to: '0/0', user: [ALICE], socksmethod: ['gssapi'] },
+      ],
+      ...extra,
+    },
+    { env: { ...process.env, KRB5_CONFIG: kdc.env.KRB5_CONFIG } as Record<string, string> },
+  );
+}
 
 /** Start a KDC on 127.0.0.1 (or inside `netns`, at `address`), with its database created from nothing. */
 export async function startKdc(options: { netns?: string; address?: string } = {}): Promise<Kdc> {
